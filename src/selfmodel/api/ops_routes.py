@@ -1,0 +1,5 @@
+"""PLACEHOLDER: routes to be written."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

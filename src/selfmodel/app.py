@@ -1,0 +1,51 @@
+"""``create_app``: wiring only. Nothing is read at import time; the config is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from selfmodel.api import openai_routes, ops_routes, selfmodel_routes
+from selfmodel.api.auth import TenantDirectory
+from selfmodel.api.errors import install_error_handlers
+from selfmodel.config import Config
+from selfmodel.metrics import Metrics
+from selfmodel.pipeline import Pipeline
+from selfmodel.services import Services
+from selfmodel.store import open_store
+from selfmodel.store.base import Store
+
+
+def build_services(config: Config, store: Store | None = None) -> Services:
+    services = Services(
+        config=config,
+        store=store or open_store(config.store_url()),
+        directory=TenantDirectory(config),
+        metrics=Metrics(),
+    )
+    services.pipeline = Pipeline(services)
+    return services
+
+
+def create_app(config: Config, *, store: Store | None = None,
+               run_workers: bool = True) -> FastAPI:
+    """The gateway as an ASGI app. ``run_workers``: start in-process observation workers."""
+    services = build_services(config, store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.store.start()
+        try:
+            yield
+        finally:
+            await services.store.close()
+
+    app = FastAPI(title="selfmodel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(ops_routes.router)
+    app.include_router(openai_routes.router)
+    app.include_router(selfmodel_routes.router)
+    return app

@@ -1,0 +1,1 @@
+"""Pure domain code: beliefs, evidence, confidence math, policy. No I/O."""

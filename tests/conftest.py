@@ -1,0 +1,41 @@
+"""Shared fixtures: real SQLite files, a real Redis server (namespaced per test), real servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# No test may reach a real provider or the internet: litellm reads its price map locally.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+REDIS_URL = os.environ.get("SELFMODEL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'selfmodel.db'}"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL whose keys all start with a prefix unique to this test; cleaned after.
+
+    Tests share one real server (several may run at once), so none may FLUSHDB.
+    """
+    import redis
+
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail(f"no Redis server answers at {REDIS_URL}: .ci/run starts one")
+    yield f"{REDIS_URL}?prefix={prefix}"
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
