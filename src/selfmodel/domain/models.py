@@ -102,6 +102,16 @@ class SelfModel(BaseModel):
     created_at: float = 0.0
     updated_at: float = 0.0
     context: dict[str, Any] = Field(default_factory=dict)  # app-supplied, from create
+    # Belief ids injected into the last personalized answer the user saw: the next
+    # observation's correction (or silent acceptance) is about these.
+    last_applied: list[str] = Field(default_factory=list)
+    # Experiment name -> arm ("personalized" | "control"), recorded the first time the user is
+    # seen, so changing a holdout share never flips users already assigned.
+    experiments: dict[str, str] = Field(default_factory=dict)
+    # Outcome counters for insights: exchanges, corrections, feedback_up, feedback_down,
+    # tokens, follow_ups (an exchange within 30 minutes of the previous one).
+    stats: dict[str, float] = Field(default_factory=dict)
+    last_exchange_at: float = 0.0
 
     def belief(self, belief_id: str) -> Belief | None:
         return next((b for b in self.beliefs if b.id == belief_id), None)
@@ -119,6 +129,17 @@ class Claim(BaseModel):
     source: Source = Source.EXPLICIT
     quote: str = ""
     context: str | None = None
+
+
+class Extraction(BaseModel):
+    """What an extractor read in one observation."""
+
+    claims: list[Claim] = Field(default_factory=list)
+    correction: bool = False  # the user corrected the previous (personalized) answer
+    # Slots "domain/key" the correction concerns; empty with correction=True: all applied.
+    corrected_slots: list[str] = Field(default_factory=list)
+    feedback: Literal[1, -1] | None = None  # thumbs up / down on the previous answer
+    refused: list[str] = Field(default_factory=list)  # what was not stored, and why
 
 
 class Observation(BaseModel):
