@@ -98,6 +98,7 @@ class SelfModel(BaseModel):
     beliefs: list[Belief] = Field(default_factory=list)
     accepted: float = 0.0  # personalized answers carried on from (decayed count)
     corrected: float = 0.0  # personalized answers the user corrected (decayed count)
+    outcomes_at: float = 0.0  # the time ``accepted`` and ``corrected`` are expressed at
     version: int = 0  # bumped by every stored change; the optimistic-concurrency token
     created_at: float = 0.0
     updated_at: float = 0.0
