@@ -1,0 +1,141 @@
+"""Belief identity and evidence bookkeeping shared by the update rules (domain/update.py).
+
+``give`` is the one way evidence reaches a belief: it updates the decayed sums, the evidence
+chain and the counts, and makes supporting evidence count against the belief's rivals (the
+other values of its slot), which is what keeps the sums independent of arrival order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from selfmodel.domain.confidence import CONTRADICTION_DISCOUNT, add_evidence, weight
+from selfmodel.domain.models import Belief, BeliefStatus, Evidence, SelfModel, Source
+
+MAX_EVIDENCE = 20  # evidence items kept per belief (the newest); ``observations`` counts all
+MAX_QUOTE = 500
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of evidence about to be added to a belief (weight 0: the source's weight)."""
+
+    observation_id: str
+    source: Source
+    polarity: int
+    at: float
+    quote: str = ""
+    weight: float = 0.0
+
+    def weighed(self) -> float:
+        return self.weight or weight(self.source)
+
+
+# -- identity -----------------------------------------------------------------------------
+
+def norm(text: str) -> str:
+    """Case- and space-insensitive form used for identity and slot comparison."""
+    return " ".join(text.split()).casefold()
+
+
+def belief_id(model: SelfModel, domain: str, key: str, value: str, context: str | None) -> str:
+    """Deterministic id: the same fact about the same user always has the same id."""
+    parts = [model.tenant, model.user_id, norm(domain), norm(key), norm(value), context or ""]
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return "b_" + digest[:24]
+
+
+def slot_name(domain: str, key: str) -> str:
+    """The ``domain/key`` form extractors use in ``Extraction.corrected_slots``."""
+    return f"{norm(domain)}/{norm(key)}"
+
+
+def rivals(belief: Belief, other: Belief) -> bool:
+    """Two different values of one slot in one context: evidence for one is against the other."""
+    return (other.id != belief.id and norm(other.domain) == norm(belief.domain)
+            and norm(other.key) == norm(belief.key) and other.context == belief.context)
+
+
+def default_statement(key: str, value: str) -> str:
+    return f"{key.replace('_', ' ').strip().capitalize()}: {value}"
+
+
+# -- evidence -----------------------------------------------------------------------------
+
+def _evidence_order(item: Evidence) -> tuple[float, str, str, int, float]:
+    return (item.at, item.observation_id, item.source.value, item.polarity, item.weight)
+
+
+def newest(evidence: Iterable[Evidence]) -> list[Evidence]:
+    """The newest MAX_EVIDENCE items, oldest first, in an order that ignores arrival order."""
+    return sorted(evidence, key=_evidence_order)[-MAX_EVIDENCE:]
+
+
+def with_evidence(belief: Belief, piece: Piece, *, direct: bool = True) -> Belief:
+    """``belief`` with one more piece of evidence: sums, evidence chain, count, seen times.
+
+    ``direct`` is False for contradiction evidence, which does not move first/last seen
+    (those say when the value itself was mentioned).
+    """
+    amount = piece.weighed()
+    updated = add_evidence(belief, amount, piece.polarity, piece.at)
+    item = Evidence(observation_id=piece.observation_id, quote=piece.quote[:MAX_QUOTE],
+                    polarity=1 if piece.polarity > 0 else -1, weight=amount,
+                    source=piece.source, at=piece.at)
+    changes: dict[str, object] = {"evidence": newest([*belief.evidence, item]),
+                                  "observations": belief.observations + 1}
+    if direct:
+        changes["first_seen"] = min(belief.first_seen or piece.at, piece.at)
+        changes["last_seen"] = max(belief.last_seen, piece.at)
+    return updated.model_copy(update=changes)
+
+
+def _revive(belief: Belief, piece: Piece) -> Belief:
+    """Reactivate a rejected or superseded belief only for evidence at least as heavy."""
+    if belief.status == BeliefStatus.ACTIVE or piece.polarity < 0:
+        return belief
+    if piece.weighed() < belief.rejected_weight:
+        return belief
+    return belief.model_copy(update={"status": BeliefStatus.ACTIVE, "rejected_weight": 0.0})
+
+
+def _against(piece: Piece) -> Piece:
+    return replace(piece, polarity=-1, weight=piece.weighed() * CONTRADICTION_DISCOUNT)
+
+
+def give(model: SelfModel, target_id: str, piece: Piece) -> SelfModel:
+    """Add ``piece`` to one belief; supporting evidence also counts against its rivals."""
+    target = model.belief(target_id)
+    if target is None:
+        return model
+    beliefs = []
+    for belief in model.beliefs:
+        if belief.id == target_id:
+            belief = _revive(with_evidence(belief, piece), piece)
+        elif piece.polarity > 0 and rivals(target, belief):
+            belief = with_evidence(belief, _against(piece), direct=False)
+        beliefs.append(belief)
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def give_all(model: SelfModel, ids: Iterable[str], piece: Piece) -> SelfModel:
+    for belief_ref in ids:
+        model = give(model, belief_ref, piece)
+    return model
+
+
+def seeded(model: SelfModel, fresh: Belief) -> Belief:
+    """A new value of a slot, carrying the contradiction its existing rivals already imply."""
+    rival_list = [b for b in model.beliefs if rivals(fresh, b)]
+    if not rival_list:
+        return fresh
+    ref = max([fresh.ref_at, *(b.ref_at for b in rival_list)])
+    belief = fresh.model_copy(update={"ref_at": ref})
+    for rival in rival_list:
+        belief = add_evidence(belief, rival.support * CONTRADICTION_DISCOUNT, -1, rival.ref_at)
+    items = [item.model_copy(update={"polarity": -1, "weight": item.weight
+                                     * CONTRADICTION_DISCOUNT})
+             for rival in rival_list for item in rival.evidence if item.polarity > 0]
+    return belief.model_copy(update={"evidence": newest(items), "observations": len(items)})

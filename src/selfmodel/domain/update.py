@@ -1,0 +1,345 @@
+"""Update rules: how an observation or a user action changes a self-model.
+
+Every function here is pure (SelfModel in, SelfModel out, no I/O, no clock, no randomness):
+the store may call it again after a write conflict, and a redelivered observation must give
+the same result. Belief ids are derived from tenant, user, slot, value and context, so a
+value seen twice is one belief, whoever applies it.
+
+Rules (DESIGN.md section 6):
+- A claim adds evidence to the belief for its (domain, key, value, context), created if new.
+- Contradiction: evidence *for* one value of a slot (domain, key, context) counts against
+  every other value of that slot, at ``CONTRADICTION_DISCOUNT`` of its weight. A value first
+  seen after its rivals is seeded with the rivals' support, so the sums do not depend on
+  which came first.
+- Status: observations never mark a value superseded; the rivals stay ``active`` and their
+  confidences decide (the loser falls below ``min_confidence``). That keeps the result
+  independent of order. ``superseded`` is set only by a user's edit.
+- A belief the user rejected (or edited away) is revived only by one piece of supporting
+  evidence weighing at least its ``rejected_weight`` (the user-rejected weight, so only the
+  user's own confirm or edit); weaker evidence is still recorded but leaves it rejected.
+- Stored prompt injection and excluded sensitive categories: such claims are refused, never
+  stored, and the refusal says why without repeating the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from selfmodel.domain.confidence import add_outcome, weight
+from selfmodel.domain.evidence import (
+    Piece,
+    belief_id,
+    default_statement,
+    give,
+    give_all,
+    norm,
+    seeded,
+    slot_name,
+)
+from selfmodel.domain.models import (
+    Belief,
+    BeliefStatus,
+    Claim,
+    Extraction,
+    Observation,
+    SelfModel,
+    Source,
+)
+from selfmodel.domain.privacy import sensitive_category
+from selfmodel.domain.safety import instruction_reason
+
+__all__ = [
+    "BeliefNotFound",
+    "Piece",
+    "RefusedText",
+    "apply_claim",
+    "apply_claims",
+    "apply_extraction",
+    "belief_id",
+    "check_text",
+    "confirm_belief",
+    "delete_belief",
+    "edit_belief",
+    "refusal",
+    "reject_belief",
+    "slot_name",
+]
+
+FOLLOW_UP_WINDOW = 30 * 60.0  # an exchange this soon after the previous one is a follow-up
+HOLDOUT = "holdout"
+
+
+class BeliefNotFound(LookupError):
+    """The belief id is not in the user's model."""
+
+
+class RefusedText(ValueError):
+    """Text a user action wanted to store reads as instructions or is an excluded category."""
+
+
+# -- claims -------------------------------------------------------------------------------
+
+def refusal(claim: Claim, never_store: Sequence[str] = ()) -> str | None:
+    """Why ``claim`` may not be stored, or None. The reason never repeats the claim's text."""
+    for field in ("statement", "key", "value", "quote", "domain"):
+        reason = instruction_reason(getattr(claim, field))
+        if reason:
+            return f"claim refused: its {field} reads as an instruction ({reason})"
+    text = " ".join([claim.domain, claim.key, claim.value, claim.statement, claim.quote])
+    category = sensitive_category(text, list(never_store))
+    if category:
+        return f"claim refused: the tenant never stores the category {category!r}"
+    return None
+
+
+def _ensure_belief(model: SelfModel, claim: Claim, bid: str, at: float) -> SelfModel:
+    if model.belief(bid) is not None:
+        return model
+    fresh = Belief(id=bid, kind=claim.kind, domain=claim.domain, key=claim.key,
+                   value=claim.value, statement=claim.statement, context=claim.context,
+                   ref_at=at)
+    return model.model_copy(update={"beliefs": [*model.beliefs, seeded(model, fresh)]})
+
+
+def apply_claim(model: SelfModel, claim: Claim, *, observation_id: str, at: float) -> SelfModel:
+    """One (already vetted) claim: evidence for or against its value, against its rivals."""
+    bid = belief_id(model, claim.domain, claim.key, claim.value, claim.context)
+    model = _ensure_belief(model, claim, bid, at)
+    piece = Piece(observation_id=observation_id, source=claim.source, polarity=claim.polarity,
+                  at=at, quote=claim.quote)
+    return give(model, bid, piece)
+
+
+def apply_claims(
+    model: SelfModel,
+    claims: Sequence[Claim],
+    *,
+    observation_id: str,
+    at: float,
+    never_store: Sequence[str] = (),
+) -> tuple[SelfModel, list[str]]:
+    """Apply an observation's claims; return the model and why any claim was refused.
+
+    A claim repeated within one observation counts once.
+    """
+    refused: list[str] = []
+    seen: set[tuple[str, str, str, str | None, int]] = set()
+    for claim in claims:
+        identity = (norm(claim.domain), norm(claim.key), norm(claim.value), claim.context,
+                    claim.polarity)
+        reason = refusal(claim, never_store)
+        if reason:
+            refused.append(reason)
+        elif identity not in seen:
+            seen.add(identity)
+            model = apply_claim(model, claim, observation_id=observation_id, at=at)
+    return model, refused
+
+
+# -- one observation ------------------------------------------------------------------------
+
+def _live(model: SelfModel, ids: Iterable[str]) -> list[str]:
+    return [bid for bid in ids if model.belief(bid) is not None]
+
+
+def _correct(model: SelfModel, observation: Observation, extraction: Extraction,
+             at: float) -> SelfModel:
+    """A correction counts against the applied beliefs on the slots it concerns."""
+    slots = extraction.corrected_slots
+    applied = _live(model, model.last_applied)
+    targets = [bid for bid in applied if not slots or _concerns(model, bid, slots)]
+    piece = Piece(observation_id=observation.id, source=Source.CORRECTION, polarity=-1, at=at,
+                  quote=observation.content)
+    model = give_all(model, targets, piece)
+    return add_outcome(model, 0.0, 1.0, at) if applied else model
+
+
+def _concerns(model: SelfModel, bid: str, slots: Sequence[str]) -> bool:
+    """Whether a correction naming ``slots`` ("domain/key", or a bare "key") is about ``bid``."""
+    belief = model.belief(bid)
+    if belief is None:
+        return False
+    full = slot_name(belief.domain, belief.key)
+    return any(norm(s) in (full, norm(belief.key)) for s in slots)
+
+
+def _accept(model: SelfModel, observation: Observation, at: float) -> SelfModel:
+    """The user carried on from a personalized answer without correcting it: mild support."""
+    applied = _live(model, model.last_applied)
+    if not applied:
+        return model
+    piece = Piece(observation_id=observation.id, source=Source.APPLIED, polarity=1, at=at)
+    return add_outcome(give_all(model, applied, piece), 1.0, 0.0, at)
+
+
+def _feedback(model: SelfModel, observation: Observation, polarity: int,
+              at: float) -> SelfModel:
+    """Thumbs up or down on the previous answer: evidence for or against what it applied."""
+    applied = _live(model, model.last_applied)
+    if not applied:
+        return model
+    piece = Piece(observation_id=observation.id, source=Source.FEEDBACK, polarity=polarity,
+                  at=at, quote=observation.content)
+    model = give_all(model, applied, piece)
+    return add_outcome(model, 1.0 if polarity > 0 else 0.0, 1.0 if polarity < 0 else 0.0, at)
+
+
+def _outcomes(model: SelfModel, observation: Observation, extraction: Extraction,
+              at: float) -> SelfModel:
+    """The effect of the user's reaction on the beliefs applied to the answer they saw."""
+    if extraction.correction:
+        model = _correct(model, observation, extraction, at)
+    elif observation.source == "gateway" and extraction.feedback != -1:
+        model = _accept(model, observation, at)
+    if extraction.feedback is not None:
+        model = _feedback(model, observation, extraction.feedback, at)
+    return model
+
+
+def _stats(model: SelfModel, observation: Observation, extraction: Extraction,
+           at: float) -> dict[str, float]:
+    stats = dict(model.stats)
+
+    def bump(name: str, by: float = 1.0) -> None:
+        stats[name] = stats.get(name, 0.0) + by
+
+    if observation.source == "gateway":
+        bump("exchanges")
+        last = model.last_exchange_at
+        if last and 0.0 <= at - last <= FOLLOW_UP_WINDOW:
+            bump("follow_ups")
+    if extraction.correction:
+        bump("corrections")
+    if extraction.feedback is not None:
+        bump("feedback_up" if extraction.feedback > 0 else "feedback_down")
+    if observation.tokens:
+        bump("tokens", float(observation.tokens))
+    return stats
+
+
+def _exchange(model: SelfModel, observation: Observation, at: float) -> SelfModel:
+    """Remember what this exchange applied (the next observation reacts to it) and its arm."""
+    changes: dict[str, object] = {}
+    if observation.arm:
+        experiments = dict(model.experiments)
+        experiments.setdefault(HOLDOUT, observation.arm)
+        changes["experiments"] = experiments
+    if observation.source == "gateway":
+        applied = set(observation.applied_belief_ids)
+        changes["last_applied"] = list(observation.applied_belief_ids)
+        changes["last_exchange_at"] = max(model.last_exchange_at, at)
+        changes["beliefs"] = [
+            b.model_copy(update={"times_applied": b.times_applied + 1}) if b.id in applied else b
+            for b in model.beliefs
+        ]
+    return model.model_copy(update=changes)
+
+
+def apply_extraction(
+    model: SelfModel,
+    observation: Observation,
+    extraction: Extraction,
+    *,
+    at: float,
+    never_store: Sequence[str] = (),
+) -> tuple[SelfModel, list[str]]:
+    """The whole effect of one observation; returns the model and what was refused.
+
+    Order matters only between the claims and the reaction signals, which are about
+    ``last_applied`` (the beliefs of the previous answer) before this exchange replaces it.
+    """
+    model, refused = apply_claims(model, extraction.claims, observation_id=observation.id,
+                                  at=at, never_store=never_store)
+    model = _outcomes(model, observation, extraction, at)
+    stats = _stats(model, observation, extraction, at)
+    model = _exchange(model, observation, at).model_copy(update={"stats": stats})
+    return model, [*extraction.refused, *refused]
+
+
+# -- user actions (PATCH / DELETE) ------------------------------------------------------------
+
+def _require(model: SelfModel, bid: str) -> Belief:
+    belief = model.belief(bid)
+    if belief is None:
+        raise BeliefNotFound(bid)
+    return belief
+
+
+def confirm_belief(model: SelfModel, bid: str, *, at: float, action_id: str) -> SelfModel:
+    """The user says the belief is right: the strongest support, reviving it if rejected."""
+    _require(model, bid)
+    piece = Piece(observation_id=action_id, source=Source.USER_CONFIRMED, polarity=1, at=at,
+                  quote="confirmed by the user")
+    return give(model, bid, piece)
+
+
+def reject_belief(model: SelfModel, bid: str, *, at: float, action_id: str) -> SelfModel:
+    """The user says the belief is wrong: never applied again unless they confirm it."""
+    _require(model, bid)
+    piece = Piece(observation_id=action_id, source=Source.USER_REJECTED, polarity=-1, at=at,
+                  quote="rejected by the user")
+    model = give(model, bid, piece)
+    return _set_status(model, bid, BeliefStatus.REJECTED)
+
+
+def _set_status(model: SelfModel, bid: str, status: BeliefStatus) -> SelfModel:
+    changes = {"status": status, "rejected_weight": weight(Source.USER_REJECTED)}
+    beliefs = [b.model_copy(update=changes) if b.id == bid else b for b in model.beliefs]
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def check_text(text: str, never_store: Sequence[str] = ()) -> None:
+    """Raise RefusedText when user-supplied text may not be stored as a belief."""
+    reason = instruction_reason(text)
+    if reason:
+        raise RefusedText(f"the text reads as an instruction to the model ({reason})")
+    category = sensitive_category(text, list(never_store))
+    if category:
+        raise RefusedText(f"the tenant never stores the category {category!r}")
+
+
+def edit_belief(
+    model: SelfModel,
+    bid: str,
+    *,
+    at: float,
+    action_id: str,
+    value: str | None = None,
+    statement: str | None = None,
+    never_store: Sequence[str] = (),
+) -> tuple[SelfModel, str]:
+    """The user rewrites a belief; returns the model and the id of the belief now holding.
+
+    Same value (or none given): the statement is replaced and the belief confirmed. A new
+    value: the old belief is superseded and the new value confirmed by the user.
+    """
+    old = _require(model, bid)
+    for text in (value, statement):
+        if text is not None:
+            check_text(text, never_store)
+    if value is None or norm(value) == norm(old.value):
+        if statement:
+            model = _restate(model, bid, statement)
+        return confirm_belief(model, bid, at=at, action_id=action_id), bid
+    claim = Claim(kind=old.kind, domain=old.domain, key=old.key, value=value.strip(),
+                  statement=statement or default_statement(old.key, value.strip()),
+                  source=Source.USER_CONFIRMED, quote="edited by the user", context=old.context)
+    new_id = belief_id(model, claim.domain, claim.key, claim.value, claim.context)
+    model = _ensure_belief(model, claim, new_id, at)
+    model = confirm_belief(model, new_id, at=at, action_id=action_id)
+    return _set_status(model, bid, BeliefStatus.SUPERSEDED), new_id
+
+
+def _restate(model: SelfModel, bid: str, statement: str) -> SelfModel:
+    beliefs = [b.model_copy(update={"statement": statement.strip()}) if b.id == bid else b
+               for b in model.beliefs]
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def delete_belief(model: SelfModel, bid: str) -> SelfModel:
+    """Forget a belief and its evidence; later evidence may form it again."""
+    _require(model, bid)
+    return model.model_copy(update={
+        "beliefs": [b for b in model.beliefs if b.id != bid],
+        "last_applied": [x for x in model.last_applied if x != bid],
+    })
