@@ -13,6 +13,7 @@ from selfmodel.api.errors import install_error_handlers
 from selfmodel.config import Config
 from selfmodel.metrics import Metrics
 from selfmodel.pipeline import Pipeline
+from selfmodel.providers.router import Router
 from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
@@ -25,6 +26,7 @@ def build_services(config: Config, store: Store | None = None) -> Services:
         directory=TenantDirectory(config),
         metrics=Metrics(),
     )
+    services.router = Router(config, services.metrics)
     services.pipeline = Pipeline(services)
     return services
 
@@ -37,9 +39,11 @@ def create_app(config: Config, *, store: Store | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.store.start()
+        await services.router.start()
         try:
             yield
         finally:
+            await services.router.close()
             await services.store.close()
 
     app = FastAPI(title="selfmodel", lifespan=lifespan, docs_url=None, redoc_url=None)

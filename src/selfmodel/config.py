@@ -121,6 +121,7 @@ class ServerSettings(_Strict):
     idle_timeout: float = Field(default=120.0, gt=0)  # stream: between chunks
     num_retries: int = Field(default=2, ge=0, le=10)
     max_retry_after: float = Field(default=30.0, ge=0)  # longer Retry-After is passed on
+    retry_backoff: float = Field(default=0.5, ge=0)  # first retry's delay (doubles, jittered)
     circuit_failures: int = Field(default=5, ge=1)
     circuit_cooldown: float = Field(default=30.0, gt=0)
     decision_retention_days: float = Field(default=30.0, gt=0)

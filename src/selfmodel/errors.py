@@ -33,6 +33,7 @@ class GatewayError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = None
+    retry_after: float | None = None  # seconds the provider asked us to wait (retries use it)
 
     def __init__(
         self,

@@ -1,0 +1,126 @@
+"""Targets: the deployments of config.yaml's ``model_list`` as the router uses them.
+
+A target knows which path serves it (``direct`` for providers that speak OpenAI's API,
+``litellm`` for those that need translation, ``echo`` for the built-in offline model), the
+model name the provider expects, its timeouts and its circuit breaker. Everything is computed
+once when the router is built, so a request does no string work to find where it goes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from selfmodel.config import ECHO_MODEL, Config, LiteLLMParams, ModelDeployment, ServerSettings
+from selfmodel.providers.circuit import Circuit
+
+Kind = Literal["direct", "litellm", "echo"]
+
+# Providers whose API is OpenAI's own wire format: forwarded byte for byte, no litellm.
+_OPENAI_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "custom_openai": None,
+    "hosted_vllm": None,
+}
+_AZURE_API_VERSION = "2024-10-21"
+
+
+@dataclass(eq=False)
+class Target:
+    """One deployment of an alias, ready to be called."""
+
+    alias: str
+    label: str  # names the deployment in ``x-selfmodel-deployment``; never the api_base
+    kind: Kind
+    model: str  # what the provider is asked for (direct: without the provider prefix)
+    params: LiteLLMParams
+    request_timeout: float
+    connect_timeout: float
+    first_byte_timeout: float
+    idle_timeout: float
+    retries: int
+    circuit: Circuit
+    chat_url: str = ""
+    embeddings_url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def build_targets(config: Config) -> dict[str, list[Target]]:
+    """Every alias with its deployments in config order (the fallback order)."""
+    targets: dict[str, list[Target]] = {}
+    for deployment in config.model_list:
+        group = targets.setdefault(deployment.model_name, [])
+        group.append(_target(deployment, config.server, [t.label for t in group]))
+    return targets
+
+
+def kind_of(params: LiteLLMParams) -> Kind:
+    if params.model == ECHO_MODEL:
+        return "echo"
+    if params.provider in _OPENAI_BASES or (params.provider == "azure" and params.api_base):
+        return "direct"
+    return "litellm"
+
+
+def _target(deployment: ModelDeployment, server: ServerSettings, taken: list[str]) -> Target:
+    params = deployment.litellm_params
+    kind = kind_of(params)
+    label = str(deployment.model_info.get("id") or params.model)
+    if label in taken:
+        label = f"{label}#{len(taken) + 1}"
+    target = Target(
+        alias=deployment.model_name,
+        label=label,
+        kind=kind,
+        model=_upstream_model(params) if kind == "direct" else params.model,
+        params=params,
+        request_timeout=params.timeout or server.request_timeout,
+        connect_timeout=server.connect_timeout,
+        first_byte_timeout=params.stream_timeout or server.first_byte_timeout,
+        idle_timeout=server.idle_timeout,
+        retries=server.num_retries if params.max_retries is None else params.max_retries,
+        circuit=Circuit(server.circuit_failures, server.circuit_cooldown),
+    )
+    if kind == "direct":
+        _add_direct_endpoints(target)
+    return target
+
+
+def _upstream_model(params: LiteLLMParams) -> str:
+    """``openai/gpt-4o-mini`` -> ``gpt-4o-mini``; a bare name is OpenAI's already."""
+    return params.model.split("/", 1)[1] if "/" in params.model else params.model
+
+
+def _add_direct_endpoints(target: Target) -> None:
+    """URLs and auth headers for an OpenAI-compatible deployment (api_base includes /v1)."""
+    params = target.params
+    headers = {"Content-Type": "application/json"}
+    extra = params.extra_params().get("extra_headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    if params.provider == "azure":
+        base = f"{(params.api_base or '').rstrip('/')}/openai/deployments/{target.model}"
+        query = f"?api-version={params.api_version or _AZURE_API_VERSION}"
+        target.chat_url = f"{base}/chat/completions{query}"
+        target.embeddings_url = f"{base}/embeddings{query}"
+        key = _api_key(params, "AZURE_API_KEY")
+        if key:
+            headers["api-key"] = key
+    else:
+        base = (params.api_base or _OPENAI_BASES.get(params.provider) or "").rstrip("/")
+        if not base:
+            base = _OPENAI_BASES["openai"] or ""
+        target.chat_url = f"{base}/chat/completions"
+        target.embeddings_url = f"{base}/embeddings"
+        key = _api_key(params, "OPENAI_API_KEY" if params.provider == "openai" else None)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+    target.headers = headers
+
+
+def _api_key(params: LiteLLMParams, env_name: str | None) -> str | None:
+    """The deployment's key, else the provider's usual environment variable (as litellm does)."""
+    if params.api_key is not None:
+        return params.api_key.get_secret_value()
+    return os.environ.get(env_name) if env_name else None
