@@ -63,8 +63,13 @@ def test_everyone_is_control_at_share_one() -> None:
     assert set(arms(1.0, IDS[:500])) == {CONTROL}
 
 
+def recorded_at(share: float) -> dict[str, dict[str, str]]:
+    """Each user's ``SelfModel.experiments`` after their first exchange at ``share``."""
+    return {uid: {"holdout": arm} for uid, arm in zip(IDS, arms(share), strict=True) if arm}
+
+
 def test_a_recorded_arm_never_flips_when_the_share_changes() -> None:
-    recorded = {uid: {"holdout": arm} for uid, arm in zip(IDS, arms(0.1), strict=True)}
+    recorded = recorded_at(0.1)
     for share in (0.0, 0.5, 0.9, 1.0):
         settings = holdout(share)
         again = [assign_arm("acme", uid, settings, recorded[uid]) for uid in IDS]
@@ -79,7 +84,7 @@ def test_raising_the_share_only_moves_users_towards_control() -> None:
 
 
 def test_a_new_experiment_name_re_randomizes_even_recorded_users() -> None:
-    recorded = {uid: {"holdout": arm} for uid, arm in zip(IDS, arms(0.5), strict=True)}
+    recorded = recorded_at(0.5)
     fresh = holdout(0.5, name="holdout-2")
     again = [assign_arm("acme", uid, fresh, recorded[uid]) for uid in IDS]
     changed = sum(a != recorded[uid]["holdout"] for uid, a in zip(IDS, again, strict=True))

@@ -8,17 +8,33 @@ once their first correction has taught the model; control users always get the g
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
-from selfmodel.config import ExperimentSettings
+from selfmodel.app import create_app
+from selfmodel.config import (
+    Config,
+    ExperimentSettings,
+    Policy,
+    StoreSettings,
+    Tenant,
+    default_config,
+)
 from selfmodel.domain import stats
 from selfmodel.domain.experiments import CONTROL, PERSONALIZED, assign_arm
 from selfmodel.domain.insights import Insights, compute_insights
 from selfmodel.domain.lift import Metric
 from selfmodel.domain.models import Belief, BeliefStatus, DecisionRecord, Kind, SelfModel
+from selfmodel.insights_report import run_insights
+from selfmodel.store import open_store
+from tests.support.servers import serve
 
 NOW = 1_750_000_000.0
 DAY = 86_400.0
@@ -265,3 +281,174 @@ def test_users_needed_grows_with_an_uneven_split() -> None:
     even, holdout = stats.users_needed(0.1, 0.05, 0.5), stats.users_needed(0.1, 0.05, 0.1)
     assert even == pytest.approx(126, abs=1)
     assert holdout == pytest.approx(even * 2.78, rel=0.02)
+
+
+# -- over HTTP: GET /v1/insights, POST /v1/outcomes --------------------------------------------
+
+KEY_A, KEY_B, KEY_C = "sk-acme-test", "sk-globex-test", "sk-initech-test"
+
+
+def gateway_config(store_url: str) -> Config:
+    config = default_config()
+    config.store = StoreSettings(url=store_url)
+    config.tenants = [
+        Tenant(name="acme", api_keys=[KEY_A], experiment=HOLDOUT),
+        Tenant(name="globex", api_keys=[KEY_B]),
+        Tenant(name="initech", api_keys=[KEY_C], policy=Policy(consent="required")),
+    ]
+    return config
+
+
+def copying(model: SelfModel) -> Callable[[SelfModel], SelfModel]:
+    """A mutation that gives the stored model the simulated user's arm, counters and beliefs."""
+    update = {"experiments": model.experiments, "stats": model.stats,
+              "beliefs": model.beliefs, "last_exchange_at": model.last_exchange_at}
+    return lambda stored: stored.model_copy(update=update)
+
+
+async def seed(store_url: str, pop: Population) -> None:
+    """Write the population's models and decisions into the store the gateway will use."""
+    store = open_store(store_url)
+    await store.start()
+    try:
+        for model in pop.models:
+            await store.mutate_model("acme", model.user_id, copying(model))
+        for decision in pop.decisions[:40]:
+            await store.put_decision(decision, ttl_seconds=3600)
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def gateway(store_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    pop = population(60, p_miss=0.4, p_fit=0.1)
+    for decision in pop.decisions:
+        decision.at = time.time() - 60
+    await seed(store_url, pop)
+    with serve(create_app(gateway_config(store_url), run_workers=False)) as served:
+        async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+            yield client
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_insights_and_outcomes_are_per_tenant(gateway: httpx.AsyncClient) -> None:
+    for i in range(10):
+        posted = await gateway.post("/v1/outcomes", headers=auth(KEY_A), json={
+            "user_id": f"user-{i}", "name": "converted", "value": i % 2})
+        assert posted.status_code == 202 and posted.json()["recorded"] is True
+    other = await gateway.post("/v1/outcomes", headers=auth(KEY_B),
+                               json={"user_id": "user-1", "name": "converted", "value": 5})
+    assert other.status_code == 202
+
+    mine = (await gateway.get("/v1/insights", headers=auth(KEY_A))).json()
+    assert mine["object"] == "insights" and mine["tenant"] == "acme"
+    assert mine["users"] == 60
+    assert mine["outcomes"]["converted"] == {"events": 10, "users": 10, "mean": 0.5}
+    assert mine["requests"]["total"] == 40
+    experiment = mine["experiments"][0]
+    assert experiment["name"] == "holdout" and experiment["configured"] is True
+    assert sum(arm["users"] for arm in experiment["arms"].values()) == 60
+    assert "outcome:converted" in [m["name"] for m in experiment["metrics"]]
+    assert mine["generated_at"].endswith("Z") and mine["since"] is None
+
+    theirs = (await gateway.get("/v1/insights", headers=auth(KEY_B))).json()
+    assert theirs["tenant"] == "globex" and theirs["users"] == 0
+    assert theirs["outcomes"] == {"converted": {"events": 1, "users": 1, "mean": 5.0}}
+    assert theirs["experiments"] == [] and theirs["requests"]["total"] == 0
+
+
+async def test_since_narrows_requests_and_outcomes(gateway: httpx.AsyncClient) -> None:
+    await gateway.post("/v1/outcomes", headers=auth(KEY_A), json={
+        "user_id": "user-1", "name": "converted", "value": 1, "at": "2020-01-01T00:00:00Z"})
+    later = (await gateway.get("/v1/insights", headers=auth(KEY_A),
+                               params={"since": "2021-01-01T00:00:00Z"})).json()
+    assert later["outcomes"] == {} and later["requests"]["total"] == 40
+    assert later["since"] == "2021-01-01T00:00:00Z"
+    everything = (await gateway.get("/v1/insights", headers=auth(KEY_A),
+                                    params={"since": "0"})).json()
+    assert everything["outcomes"]["converted"]["events"] == 1
+    future = (await gateway.get("/v1/insights", headers=auth(KEY_A),
+                                params={"since": str(time.time() + 3600)})).json()
+    assert future["requests"]["total"] == 0
+
+
+async def test_outcomes_of_users_without_consent_are_not_stored(
+    gateway: httpx.AsyncClient,
+) -> None:
+    posted = await gateway.post("/v1/outcomes", headers=auth(KEY_C),
+                                json={"user_id": "u1", "name": "converted", "value": 1})
+    assert posted.status_code == 202 and posted.json()["recorded"] is False
+    report = (await gateway.get("/v1/insights", headers=auth(KEY_C))).json()
+    assert report["outcomes"] == {}
+
+
+async def test_both_routes_need_a_key(gateway: httpx.AsyncClient) -> None:
+    for response in (
+        await gateway.get("/v1/insights"),
+        await gateway.post("/v1/outcomes", json={"user_id": "u", "name": "n", "value": 1}),
+        await gateway.get("/v1/insights", headers=auth("sk-wrong")),
+    ):
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
+
+
+BAD_OUTCOMES = [
+    (b'{"name": "converted", "value": 1}', "user_id"),
+    (b'{"user_id": "", "name": "converted", "value": 1}', "user_id"),
+    (b'{"user_id": "' + b"u" * 257 + b'", "name": "c", "value": 1}', "user_id"),
+    (b'{"user_id": "a\\u0000b", "name": "c", "value": 1}', "user_id"),
+    (b'{"user_id": "a\\nb", "name": "c", "value": 1}', "user_id"),
+    (b'{"user_id": 42, "name": "c", "value": 1}', "user_id"),
+    (b'{"user_id": "u", "value": 1}', "name"),
+    (b'{"user_id": "u", "name": "' + b"n" * 65 + b'", "value": 1}', "name"),
+    (b'{"user_id": "u", "name": "c"}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": NaN}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": Infinity}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": 1e400}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": 1' + b"0" * 400 + b"}", "value"),
+    (b'{"user_id": "u", "name": "c", "value": "1"}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": true}', "value"),
+    (b'{"user_id": "u", "name": "c", "value": 1, "at": "yesterday"}', "at"),
+    (b'{"user_id": "u", "name": "c", "value": 1, "at": -5}', "at"),
+    (b'{"user_id": "u", "name": "c", "value": 1, "at": 99999999999}', "at"),
+    (b"[1, 2]", None),
+    (b"{not json", None),
+]
+
+
+async def test_bad_outcomes_are_refused_with_the_field_named(
+    gateway: httpx.AsyncClient,
+) -> None:
+    for body, param in BAD_OUTCOMES:
+        response = await gateway.post("/v1/outcomes", headers=auth(KEY_A), content=body)
+        assert response.status_code == 400, body
+        error = response.json()["error"]
+        assert (error["type"], error["param"]) == ("invalid_request_error", param), body
+    report = (await gateway.get("/v1/insights", headers=auth(KEY_A))).json()
+    assert report["outcomes"] == {}
+
+
+async def test_a_bad_since_is_refused(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/insights", headers=auth(KEY_A), params={"since": "soon"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "since"
+
+
+def test_the_cli_report_reads_the_same_store(sqlite_url: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(seed(sqlite_url, population(60, p_miss=0.4, p_fit=0.1)))
+    config = gateway_config(sqlite_url)
+    assert run_insights(config, "acme", as_json=False) == 0
+    text = capsys.readouterr().out
+    assert "Experiment holdout (control share 50%)" in text and "correction_rate" in text
+    assert run_insights(config, "acme", as_json=True) == 0
+    assert json.loads(capsys.readouterr().out)["users"] == 60
+    assert run_insights(config, "nobody", as_json=False) == 2
+    assert "no tenant named 'nobody'" in capsys.readouterr().err

@@ -123,9 +123,9 @@ def assess(
 
 def _generic(everyone: list[float], control: list[float] | None) -> tuple[float | None, str]:
     if control:
-        return statistics.fmean(control), "control arm (generic answers)"
+        return statistics.fmean(control), "control arm"
     if everyone:
-        return statistics.fmean(everyone), "all users (no holdout; includes personalized answers)"
+        return statistics.fmean(everyone), "all users: no holdout, includes personalized answers"
     return None, "no exchanges yet"
 
 
