@@ -64,8 +64,9 @@ def default_statement(key: str, value: str) -> str:
 
 # -- evidence -----------------------------------------------------------------------------
 
-def _evidence_order(item: Evidence) -> tuple[float, str, str, int, float]:
-    return (item.at, item.observation_id, item.source.value, item.polarity, item.weight)
+def _evidence_order(item: Evidence) -> tuple[float, str, str, int, float, str]:
+    return (item.at, item.observation_id, item.source.value, item.polarity, item.weight,
+            item.quote)
 
 
 def newest(evidence: Iterable[Evidence]) -> list[Evidence]:
