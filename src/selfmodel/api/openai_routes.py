@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from selfmodel.api.bodies import check_chat, check_embeddings, parse_object, read_body
-from selfmodel.api.sse import Delivered, DoneSplitter, Pump, SSEResponse, error_event
+from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error_event
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound
 from selfmodel.personalize.inject import inject_chat
@@ -135,7 +135,7 @@ class Exchange:
 
     async def _relay(self, stream: Stream, send: Send) -> None:
         """Chunks to the client, then ``finish``, then ``[DONE]`` (or the error event)."""
-        splitter = DoneSplitter()
+        splitter = EventSplitter()
         delivered = Delivered() if self.wants_text else None
         completed = False
         try:

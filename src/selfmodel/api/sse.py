@@ -23,7 +23,7 @@ from selfmodel.errors import GatewayError
 log = logging.getLogger("selfmodel.api")
 
 DONE = b"data: [DONE]\n\n"
-_DONE_LINES = (b"data: [DONE]", b"data:[DONE]")
+MAX_EVENT_BYTES = 1 << 20
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -77,11 +77,13 @@ def event(data: object) -> bytes:
     return b"data: " + to_json(data) + b"\n\n"
 
 
-class DoneSplitter:
-    """Separates a byte stream into what to send now and the ``[DONE]`` event to send last.
+class EventSplitter:
+    """Cuts a provider's byte stream at event boundaries, and holds the ``[DONE]`` event back.
 
-    An incomplete last line that could be the start of ``data: [DONE]`` is held back until
-    the next chunk says what it is; everything else is passed on at once.
+    Only whole events are passed on: an event cut across two reads waits for its end (a
+    provider that fails mid-event must not leave the client half an event, which would glue
+    our error event onto it). Chunks from a well-behaved provider are whole events, so in
+    practice nothing waits. ``end()`` gives the closing bytes, sent after ``finish``.
     """
 
     __slots__ = ("done", "held")
@@ -91,26 +93,35 @@ class DoneSplitter:
         self.done = False
 
     def feed(self, chunk: bytes) -> bytes:
-        if self.done:
-            self.held += chunk
-            return b""
         data = self.held + chunk if self.held else chunk
-        start = _done_line(data)
+        if self.done:
+            self.held = data
+            return b""
+        cut = len(data) if data.endswith(b"\n\n") else _last_boundary(data)
+        if len(data) - cut > MAX_EVENT_BYTES:
+            cut = len(data)  # a runaway event is passed on rather than buffered without end
+        whole, self.held = data[:cut], data[cut:]
+        start = _done_line(whole)
         if start >= 0:
             self.done = True
-            self.held = data[start:]
-            return data[:start]
-        line = data.rfind(b"\n") + 1
-        tail = data[line:]
-        if tail and any(marker.startswith(tail) for marker in _DONE_LINES):
-            self.held = tail
-            return data[:line]
-        self.held = b""
-        return data
+            self.held = whole[start:] + self.held
+            return whole[:start]
+        return whole
 
     def end(self) -> bytes:
         """The closing bytes: the provider's ``[DONE]`` event, or ours if it sent none."""
-        return self.held if self.done else self.held + DONE
+        if self.done:
+            return self.held
+        if self.held.strip():
+            return self.held.rstrip(b"\r\n") + b"\n\n" + DONE
+        return DONE
+
+
+def _last_boundary(data: bytes) -> int:
+    """The end of the last complete event in ``data`` (0 if there is none)."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def _done_line(data: bytes) -> int:
