@@ -1,0 +1,155 @@
+"""Apply one observation to a user's self-model: extract, then mutate under the store's lock.
+
+The one path every observation takes, whether a worker claimed it from the queue or the API
+applies it inline (``?wait=true``). The extractor runs *before* the store transaction (it may
+call an LLM; no transaction is ever held across it); the mutation itself is the pure
+``domain.update.apply_extraction``, so the store may run it again after a write conflict, and
+the observation id makes the whole step idempotent: a redelivered observation is skipped.
+
+Structured observations from the API (``key`` and ``value`` set) need no extractor: they are
+turned into a claim directly. So is a bare thumbs up / down sent as a feedback observation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from selfmodel.config import Policy
+from selfmodel.domain.evidence import default_statement
+from selfmodel.domain.models import (
+    Claim,
+    Extraction,
+    Kind,
+    Observation,
+    ObservationType,
+    SelfModel,
+    Source,
+)
+from selfmodel.domain.update import apply_extraction
+from selfmodel.metrics import Metrics
+from selfmodel.store.base import Store
+
+_SOURCES = {
+    ObservationType.CORRECTION: Source.CORRECTION,
+    ObservationType.FEEDBACK: Source.FEEDBACK,
+}
+Thumb = Literal[1, -1]
+_THUMBS: dict[Thumb, frozenset[str]] = {
+    1: frozenset({"+1", "1", "up", "thumbs up", "thumbs_up", "good", "positive", "like", "yes",
+                  "\N{THUMBS UP SIGN}"}),
+    -1: frozenset({"-1", "down", "thumbs down", "thumbs_down", "bad", "negative", "dislike", "no",
+                   "\N{THUMBS DOWN SIGN}"}),
+}
+
+
+class Extractor(Protocol):
+    """What apply needs of an extractor (observer/extractors implement it)."""
+
+    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction: ...
+
+
+@dataclass
+class Applied:
+    """The outcome of applying one observation."""
+
+    model: SelfModel | None  # None: the user was erased after the observation was made
+    applied: bool  # False: already applied before (a redelivery), or erased
+    refused: list[str] = field(default_factory=list)
+
+
+def is_structured(observation: Observation) -> bool:
+    """The app said exactly what it observed (key and value): no extractor is needed."""
+    return bool(observation.key and observation.value)
+
+
+def thumb(observation: Observation) -> Thumb | None:
+    """+1 / -1 for a feedback observation whose content is just a thumbs up or down."""
+    if observation.type != ObservationType.FEEDBACK:
+        return None
+    text = " ".join(observation.content.split()).casefold()
+    return next((sign for sign, words in _THUMBS.items() if text in words), None)
+
+
+def needs_extractor(observation: Observation) -> bool:
+    return not is_structured(observation) and thumb(observation) is None
+
+
+def structured_extraction(observation: Observation) -> Extraction:
+    """The extraction an observation implies without reading its text."""
+    sign = thumb(observation)
+    if not is_structured(observation):
+        return Extraction(feedback=sign)
+    key, value = (observation.key or "").strip(), (observation.value or "").strip()
+    domain = (observation.domain or "general").strip()
+    claim = Claim(kind=observation.kind or Kind.PREFERENCE, domain=domain, key=key, value=value,
+                  statement=default_statement(key, value),
+                  source=_SOURCES.get(observation.type, Source.API),
+                  quote=observation.evidence or observation.content, context=observation.context)
+    correction = observation.type == ObservationType.CORRECTION
+    return Extraction(claims=[claim], correction=correction,
+                      corrected_slots=[f"{domain}/{key}"] if correction else [])
+
+
+async def extract(store: Store, extractor: Extractor | None,
+                  observation: Observation) -> Extraction:
+    """Read the observation, giving the extractor the user's current beliefs as context."""
+    if not needs_extractor(observation):
+        return structured_extraction(observation)
+    if extractor is None:
+        raise ValueError("an unstructured observation needs an extractor")
+    model = await store.get_model(observation.tenant, observation.user_id)
+    return await extractor.extract(observation, model)
+
+
+async def apply_observation_detailed(
+    store: Store,
+    extractor: Extractor | None,
+    observation: Observation,
+    *,
+    policy: Policy,
+    metrics: Metrics | None = None,
+) -> Applied:
+    """Extract, mutate the model idempotently, log the observation; say what happened."""
+    extraction = await extract(store, extractor, observation)
+    refused: list[str] = []
+    calls: list[int] = []
+
+    def mutate(model: SelfModel) -> SelfModel:
+        calls.append(1)
+        new, why = apply_extraction(model, observation, extraction, at=observation.at,
+                                    never_store=policy.never_store)
+        refused[:] = why
+        return new
+
+    model = await store.mutate_model(observation.tenant, observation.user_id, mutate,
+                                     observation_id=observation.id, observed_at=observation.at)
+    if model is not None:
+        await store.log_observation(observation)
+    result = Applied(model=model, applied=model is not None and bool(calls), refused=refused)
+    _count(metrics, observation, result)
+    return result
+
+
+async def apply_observation(
+    store: Store,
+    extractor: Extractor | None,
+    observation: Observation,
+    *,
+    policy: Policy,
+    metrics: Metrics | None = None,
+) -> SelfModel | None:
+    """Apply one observation; the new model, or None when the user was erased since."""
+    result = await apply_observation_detailed(store, extractor, observation, policy=policy,
+                                              metrics=metrics)
+    return result.model
+
+
+def _count(metrics: Metrics | None, observation: Observation, result: Applied) -> None:
+    if metrics is None:
+        return
+    outcome = "erased" if result.model is None else "applied" if result.applied else "duplicate"
+    metrics.observations.labels(outcome=outcome).inc()
+    if result.applied:
+        metrics.freshness.observe(max(0.0, time.time() - observation.at))
