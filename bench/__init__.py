@@ -1,0 +1,1 @@
+"""selfmodel's benchmarks: `python -m bench.run` (see BENCHMARKS.md)."""
