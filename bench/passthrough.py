@@ -1,9 +1,9 @@
 """The floor: a bare pass-through proxy (starlette on uvicorn, one shared aiohttp session).
 
 It forwards the request body byte for byte to the upstream and passes the answer back, as
-one body or, for an event stream, chunk by chunk as it arrives (bare ASGI messages). No parsing, no auth, no
-logging: what any Python proxy on this stack costs at least. Served the way selfmodel is
-served (uvicorn with uvloop and httptools, access log off).
+one body or, for an event stream, chunk by chunk as it arrives (bare ASGI messages). No
+parsing, no auth, no logging: what any Python proxy on this stack costs at least. Served
+the way selfmodel is served (uvicorn with uvloop and httptools, access log off).
 
     python -m bench.passthrough --port 18002 --upstream http://127.0.0.1:18001
 """

@@ -191,7 +191,8 @@ def render(results: dict[str, Any], *, command: str) -> str:
                      f"{fmt(r['streams'])}x |")
     lines += ["", "### Absolute figures (medians over rounds; latency in ms)", "",
               "| system | added p50 / p99 c=1 | added p50 / p99 c=16 | added p50 / p99 c=64 "
-              "| req/s c=10 | req/s c=64 (per CPU-second) | CPU ms/req c=10, in window + deferred | "
+              "| req/s c=10 | req/s c=64 (per CPU-second) | "
+              "CPU ms/req c=10, in window + deferred | "
               "stream first-chunk p50, added | streams/s (chunks/s) | startup s | "
               "peak RSS MiB | RSS growth |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
