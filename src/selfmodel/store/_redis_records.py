@@ -1,0 +1,135 @@
+"""Decision records, the observation log and outcomes on Redis.
+
+Writes are queued on a caller's pipeline where they can join its transaction
+(``record_exchange`` puts the decision and the stream entry in one MULTI on a single server).
+Decision records expire by key TTL; the indexes that point at them (the tenant's, for
+insights, and the user's, for erasure) drop dead members lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from selfmodel.domain.models import DecisionRecord, Observation
+from selfmodel.store._redis_keys import Keys, owner_member
+
+
+def add_decision(pipe: Pipeline, keys: Keys, record: DecisionRecord, ttl: float,
+                 now: float) -> None:
+    """Queue the writes of one decision record on ``pipe``."""
+    ttl_ms = max(1, int(ttl * 1000))
+    pipe.set(keys.decision(record.tenant, record.request_id), record.model_dump_json(),
+             px=ttl_ms)
+    index = keys.decisions(record.tenant)
+    pipe.zadd(index, {record.request_id: record.at})
+    pipe.zremrangebyscore(index, "-inf", f"({now - ttl}")
+    if record.user_id is not None:
+        user_index = keys.user(record.tenant, record.user_id).decisions
+        pipe.zadd(user_index, {record.request_id: now + ttl})
+        pipe.zremrangebyscore(user_index, "-inf", f"({now}")
+        pipe.pexpire(user_index, ttl_ms, nx=True)
+        pipe.pexpire(user_index, ttl_ms, gt=True)
+
+
+async def get_decision(r: Redis, keys: Keys, tenant: str,
+                       request_id: str) -> DecisionRecord | None:
+    raw = await r.get(keys.decision(tenant, request_id))
+    if raw is None:
+        return None
+    record = DecisionRecord.model_validate_json(raw)
+    return record if record.tenant == tenant else None
+
+
+async def list_decisions(r: Redis, keys: Keys, tenant: str, since: float,
+                         limit: int) -> list[DecisionRecord]:
+    index = keys.decisions(tenant)
+    ids: list[Any] = await r.zrangebyscore(index, since, "+inf", start=0, num=limit)
+    if not ids:
+        return []
+    raws = await get_many(r, [keys.decision(tenant, i.decode()) for i in ids])
+    expired = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+    if expired:
+        await r.zrem(index, *expired)
+    return [DecisionRecord.model_validate_json(raw) for raw in raws if raw is not None]
+
+
+async def get_many(r: Redis, names: list[str]) -> list[Any]:
+    """GET each key in one round trip (keys may sit in different cluster slots)."""
+    async with r.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.get(name)
+        return await pipe.execute()
+
+
+def add_log_entry(pipe: Pipeline, keys: Keys, obs: Observation, user_part: bool,
+                  shared_part: bool) -> None:
+    """Queue the writes of one logged observation: the user's own keys and/or the shared
+    retention index (apart in Redis Cluster, where they sit in different slots)."""
+    if user_part:
+        uk = keys.user(obs.tenant, obs.user_id)
+        pipe.hsetnx(uk.obs, obs.id, obs.model_dump_json())
+        pipe.zadd(uk.obs_at, {obs.id: obs.at}, nx=True)
+    if shared_part:
+        pipe.zadd(keys.obs_users, {owner_member(obs.tenant, obs.user_id): obs.at}, lt=True)
+
+
+async def list_observations(r: Redis, keys: Keys, tenant: str, user_id: str,
+                            limit: int) -> list[Observation]:
+    uk = keys.user(tenant, user_id)
+    ids: list[Any] = await r.zrange(uk.obs_at, 0, limit - 1) if limit > 0 else []
+    if not ids:
+        return []
+    raws = await r.hmget(uk.obs, ids)
+    return [Observation.model_validate_json(raw) for raw in raws if raw is not None]
+
+
+async def purge_observations(r: Redis, keys: Keys, older_than: float) -> int:
+    """Drop logged observations made before ``older_than``, user by user, using the shared
+    index of each user's oldest logged observation to visit only users with old entries."""
+    members: list[Any] = await r.zrangebyscore(keys.obs_users, "-inf", f"({older_than}")
+    removed = 0
+    for member in members:
+        tenant, user_id = json.loads(member)
+        removed += await _purge_user(r, keys, tenant, user_id, member, older_than)
+    return removed
+
+
+async def _purge_user(r: Redis, keys: Keys, tenant: str, user_id: str, member: bytes,
+                      older_than: float) -> int:
+    uk = keys.user(tenant, user_id)
+    ids = await r.zrangebyscore(uk.obs_at, "-inf", f"({older_than}")
+    async with r.pipeline(transaction=True) as pipe:
+        if ids:
+            pipe.hdel(uk.obs, *ids)
+            pipe.zrem(uk.obs_at, *ids)
+        pipe.zrange(uk.obs_at, 0, 0, withscores=True)
+        oldest = (await pipe.execute())[-1]
+    if oldest:
+        await r.zadd(keys.obs_users, {member: oldest[0][1]}, xx=True)
+    else:
+        await r.zrem(keys.obs_users, member)
+    return len(ids)
+
+
+async def add_outcome(r: Redis, keys: Keys, tenant: str, user_id: str, name: str,
+                      value: float, at: float) -> None:
+    doc = json.dumps([user_id, name, value, at, uuid.uuid4().hex[:12]])
+    await r.zadd(keys.outcomes(tenant), {doc: at})
+
+
+async def list_outcomes(r: Redis, keys: Keys, tenant: str,
+                        since: float) -> list[tuple[str, str, float, float]]:
+    docs: list[Any] = await r.zrangebyscore(keys.outcomes(tenant), since, "+inf")
+    rows = [json.loads(doc) for doc in docs]
+    return [(u, n, float(v), float(a)) for u, n, v, a, _ in rows]
+
+
+async def user_outcomes(r: Redis, keys: Keys, tenant: str, user_id: str) -> list[bytes]:
+    """The user's raw outcome members (erasure reads the whole tenant log: it is rare)."""
+    docs: list[Any] = await r.zrange(keys.outcomes(tenant), 0, -1)
+    return [doc for doc in docs if json.loads(doc)[0] == user_id]

@@ -1,0 +1,112 @@
+"""Self-models, consent and tombstones on SQLite: blocking functions run on the store's thread.
+
+A self-model is one JSON document per (tenant, user) with its version beside it. A mutation
+runs entirely inside one ``BEGIN IMMEDIATE`` transaction (read, apply ``fn``, write, record the
+observation id), so it cannot lose an update to another thread or process; the version check
+in the UPDATE is a second guard that would turn any such bug into an error, not a lost write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from selfmodel.domain.models import SelfModel
+from selfmodel.store._codec import erased_before, next_version, user_digest
+from selfmodel.store._sqlite_schema import immediate
+from selfmodel.store.base import ConflictError, Mutation
+
+_GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
+_ERASED = "SELECT erased_at FROM tombstones WHERE tenant=? AND user_hash=?"
+_APPLIED = "SELECT 1 FROM applied WHERE tenant=? AND user_id=? AND obs_id=?"
+
+
+def get_model(conn: sqlite3.Connection, tenant: str, user_id: str) -> SelfModel | None:
+    row = conn.execute(_GET, (tenant, user_id)).fetchone()
+    return SelfModel.model_validate_json(row[0]) if row else None
+
+
+def list_models(conn: sqlite3.Connection, tenant: str, limit: int) -> list[SelfModel]:
+    rows = conn.execute(
+        "SELECT doc FROM models WHERE tenant=? ORDER BY user_id LIMIT ?", (tenant, limit)
+    )
+    return [SelfModel.model_validate_json(doc) for (doc,) in rows]
+
+
+def erased_at(conn: sqlite3.Connection, tenant: str, user_id: str) -> float | None:
+    row = conn.execute(_ERASED, (tenant, user_digest(tenant, user_id))).fetchone()
+    return float(row[0]) if row else None
+
+
+def create_model(
+    conn: sqlite3.Connection, tenant: str, user_id: str, context: dict[str, object] | None
+) -> SelfModel:
+    with immediate(conn):
+        existing = get_model(conn, tenant, user_id)
+        if existing is not None:
+            return existing
+        now = time.time()
+        model = SelfModel(tenant=tenant, user_id=user_id, version=1, created_at=now,
+                          updated_at=now, context=dict(context or {}))
+        conn.execute("INSERT INTO models (tenant, user_id, version, doc) VALUES (?, ?, 1, ?)",
+                     (tenant, user_id, model.model_dump_json()))
+        return model
+
+
+def mutate_model(
+    conn: sqlite3.Connection,
+    tenant: str,
+    user_id: str,
+    fn: Mutation,
+    observation_id: str | None,
+    observed_at: float | None,
+    create: bool,
+) -> SelfModel | None:
+    with immediate(conn):
+        if observed_at is not None and erased_before(erased_at(conn, tenant, user_id),
+                                                     observed_at):
+            return None
+        current = get_model(conn, tenant, user_id)
+        if observation_id is not None and conn.execute(
+            _APPLIED, (tenant, user_id, observation_id)
+        ).fetchone():
+            return current
+        if current is None and not create:
+            return None
+        new = next_version(tenant, user_id, current, fn)
+        _write(conn, new, current)
+        if observation_id is not None:
+            conn.execute("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
+                         (tenant, user_id, observation_id))
+        return new
+
+
+def _write(conn: sqlite3.Connection, new: SelfModel, current: SelfModel | None) -> None:
+    doc = new.model_dump_json()
+    if current is None:
+        conn.execute("INSERT INTO models (tenant, user_id, version, doc) VALUES (?, ?, ?, ?)",
+                     (new.tenant, new.user_id, new.version, doc))
+        return
+    cursor = conn.execute(
+        "UPDATE models SET version=?, doc=? WHERE tenant=? AND user_id=? AND version=?",
+        (new.version, doc, new.tenant, new.user_id, current.version),
+    )
+    if cursor.rowcount != 1:
+        raise ConflictError(f"self-model of {new.user_id!r} changed under a write lock")
+
+
+def get_consent(conn: sqlite3.Connection, tenant: str, user_id: str) -> bool | None:
+    row = conn.execute(
+        "SELECT granted FROM consent WHERE tenant=? AND user_id=?", (tenant, user_id)
+    ).fetchone()
+    return bool(row[0]) if row else None
+
+
+def set_consent(conn: sqlite3.Connection, tenant: str, user_id: str, granted: bool) -> None:
+    with immediate(conn):
+        conn.execute(
+            "INSERT INTO consent (tenant, user_id, granted, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant, user_id) DO UPDATE SET granted=excluded.granted, "
+            "updated_at=excluded.updated_at",
+            (tenant, user_id, int(granted), time.time()),
+        )

@@ -1,0 +1,404 @@
+"""The shared store: one Redis server or a Redis Cluster (``redis+cluster://host:port``).
+
+Every replica of ``serve`` and every ``worker`` can share it. Key layout: _redis_keys.py.
+A self-model is one JSON document per user; ``get_model`` is a single GET. A mutation is
+optimistic: WATCH the model and the applied-ids set, read, apply ``fn``, then MULTI/EXEC the
+new document together with the observation id; a concurrent write aborts the EXEC and the
+mutation is retried after a short jittered sleep. All keys of that transaction share the
+user's hash tag, so it also works in Redis Cluster.
+
+Erasure and tombstones: an erasure writes the tombstone, then in one transaction on the user's
+slot sets and deletes the model key. Setting it (even if absent) aborts every mutation that was
+WATCHing it, and a mutation reads the tombstone only after its WATCH, so a mutation either
+commits before the erasure (and is erased with the rest) or sees the tombstone. On a single
+server the tombstone and the deletions are one transaction; in a cluster they are steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError, WatchError
+
+from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
+from selfmodel.store import _redis_records as rec
+from selfmodel.store._codec import erased_before, next_version
+from selfmodel.store._redis_keys import Keys, UserKeys, glob_escape, owner_member, parse_url
+from selfmodel.store._redis_queue import StreamQueue
+from selfmodel.store.base import (
+    ConflictError,
+    DeadLetter,
+    Mutation,
+    QueueEntry,
+    QueueStats,
+    StoreError,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 100  # optimistic retries before ConflictError (50 racing writers need ~50)
+BACKOFF_BASE = 0.0005
+BACKOFF_CAP = 0.02
+PING_TIMEOUT = 2.0
+
+
+def _translated(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Redis client errors leave the store as StoreError (the API answers 503)."""
+
+    @wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except RedisError as exc:
+            raise StoreError(f"Redis store failed: {exc}") from exc
+
+    return wrapper
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 10)))
+
+
+def _model(raw: bytes | str | None) -> SelfModel | None:
+    return SelfModel.model_validate_json(raw) if raw else None
+
+
+class RedisStore:
+    """The Store protocol on Redis; see selfmodel.store.base for the contract."""
+
+    def __init__(self, url: str) -> None:
+        target = parse_url(url)
+        self.cluster = target.cluster
+        self.keys = Keys(target.prefix)
+        # The cluster client speaks the same command API; typing it as Redis keeps the
+        # command signatures checked (its pipelines differ only in how they route).
+        self._r: Redis = (
+            cast(Redis, RedisCluster.from_url(target.url)) if target.cluster
+            else Redis.from_url(target.url)
+        )
+        self.queue = StreamQueue(self._r, self.keys, self.cluster)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @_translated
+    async def start(self) -> None:
+        await self.queue.ensure_group()
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._r.ping(), PING_TIMEOUT))
+        except Exception:  # ping reports, it never raises
+            return False
+
+    # -- self-models ------------------------------------------------------------------------
+    @_translated
+    async def get_model(self, tenant: str, user_id: str) -> SelfModel | None:
+        return _model(await self._r.get(self.keys.user(tenant, user_id).model))
+
+    @_translated
+    async def create_model(
+        self, tenant: str, user_id: str, context: dict[str, object] | None = None
+    ) -> SelfModel:
+        now = time.time()
+        new = SelfModel(tenant=tenant, user_id=user_id, version=1, created_at=now,
+                        updated_at=now, context=dict(context or {}))
+        name = self.keys.user(tenant, user_id).model
+        async with self._r.pipeline(transaction=not self.cluster) as pipe:
+            pipe.set(name, new.model_dump_json(), nx=True, get=True)
+            if not self.cluster:
+                pipe.sadd(self.keys.users(tenant), user_id)
+            old = (await pipe.execute())[0]
+        if self.cluster and old is None:
+            await self._r.sadd(self.keys.users(tenant), user_id)
+        return _model(old) or new
+
+    @_translated
+    async def mutate_model(
+        self,
+        tenant: str,
+        user_id: str,
+        fn: Mutation,
+        *,
+        observation_id: str | None = None,
+        observed_at: float | None = None,
+        create: bool = True,
+    ) -> SelfModel | None:
+        uk = self.keys.user(tenant, user_id)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return await self._mutate_once(uk, tenant, user_id, fn, observation_id,
+                                               observed_at, create)
+            except WatchError:
+                await asyncio.sleep(_backoff(attempt))
+        raise ConflictError(f"self-model of {user_id!r} kept changing: gave up after "
+                            f"{MAX_ATTEMPTS} attempts")
+
+    async def _mutate_once(self, uk: UserKeys, tenant: str, user_id: str, fn: Mutation,
+                           observation_id: str | None, observed_at: float | None,
+                           create: bool) -> SelfModel | None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(uk.model, uk.applied)
+            if observed_at is not None and erased_before(
+                await self._erased_at(tenant, user_id), observed_at
+            ):
+                return None
+            current = _model(await pipe.get(uk.model))
+            if observation_id is not None and await pipe.sismember(uk.applied, observation_id):
+                return current
+            if current is None and not create:
+                return None
+            new = next_version(tenant, user_id, current, fn)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(uk.model, new.model_dump_json())
+            if observation_id is not None:
+                pipe.sadd(uk.applied, observation_id)
+            if current is None and not self.cluster:
+                pipe.sadd(self.keys.users(tenant), user_id)
+            await pipe.execute()
+        if current is None and self.cluster:
+            await self._r.sadd(self.keys.users(tenant), user_id)
+        return new
+
+    @_translated
+    async def delete_model(self, tenant: str, user_id: str) -> bool:
+        uk = self.keys.user(tenant, user_id)
+        request_ids: list[Any] = await self._r.zrange(uk.decisions, 0, -1)
+        tombstone = self.keys.tombstone(tenant, user_id)
+        if self.cluster:
+            await self._r.set(tombstone, repr(time.time()))
+            existed = await self._erase_user_keys(uk)
+            existed |= await self._erase_shared(tenant, user_id, request_ids)
+        else:
+            existed = await self._erase_all_at_once(tenant, user_id, request_ids)
+        existed |= bool(await self.queue.erase_user(tenant, user_id))
+        outcomes = await rec.user_outcomes(self._r, self.keys, tenant, user_id)
+        if outcomes:
+            await self._r.zrem(self.keys.outcomes(tenant), *outcomes)
+        return existed or bool(outcomes)
+
+    async def _erase_all_at_once(self, tenant: str, user_id: str,
+                                 request_ids: list[bytes]) -> bool:
+        """Single server: tombstone, user keys and index entries in one transaction."""
+        uk = self.keys.user(tenant, user_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.tombstone(tenant, user_id), repr(time.time()))
+            _queue_user_erase(pipe, uk)
+            self._queue_shared_erase(pipe, tenant, user_id, request_ids)
+            results = await pipe.execute()
+        return bool(results[1]) or bool(results[4])  # EXISTS of user keys, SREM of the index
+
+    async def _erase_user_keys(self, uk: UserKeys) -> bool:
+        async with self._r.pipeline(transaction=True) as pipe:
+            _queue_user_erase(pipe, uk)
+            results = await pipe.execute()
+        return bool(results[0])
+
+    async def _erase_shared(self, tenant: str, user_id: str,
+                            request_ids: list[bytes]) -> bool:
+        async with self._r.pipeline(transaction=False) as pipe:
+            self._queue_shared_erase(pipe, tenant, user_id, request_ids)
+            results = await pipe.execute()
+        return bool(results[0])
+
+    def _queue_shared_erase(self, pipe: Pipeline, tenant: str, user_id: str,
+                            request_ids: list[bytes]) -> None:
+        """Index entries naming the user and the user's decision records (first: SREM)."""
+        pipe.srem(self.keys.users(tenant), user_id)
+        pipe.zrem(self.keys.obs_users, owner_member(tenant, user_id))
+        for request_id in request_ids:
+            pipe.delete(self.keys.decision(tenant, request_id.decode()))
+        if request_ids:
+            pipe.zrem(self.keys.decisions(tenant), *request_ids)
+
+    @_translated
+    async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
+        members: set[Any] = await self._r.smembers(self.keys.users(tenant))
+        users = sorted(m.decode() for m in members)[: max(limit, 0)]
+        raws = await rec.get_many(self._r, [self.keys.user(tenant, u).model for u in users])
+        return [m for m in map(_model, raws) if m is not None]
+
+    @_translated
+    async def erased_at(self, tenant: str, user_id: str) -> float | None:
+        return await self._erased_at(tenant, user_id)
+
+    async def _erased_at(self, tenant: str, user_id: str) -> float | None:
+        raw = await self._r.get(self.keys.tombstone(tenant, user_id))
+        return float(raw) if raw is not None else None
+
+    # -- consent ----------------------------------------------------------------------------
+    @_translated
+    async def get_consent(self, tenant: str, user_id: str) -> bool | None:
+        raw = await self._r.get(self.keys.user(tenant, user_id).consent)
+        return None if raw is None else raw == b"1"
+
+    @_translated
+    async def set_consent(self, tenant: str, user_id: str, granted: bool) -> None:
+        await self._r.set(self.keys.user(tenant, user_id).consent, "1" if granted else "0")
+
+    # -- observation log --------------------------------------------------------------------
+    @_translated
+    async def log_observation(self, observation: Observation) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return await self._log_once(observation)
+            except WatchError:
+                await asyncio.sleep(_backoff(attempt))
+        raise ConflictError(f"observation {observation.id!r}: the user kept changing")
+
+    async def _log_once(self, obs: Observation) -> None:
+        """Log unless the user was erased after the observation; WATCHing the model key makes
+        an erasure racing with this write abort it (see the module docstring)."""
+        uk = self.keys.user(obs.tenant, obs.user_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(uk.model)
+            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.at):
+                return
+            pipe.multi()  # type: ignore[no-untyped-call]
+            rec.add_log_entry(pipe, self.keys, obs, user_part=True, shared_part=not self.cluster)
+            await pipe.execute()
+        if self.cluster:
+            async with self._r.pipeline(transaction=False) as pipe:
+                rec.add_log_entry(pipe, self.keys, obs, user_part=False, shared_part=True)
+                await pipe.execute()
+
+    @_translated
+    async def list_observations(
+        self, tenant: str, user_id: str, limit: int = 1000
+    ) -> list[Observation]:
+        return await rec.list_observations(self._r, self.keys, tenant, user_id, limit)
+
+    @_translated
+    async def purge_observations(self, older_than: float) -> int:
+        return await rec.purge_observations(self._r, self.keys, older_than)
+
+    # -- decision records -------------------------------------------------------------------
+    @_translated
+    async def put_decision(self, record: DecisionRecord, ttl_seconds: float) -> None:
+        async with self._r.pipeline(transaction=not self.cluster) as pipe:
+            rec.add_decision(pipe, self.keys, record, ttl_seconds, time.time())
+            await pipe.execute()
+
+    @_translated
+    async def get_decision(self, tenant: str, request_id: str) -> DecisionRecord | None:
+        return await rec.get_decision(self._r, self.keys, tenant, request_id)
+
+    @_translated
+    async def list_decisions(
+        self, tenant: str, since: float = 0.0, limit: int = 100_000
+    ) -> list[DecisionRecord]:
+        return await rec.list_decisions(self._r, self.keys, tenant, since, limit)
+
+    # -- queue ------------------------------------------------------------------------------
+    @_translated
+    async def enqueue(self, observation: Observation) -> str:
+        return await self.queue.enqueue(observation)
+
+    @_translated
+    async def record_exchange(
+        self, decision: DecisionRecord | None, observation: Observation | None,
+        ttl_seconds: float,
+    ) -> None:
+        if self.cluster and decision is not None:  # two steps, the decision first
+            await self.put_decision(decision, ttl_seconds)
+            decision = None
+        if decision is None and observation is None:
+            return
+        async with self._r.pipeline(transaction=True) as pipe:
+            if decision is not None:
+                rec.add_decision(pipe, self.keys, decision, ttl_seconds, time.time())
+            if observation is not None:
+                self.queue.add(pipe, observation)
+            await pipe.execute()
+
+    @_translated
+    async def claim(
+        self, consumer: str, count: int, *, block_ms: int = 0, lease_seconds: float = 30.0
+    ) -> list[QueueEntry]:
+        return await self.queue.claim(consumer, count, block_ms, lease_seconds)
+
+    @_translated
+    async def ack(self, entry: QueueEntry) -> None:
+        await self.queue.ack(entry.entry_id)
+
+    @_translated
+    async def fail(self, entry: QueueEntry, error: str, *, max_tries: int) -> bool:
+        return await self.queue.fail(entry, error, max_tries)
+
+    @_translated
+    async def queue_stats(self) -> QueueStats:
+        return await self.queue.stats()
+
+    @_translated
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self.queue.dead_letters(limit)
+
+    # -- outcomes ---------------------------------------------------------------------------
+    @_translated
+    async def add_outcome(
+        self, tenant: str, user_id: str, name: str, value: float, at: float
+    ) -> None:
+        await rec.add_outcome(self._r, self.keys, tenant, user_id, name, value, at)
+
+    @_translated
+    async def list_outcomes(
+        self, tenant: str, since: float = 0.0
+    ) -> list[tuple[str, str, float, float]]:
+        return await rec.list_outcomes(self._r, self.keys, tenant, since)
+
+    # -- admin ------------------------------------------------------------------------------
+    @_translated
+    async def scan_user(self, tenant: str, user_id: str) -> list[str]:
+        """Keys under the user's hash tag, then every shared structure naming the user.
+        The tombstone is keyed by a digest, so it never names the user."""
+        uk = self.keys.user(tenant, user_id)
+        found = [k.decode() async for k in self._r.scan_iter(match=glob_escape(uk.tag) + "*",
+                                                             count=1000)]
+        found += await self._scan_indexes(tenant, user_id)
+        found += await self._scan_decisions(tenant, user_id)
+        found += [f"{self.keys.stream}#{i}"
+                  for i in await self.queue.user_entries(tenant, user_id)]
+        found += [f"{self.keys.dead}#{raw.decode()}"
+                  for raw in await self.queue.user_dead_letters(tenant, user_id)]
+        found += [f"{self.keys.outcomes(tenant)}#{raw.decode()}"
+                  for raw in await rec.user_outcomes(self._r, self.keys, tenant, user_id)]
+        return found
+
+    async def _scan_indexes(self, tenant: str, user_id: str) -> list[str]:
+        found = []
+        if await self._r.sismember(self.keys.users(tenant), user_id):
+            found.append(f"{self.keys.users(tenant)}#{user_id}")
+        member = owner_member(tenant, user_id)
+        if await self._r.zscore(self.keys.obs_users, member) is not None:
+            found.append(f"{self.keys.obs_users}#{member}")
+        return found
+
+    async def _scan_decisions(self, tenant: str, user_id: str) -> list[str]:
+        found = []
+        async for key in self._r.scan_iter(match=self.keys.decision_pattern(tenant),
+                                           count=1000):
+            raw = await self._r.get(key)
+            if raw is not None and json.loads(raw).get("user_id") == user_id:
+                found.append(key.decode())
+        return found
+
+
+def _queue_user_erase(pipe: Pipeline, uk: UserKeys) -> None:
+    """EXISTS (did anything exist?), then SET the model key so every mutation WATCHing it
+    aborts even if it was absent, then DEL all of the user's keys."""
+    pipe.exists(*uk.all())
+    pipe.set(uk.model, b"")
+    pipe.delete(*uk.all())

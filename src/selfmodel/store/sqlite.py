@@ -1,0 +1,246 @@
+"""The embedded store: one SQLite file (WAL), shared by any number of processes.
+
+sqlite3 blocks, so every call runs on a thread owned by this store, never on the event loop.
+There are two such lanes, each one thread with its own connection: writes (all in
+``BEGIN IMMEDIATE`` transactions) and reads. WAL readers never wait for writers, so the chat
+path's ``get_model`` is not held up when another process holds the write lock. An in-memory
+database (``sqlite:///:memory:``) exists only inside one connection, so it uses one lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Concatenate, ParamSpec, TypeVar
+
+from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
+from selfmodel.store import _sqlite_models as models
+from selfmodel.store import _sqlite_queue as queue
+from selfmodel.store import _sqlite_records as records
+from selfmodel.store._sqlite_schema import connect, create_schema
+from selfmodel.store.base import (
+    DeadLetter,
+    Mutation,
+    QueueEntry,
+    QueueStats,
+    StoreError,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+URL_PREFIX = "sqlite:///"
+POLL_SECONDS = 0.02  # how often a blocking claim looks at the queue again
+PURGE_EVERY = 60.0  # seconds between lazy purges of expired decision records
+PING_TIMEOUT = 2.0
+
+
+@dataclass
+class _Lane:
+    """One thread and the connection that lives on it."""
+
+    executor: ThreadPoolExecutor
+    conn: sqlite3.Connection | None = None
+
+
+def sqlite_path(url: str) -> str:
+    """The file path in ``sqlite:///path`` (``sqlite:////abs/path`` for an absolute one)."""
+    if not url.startswith(URL_PREFIX) or len(url) == len(URL_PREFIX):
+        raise StoreError(f"not a SQLite url: {url!r} (expected sqlite:///path)")
+    return url[len(URL_PREFIX):]
+
+
+class SQLiteStore:
+    """The Store protocol on one SQLite file; see selfmodel.store.base for the contract."""
+
+    def __init__(self, url: str) -> None:
+        self.path = sqlite_path(url)
+        self._writer = _Lane(ThreadPoolExecutor(1, thread_name_prefix="selfmodel-sqlite-w"))
+        self._reader = self._writer
+        if self.path != ":memory:":
+            self._reader = _Lane(ThreadPoolExecutor(1, thread_name_prefix="selfmodel-sqlite-r"))
+        self._next_purge = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._writer.conn is not None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            self._writer.conn = await loop.run_in_executor(
+                self._writer.executor, connect, self.path)
+            await self._write(create_schema)
+            if self._reader is not self._writer:
+                self._reader.conn = await loop.run_in_executor(
+                    self._reader.executor, connect, self.path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for lane in {id(self._reader): self._reader, id(self._writer): self._writer}.values():
+            if lane.conn is not None:
+                await loop.run_in_executor(lane.executor, lane.conn.close)
+                lane.conn = None
+            lane.executor.shutdown(wait=False)
+
+    async def ping(self) -> bool:
+        try:
+            return await asyncio.wait_for(self._read(_ping), PING_TIMEOUT)
+        except Exception:  # ping reports, it never raises
+            return False
+
+    # -- self-models ------------------------------------------------------------------------
+    async def get_model(self, tenant: str, user_id: str) -> SelfModel | None:
+        return await self._read(models.get_model, tenant, user_id)
+
+    async def create_model(
+        self, tenant: str, user_id: str, context: dict[str, object] | None = None
+    ) -> SelfModel:
+        return await self._write(models.create_model, tenant, user_id, context)
+
+    async def mutate_model(
+        self,
+        tenant: str,
+        user_id: str,
+        fn: Mutation,
+        *,
+        observation_id: str | None = None,
+        observed_at: float | None = None,
+        create: bool = True,
+    ) -> SelfModel | None:
+        return await self._write(models.mutate_model, tenant, user_id, fn, observation_id,
+                                 observed_at, create)
+
+    async def delete_model(self, tenant: str, user_id: str) -> bool:
+        return await self._write(records.delete_user, tenant, user_id)
+
+    async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
+        return await self._read(models.list_models, tenant, limit)
+
+    async def erased_at(self, tenant: str, user_id: str) -> float | None:
+        return await self._read(models.erased_at, tenant, user_id)
+
+    # -- consent ----------------------------------------------------------------------------
+    async def get_consent(self, tenant: str, user_id: str) -> bool | None:
+        return await self._read(models.get_consent, tenant, user_id)
+
+    async def set_consent(self, tenant: str, user_id: str, granted: bool) -> None:
+        await self._write(models.set_consent, tenant, user_id, granted)
+
+    # -- observation log --------------------------------------------------------------------
+    async def log_observation(self, observation: Observation) -> None:
+        await self._write(records.log_observation, observation)
+
+    async def list_observations(
+        self, tenant: str, user_id: str, limit: int = 1000
+    ) -> list[Observation]:
+        return await self._read(records.list_observations, tenant, user_id, limit)
+
+    async def purge_observations(self, older_than: float) -> int:
+        return await self._write(records.purge_observations, older_than)
+
+    # -- decision records -------------------------------------------------------------------
+    async def put_decision(self, record: DecisionRecord, ttl_seconds: float) -> None:
+        await self._write(records.store_decision, record, ttl_seconds, self._purge_due())
+
+    async def get_decision(self, tenant: str, request_id: str) -> DecisionRecord | None:
+        return await self._read(records.get_decision, tenant, request_id)
+
+    async def list_decisions(
+        self, tenant: str, since: float = 0.0, limit: int = 100_000
+    ) -> list[DecisionRecord]:
+        return await self._read(records.list_decisions, tenant, since, limit)
+
+    # -- queue ------------------------------------------------------------------------------
+    async def enqueue(self, observation: Observation) -> str:
+        return await self._write(queue.enqueue, observation)
+
+    async def record_exchange(
+        self, decision: DecisionRecord | None, observation: Observation | None,
+        ttl_seconds: float,
+    ) -> None:
+        if decision is None and observation is None:
+            return
+        await self._write(queue.record_exchange, decision, observation, ttl_seconds,
+                          self._purge_due())
+
+    async def claim(
+        self, consumer: str, count: int, *, block_ms: int = 0, lease_seconds: float = 30.0
+    ) -> list[QueueEntry]:
+        deadline = time.monotonic() + max(block_ms, 0) / 1000
+        while count > 0:
+            if await self._read(queue.claimable, consumer):
+                entries = await self._write(queue.claim, consumer, count, lease_seconds)
+                if entries:
+                    return entries
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(POLL_SECONDS, remaining))
+        return []
+
+    async def ack(self, entry: QueueEntry) -> None:
+        await self._write(queue.ack, entry.entry_id)
+
+    async def fail(self, entry: QueueEntry, error: str, *, max_tries: int) -> bool:
+        return await self._write(queue.fail, entry.entry_id, error, max_tries)
+
+    async def queue_stats(self) -> QueueStats:
+        return await self._read(queue.stats)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self._read(queue.dead_letters, limit)
+
+    # -- outcomes ---------------------------------------------------------------------------
+    async def add_outcome(
+        self, tenant: str, user_id: str, name: str, value: float, at: float
+    ) -> None:
+        await self._write(records.add_outcome, tenant, user_id, name, value, at)
+
+    async def list_outcomes(
+        self, tenant: str, since: float = 0.0
+    ) -> list[tuple[str, str, float, float]]:
+        return await self._read(records.list_outcomes, tenant, since)
+
+    # -- admin ------------------------------------------------------------------------------
+    async def scan_user(self, tenant: str, user_id: str) -> list[str]:
+        return await self._read(records.scan_user, tenant, user_id)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _purge_due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_purge:
+            return False
+        self._next_purge = now + PURGE_EVERY
+        return True
+
+    async def _read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                    *args: P.args, **kwargs: P.kwargs) -> T:
+        return await _call(self._reader, fn, *args, **kwargs)
+
+    async def _write(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                     *args: P.args, **kwargs: P.kwargs) -> T:
+        return await _call(self._writer, fn, *args, **kwargs)
+
+
+async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T],
+                *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``fn(conn, ...)`` on the lane's thread; sqlite errors become StoreError."""
+    if lane.conn is None:
+        raise StoreError("the SQLite store is not started (call start())")
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(lane.executor, partial(fn, lane.conn, *args, **kwargs))
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite store failed: {exc}") from exc
+
+
+def _ping(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("SELECT 1").fetchone() == (1,))
+

@@ -1,0 +1,471 @@
+"""The store contract: one suite, run against SQLite, a real Redis server and a Redis Cluster.
+
+Every test takes the ``store`` fixture and asserts only what selfmodel.store.base promises,
+so a backend that passes here can be swapped for another. The cluster backend runs the same
+tests on a throwaway 3-master cluster (marked slow; skipped only if redis-server lacks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from selfmodel.domain.models import Belief, DecisionRecord, Observation, SelfModel
+from selfmodel.store import open_store
+from selfmodel.store.base import QueueEntry, Store, StoreError
+from tests.store_cluster import RedisClusterProcess, start_cluster
+
+T = "acme"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcess]:
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _backend_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    cluster: RedisClusterProcess = request.getfixturevalue("redis_cluster")
+    return cluster.url(prefix=f"t{uuid.uuid4().hex[:10]}:")
+
+
+BACKENDS = ["sqlite", "redis", pytest.param("cluster", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest) -> str:
+    return _backend_url(request)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = open_store(store_url)
+    await s.start()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def opened(store_url: str) -> Callable[[], Store]:
+    """Open another instance on the same backend (another process, a restarted worker)."""
+    return lambda: open_store(store_url)
+
+
+def obs(user: str = "u1", *, tenant: str = T, at: float | None = None,
+        content: str = "I like tea") -> Observation:
+    return Observation(id="obs_" + uuid.uuid4().hex, tenant=tenant, user_id=user,
+                       content=content, at=time.time() if at is None else at)
+
+
+def decision(user: str | None = "u1", *, tenant: str = T, at: float | None = None,
+             request_id: str | None = None) -> DecisionRecord:
+    return DecisionRecord(request_id=request_id or "req_" + uuid.uuid4().hex, tenant=tenant,
+                          user_id=user, at=time.time() if at is None else at, model="echo",
+                          personalized=True, system_prompt="User prefers tea.")
+
+
+def add_belief(key: str) -> Callable[[SelfModel], SelfModel]:
+    def fn(model: SelfModel) -> SelfModel:
+        belief = Belief(id="b_" + key, key=key, value="v", statement=f"likes {key}")
+        return model.model_copy(update={"beliefs": [*model.beliefs, belief]})
+    return fn
+
+
+# -- self-models -----------------------------------------------------------------------------
+
+async def test_get_unknown_user_is_none(store: Store) -> None:
+    assert await store.get_model(T, "nobody") is None
+    assert await store.mutate_model(T, "nobody", add_belief("x"), create=False) is None
+    assert await store.get_model(T, "nobody") is None
+
+
+async def test_create_is_idempotent(store: Store) -> None:
+    first = await store.create_model(T, "u1", {"plan": "pro"})
+    second = await store.create_model(T, "u1", {"plan": "free"})
+    assert first.version == second.version == 1
+    assert second.context == {"plan": "pro"} and second.created_at == first.created_at
+    assert await store.get_model(T, "u1") == first
+    assert [m.user_id for m in await store.list_models(T)] == ["u1"]
+
+
+async def test_mutate_stamps_version_and_times(store: Store) -> None:
+    created = await store.create_model(T, "u1")
+    changed = await store.mutate_model(T, "u1", add_belief("tea"))
+    assert changed is not None and changed.version == 2
+    assert changed.created_at == created.created_at <= changed.updated_at
+    assert await store.get_model(T, "u1") == changed
+
+
+async def test_fifty_concurrent_mutations_lose_nothing(store: Store) -> None:
+    keys = [f"k{i}" for i in range(50)]
+    await asyncio.gather(*(store.mutate_model(T, "u1", add_belief(k)) for k in keys))
+    model = await store.get_model(T, "u1")
+    assert model is not None
+    assert sorted(b.key for b in model.beliefs) == sorted(keys)
+    assert model.version == 50
+
+
+async def test_same_observation_applies_once(store: Store) -> None:
+    calls = 0
+
+    def counted(model: SelfModel) -> SelfModel:
+        nonlocal calls
+        calls += 1
+        return add_belief(f"k{calls}")(model)
+
+    first = await store.mutate_model(T, "u1", counted, observation_id="o1")
+    again = await store.mutate_model(T, "u1", counted, observation_id="o1")
+    assert first is not None and again == first and calls == 1  # skipped: fn not called
+    racing = await asyncio.gather(*(store.mutate_model(T, "u1", counted, observation_id="o2")
+                                    for _ in range(5)))
+    model = await store.get_model(T, "u1")
+    assert model is not None and len(model.beliefs) == 2 and model.version == 2
+    assert all(m == model for m in racing)
+
+
+async def test_tombstone_drops_observations_made_before_erasure(store: Store) -> None:
+    before = time.time()
+    await store.mutate_model(T, "u1", add_belief("tea"), observation_id="o1", observed_at=before)
+    assert await store.delete_model(T, "u1") is True
+    erased = await store.erased_at(T, "u1")
+    assert erased is not None and erased >= before
+    late = await store.mutate_model(T, "u1", add_belief("late"), observation_id="o2",
+                                    observed_at=before + 0.000001)
+    assert late is None and await store.get_model(T, "u1") is None
+    # The applied ids went with the erasure: a new observation of a new session applies.
+    fresh = await store.mutate_model(T, "u1", add_belief("new"), observation_id="o1",
+                                     observed_at=time.time() + 1)
+    assert fresh is not None and [b.key for b in fresh.beliefs] == ["new"]
+    assert await store.erased_at(T, "someone-else") is None
+
+
+# -- erasure ---------------------------------------------------------------------------------
+
+async def _populate(store: Store, user: str, tenant: str = T) -> None:
+    """Something of every kind the store keeps about a user."""
+    await store.create_model(tenant, user)
+    await store.mutate_model(tenant, user, add_belief("tea"), observation_id="o-" + user,
+                             observed_at=time.time())
+    await store.set_consent(tenant, user, True)
+    await store.log_observation(obs(user, tenant=tenant))
+    await store.put_decision(decision(user, tenant=tenant), 60)
+    await store.add_outcome(tenant, user, "thumbs_up", 1.0, time.time())
+    await store.record_exchange(decision(user, tenant=tenant), obs(user, tenant=tenant), 60)
+
+
+async def test_erasure_leaves_nothing_about_the_user(store: Store) -> None:
+    await _populate(store, "u1")
+    await _populate(store, "u2")
+    claimed = await store.claim("w1", 10)  # u1's entry pending, u2's too
+    poison = next(e for e in claimed if e.observation.user_id == "u1")
+    await store.enqueue(obs("u1"))  # one waiting
+    assert await store.fail(poison, "boom", max_tries=1) is True  # one dead letter
+    before = await store.scan_user(T, "u1")
+    assert len(before) >= 8, before
+
+    assert await store.delete_model(T, "u1") is True
+
+    assert await store.scan_user(T, "u1") == []
+    assert await store.get_model(T, "u1") is None
+    assert await store.get_consent(T, "u1") is None
+    assert await store.list_observations(T, "u1") == []
+    assert all(d.user_id != "u1" for d in await store.list_decisions(T))
+    assert all(o[0] != "u1" for o in await store.list_outcomes(T))
+    assert all(d.observation.user_id != "u1" for d in await store.dead_letters())
+    assert all(e.observation.user_id != "u1" for e in await store.claim("w2", 10,
+                                                                        lease_seconds=0.01))
+    # The other user is untouched, and erasing twice finds nothing left.
+    assert len(await store.scan_user(T, "u2")) >= 6
+    assert await store.get_model(T, "u2") is not None
+    assert await store.delete_model(T, "u1") is False
+
+
+async def test_erasure_with_observations_in_flight(store: Store) -> None:
+    """RELIABILITY 24: the erased user's in-flight observations do not bring them back."""
+    for _ in range(5):
+        await store.enqueue(obs("u1", at=time.time()))
+    in_flight = await store.claim("w1", 2)
+    await store.delete_model(T, "u1")
+    for entry in in_flight:
+        applied = await store.mutate_model(T, "u1", add_belief("x"),
+                                           observation_id=entry.observation.id,
+                                           observed_at=entry.observation.at)
+        await store.log_observation(entry.observation)
+        await store.ack(entry)
+        assert applied is None
+    assert await store.scan_user(T, "u1") == []
+    assert (await store.queue_stats()).depth == 0
+
+
+# -- consent, observation log, outcomes -----------------------------------------------------
+
+async def test_consent(store: Store) -> None:
+    assert await store.get_consent(T, "u1") is None
+    await store.set_consent(T, "u1", True)
+    assert await store.get_consent(T, "u1") is True
+    await store.set_consent(T, "u1", False)
+    assert await store.get_consent(T, "u1") is False
+
+
+async def test_observation_log_is_idempotent_and_purged(store: Store) -> None:
+    now = time.time()
+    old, new = obs("u1", at=now - 100), obs("u1", at=now)
+    for o in (new, old, new):
+        await store.log_observation(o)
+    assert [o.id for o in await store.list_observations(T, "u1")] == [old.id, new.id]
+    assert await store.purge_observations(now - 50) == 1
+    assert [o.id for o in await store.list_observations(T, "u1")] == [new.id]
+    assert await store.purge_observations(now - 50) == 0
+
+
+async def test_outcomes_in_time_order(store: Store) -> None:
+    await store.add_outcome(T, "u2", "retained", 1.0, 20.0)
+    await store.add_outcome(T, "u1", "thumbs_up", 1.0, 10.0)
+    await store.add_outcome(T, "u1", "thumbs_up", 1.0, 10.0)  # a second event, same values
+    assert await store.list_outcomes(T) == [
+        ("u1", "thumbs_up", 1.0, 10.0), ("u1", "thumbs_up", 1.0, 10.0),
+        ("u2", "retained", 1.0, 20.0)]
+    assert await store.list_outcomes(T, since=15.0) == [("u2", "retained", 1.0, 20.0)]
+
+
+# -- decision records ------------------------------------------------------------------------
+
+async def test_decision_expires(store: Store) -> None:
+    short, long = decision(), decision()
+    await store.put_decision(short, 0.3)
+    await store.put_decision(long, 60)
+    assert await store.get_decision(T, short.request_id) == short
+    await asyncio.sleep(0.45)
+    assert await store.get_decision(T, short.request_id) is None
+    assert await store.get_decision(T, long.request_id) == long
+    assert [d.request_id for d in await store.list_decisions(T)] == [long.request_id]
+
+
+async def test_list_decisions_since_oldest_first(store: Store) -> None:
+    now = time.time()
+    for at in (now - 1, now - 3, now - 2):
+        await store.put_decision(decision(at=at), 60)
+    await store.put_decision(decision(None, at=now - 1.5), 60)  # anonymous requests count
+    await store.put_decision(decision(tenant="other", at=now - 1), 60)
+    assert [d.at for d in await store.list_decisions(T)] == [now - 3, now - 2, now - 1.5,
+                                                             now - 1]
+    assert [d.at for d in await store.list_decisions(T, since=now - 2)] == [now - 2,
+                                                                            now - 1.5, now - 1]
+    assert len(await store.list_decisions(T, limit=2)) == 2
+
+
+async def test_record_exchange_writes_decision_and_enqueues(store: Store) -> None:
+    record, observation = decision(), obs()
+    await store.record_exchange(record, observation, 60)
+    assert await store.get_decision(T, record.request_id) == record
+    [entry] = await store.claim("w1", 10)
+    assert entry.observation == observation and entry.tries == 1
+
+
+# -- tenant isolation ------------------------------------------------------------------------
+
+async def test_tenants_never_see_each_other(store: Store) -> None:
+    """RELIABILITY 19: the same user id in tenants A and B are two different people."""
+    await store.mutate_model("A", "same", add_belief("a-only"))
+    await store.set_consent("A", "same", True)
+    await store.log_observation(obs("same", tenant="A"))
+    record = decision("same", tenant="A")
+    await store.put_decision(record, 60)
+    await store.add_outcome("A", "same", "thumbs_up", 1.0, 1.0)
+
+    assert await store.get_model("B", "same") is None
+    assert await store.list_models("B") == []
+    assert await store.get_consent("B", "same") is None
+    assert await store.list_observations("B", "same") == []
+    assert await store.get_decision("B", record.request_id) is None
+    assert await store.list_decisions("B") == [] and await store.list_outcomes("B") == []
+    assert await store.scan_user("B", "same") == []
+
+    await store.mutate_model("B", "same", add_belief("b-only"))
+    assert await store.delete_model("B", "same") is True
+    model_a = await store.get_model("A", "same")
+    assert model_a is not None and [b.key for b in model_a.beliefs] == ["a-only"]
+    assert await store.erased_at("A", "same") is None
+
+
+async def test_ids_with_braces_and_separators_stay_apart(store: Store) -> None:
+    """Hash-tag characters in user ids cannot merge two users (or break a cluster slot)."""
+    tricky = ["a}{b", "a:b", "{a}", "a%7Db", "a*", "a?[x]"]
+    for user in tricky:
+        await store.mutate_model(T, user, add_belief(user))
+    for user in tricky:
+        model = await store.get_model(T, user)
+        assert model is not None and [b.key for b in model.beliefs] == [user]
+    await store.delete_model(T, "a*")
+    assert await store.scan_user(T, "a*") == []
+    assert [u for u in tricky if await store.get_model(T, u) is None] == ["a*"]
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+async def test_entries_enqueued_before_any_consumer_are_delivered(
+    opened: Callable[[], Store], store_url: str
+) -> None:
+    producer = opened()
+    if store_url.startswith("sqlite"):
+        await producer.start()  # SQLite needs its schema; Redis: no consumer group yet
+    sent = [obs(f"u{i}") for i in range(3)]
+    for o in sent:
+        await producer.enqueue(o)
+    await producer.close()
+    worker = opened()
+    await worker.start()
+    try:
+        got = await worker.claim("first-worker", 10)
+    finally:
+        await worker.close()
+    assert [e.observation.id for e in got] == [o.id for o in sent]
+
+
+async def test_claim_then_ack(store: Store) -> None:
+    for i in range(3):
+        await store.enqueue(obs(f"u{i}"))
+    got = await store.claim("w1", 2)
+    assert len(got) == 2 and all(e.tries == 1 for e in got)
+    for entry in got:
+        await store.ack(entry)
+    stats = await store.queue_stats()
+    assert (stats.depth, stats.pending) == (1, 0)
+    [last] = await store.claim("w1", 10)
+    await store.ack(last)
+    assert await store.claim("w1", 10) == []
+    assert (await store.queue_stats()).depth == 0
+
+
+async def test_claim_order_follows_enqueue_time(store: Store) -> None:
+    sent = [obs("u1", content=f"m{i}") for i in range(6)]
+    for o in sent:
+        await store.enqueue(o)
+    first = await store.claim("w1", 4)
+    rest = await store.claim("w2", 4)
+    assert [e.observation.content for e in first + rest] == [o.content for o in sent]
+    assert [e.enqueued_at for e in first + rest] == sorted(e.enqueued_at for e in first + rest)
+
+
+async def test_expired_lease_is_reclaimed_by_another_consumer(store: Store) -> None:
+    """RELIABILITY 3: a worker that hangs loses its entries to another after the lease."""
+    await store.enqueue(obs())
+    [held] = await store.claim("hung", 1, lease_seconds=0.2)
+    assert await store.claim("w2", 1, lease_seconds=0.2) == []
+    await asyncio.sleep(0.35)
+    [taken] = await store.claim("w2", 1, lease_seconds=0.2)
+    assert taken.entry_id == held.entry_id and taken.tries == 2
+    await store.ack(taken)
+    assert await store.claim("hung", 1) == []
+    assert (await store.queue_stats()).depth == 0
+
+
+async def test_restarted_consumer_drains_its_own_pending_first(
+    store: Store, opened: Callable[[], Store]
+) -> None:
+    await store.enqueue(obs(content="held"))
+    [held] = await store.claim("w1", 1, lease_seconds=60)
+    await store.enqueue(obs(content="new"))
+    restarted = opened()  # the same worker name after a restart, in a new connection
+    await restarted.start()
+    try:
+        [again] = await restarted.claim("w1", 1, lease_seconds=60)
+        [new] = await restarted.claim("w1-other", 1)
+    finally:
+        await restarted.close()
+    assert again.entry_id == held.entry_id and again.observation.content == "held"
+    assert again.tries == 2 and new.observation.content == "new"
+
+
+async def test_poison_entry_goes_to_dead_letters_and_others_flow(store: Store) -> None:
+    """RELIABILITY 4: after max_tries the entry is dead-lettered with its last error."""
+    poison = obs(content="poison")
+    await store.enqueue(poison)
+    done: list[str] = []
+    dead = False
+    for round_ in range(3):
+        await store.enqueue(obs(content=f"good{round_}"))
+        for entry in await store.claim("w1", 10, lease_seconds=0.05):
+            if entry.observation.id == poison.id:
+                dead = await store.fail(entry, f"boom {entry.tries}", max_tries=3)
+                assert dead is (entry.tries == 3)
+            else:
+                done.append(entry.observation.content)
+                await store.ack(entry)
+    assert dead and done == ["good0", "good1", "good2"]
+    [letter] = await store.dead_letters()
+    assert letter.observation == poison and letter.error == "boom 3" and letter.tries == 3
+    stats = await store.queue_stats()
+    assert (stats.depth, stats.pending, stats.dead) == (0, 0, 1)
+
+
+async def test_failed_entry_is_retried_before_max_tries(store: Store) -> None:
+    await store.enqueue(obs())
+    [entry] = await store.claim("w1", 1, lease_seconds=0.1)
+    assert await store.fail(entry, "transient", max_tries=5) is False
+    await asyncio.sleep(0.2)
+    [again] = await store.claim("w2", 1, lease_seconds=0.1)
+    assert again.entry_id == entry.entry_id and again.tries == 2
+    assert await store.dead_letters() == []
+
+
+async def test_queue_stats_numbers(store: Store) -> None:
+    empty = await store.queue_stats()
+    assert (empty.depth, empty.pending, empty.dead, empty.oldest_age) == (0, 0, 0, 0.0)
+    for i in range(3):
+        await store.enqueue(obs(f"u{i}"))
+    await asyncio.sleep(0.2)
+    await store.claim("w1", 1)
+    stats = await store.queue_stats()
+    assert (stats.depth, stats.pending, stats.dead) == (3, 1, 0)
+    assert 0.15 <= stats.oldest_age < 5
+
+
+async def test_blocking_claim_waits_and_wakes(store: Store, opened: Callable[[], Store]) -> None:
+    started = time.monotonic()
+    assert await store.claim("w1", 1, block_ms=250) == []
+    assert time.monotonic() - started >= 0.2
+
+    producer = opened()
+    await producer.start()
+
+    async def produce_later() -> None:
+        await asyncio.sleep(0.1)
+        await producer.enqueue(obs(content="late"))
+
+    try:
+        started = time.monotonic()
+        waiting = asyncio.create_task(store.claim("w1", 1, block_ms=3000))
+        await produce_later()
+        got: list[QueueEntry] = await waiting
+        assert [e.observation.content for e in got] == ["late"]
+        assert time.monotonic() - started < 1.5
+    finally:
+        await producer.close()
+
+
+# -- health ----------------------------------------------------------------------------------
+
+async def test_ping(store: Store) -> None:
+    assert await store.ping() is True
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0?prefix=x:",
+                                 "sqlite:////nonexistent-dir/x/y.db"])
+async def test_unreachable_backend_fails_as_store_error(url: str) -> None:
+    store = open_store(url)
+    assert await store.ping() is False
+    with pytest.raises(StoreError):
+        await store.start()
+    await store.close()
