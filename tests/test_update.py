@@ -311,6 +311,33 @@ def test_edit_to_a_new_value_supersedes_the_old_one() -> None:
     assert old_b is not None and old_b.status == BeliefStatus.SUPERSEDED
 
 
+def test_edit_of_a_well_supported_value_still_makes_the_new_one_win() -> None:
+    model = observe(empty(), "o1", T0, claim("response_length", "concise"))
+    model = observe(model, "o2", T0 + 1, claim("response_length", "detailed", Source.INFERRED))
+    old = bid(model, "response_length", "concise")
+    model = confirm_belief(model, old, at=T0 + 2, action_id="a1")
+    model, new = edit_belief(model, old, at=T0 + 3, action_id="a2", value="detailed")
+    assert new == bid(model, "response_length", "detailed")  # the existing value is reused
+    assert conf(model, "response_length", "detailed", T0 + 3) >= 0.6
+
+
+def test_a_rejected_value_stops_holding_its_rivals_down_until_revived() -> None:
+    model = observe(empty(), "o1", T0, claim("tone", "formal"))
+    model = observe(model, "o2", T0 + 1, claim("tone", "casual"))
+    formal, casual = bid(model, "tone", "formal"), bid(model, "tone", "casual")
+    before = conf(model, "tone", "casual", T0 + 2)
+    model = reject_belief(model, formal, at=T0 + 2, action_id="a1")
+    rejected = conf(model, "tone", "casual", T0 + 2)
+    assert rejected > before and rejected >= 0.6
+    model = observe(model, "o3", T0 + 3, claim("tone", "formal"))  # weaker: no revival
+    assert math.isclose(conf(model, "tone", "casual", T0 + 3), rejected, rel_tol=1e-6)
+    model = confirm_belief(model, formal, at=T0 + 4, action_id="a2")
+    assert conf(model, "tone", "casual", T0 + 4) < before
+    revived = model.belief(formal)
+    assert revived is not None and revived.status == BeliefStatus.ACTIVE
+    assert model.belief(casual) is not None
+
+
 def test_edit_of_the_statement_only_keeps_the_belief() -> None:
     model = observe(empty(), "o1", T0, claim("tone", "formal"))
     formal = model.beliefs[0].id

@@ -46,7 +46,8 @@ def create_app(config: Config, *, store: Store | None = None,
             await services.router.close()
             await services.store.close()
 
-    app = FastAPI(title="selfmodel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="selfmodel", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)  # every route but /healthz, /readyz, /metrics needs a key
     app.state.services = services
     install_error_handlers(app)
     app.include_router(ops_routes.router)

@@ -3,6 +3,11 @@
 ``give`` is the one way evidence reaches a belief: it updates the decayed sums, the evidence
 chain and the counts, and makes supporting evidence count against the belief's rivals (the
 other values of its slot), which is what keeps the sums independent of arrival order.
+
+Only *active* beliefs contradict their rivals: when the user rejects a value (or edits it
+away) its support is withdrawn from the rivals' ``against`` sums (``exert``), and it is added
+back if the user revives it. Observations never change a status, so between user actions
+the sums stay order-independent.
 """
 
 from __future__ import annotations
@@ -107,16 +112,36 @@ def _against(piece: Piece) -> Piece:
 
 
 def give(model: SelfModel, target_id: str, piece: Piece) -> SelfModel:
-    """Add ``piece`` to one belief; supporting evidence also counts against its rivals."""
+    """Add ``piece`` to one belief; supporting evidence for an active belief also counts
+    against its rivals. A belief revived by this piece exerts its support on them again."""
     target = model.belief(target_id)
     if target is None:
         return model
+    updated = _revive(with_evidence(target, piece), piece)
+    if updated.status == BeliefStatus.ACTIVE and target.status != BeliefStatus.ACTIVE:
+        model = exert(model, target, 1)
+    contradicts = piece.polarity > 0 and updated.status == BeliefStatus.ACTIVE
     beliefs = []
     for belief in model.beliefs:
         if belief.id == target_id:
-            belief = _revive(with_evidence(belief, piece), piece)
-        elif piece.polarity > 0 and rivals(target, belief):
+            belief = updated
+        elif contradicts and rivals(updated, belief):
             belief = with_evidence(belief, _against(piece), direct=False)
+        beliefs.append(belief)
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def exert(model: SelfModel, source: Belief, sign: int) -> SelfModel:
+    """Add (``sign`` +1) or withdraw (-1) the contradiction ``source``'s support exerts on its
+    rivals: a value the user rejected no longer holds the other values down."""
+    amount = sign * source.support * CONTRADICTION_DISCOUNT
+    if amount == 0.0:
+        return model
+    beliefs = []
+    for belief in model.beliefs:
+        if rivals(source, belief):
+            shifted = add_evidence(belief, amount, -1, source.ref_at)
+            belief = shifted.model_copy(update={"against": max(0.0, shifted.against)})
         beliefs.append(belief)
     return model.model_copy(update={"beliefs": beliefs})
 
@@ -128,8 +153,9 @@ def give_all(model: SelfModel, ids: Iterable[str], piece: Piece) -> SelfModel:
 
 
 def seeded(model: SelfModel, fresh: Belief) -> Belief:
-    """A new value of a slot, carrying the contradiction its existing rivals already imply."""
-    rival_list = [b for b in model.beliefs if rivals(fresh, b)]
+    """A new value of a slot, carrying the contradiction its active rivals already imply."""
+    rival_list = [b for b in model.beliefs
+                  if rivals(fresh, b) and b.status == BeliefStatus.ACTIVE]
     if not rival_list:
         return fresh
     ref = max([fresh.ref_at, *(b.ref_at for b in rival_list)])

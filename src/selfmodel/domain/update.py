@@ -17,6 +17,7 @@ Rules (DESIGN.md section 6):
 - A belief the user rejected (or edited away) is revived only by one piece of supporting
   evidence weighing at least its ``rejected_weight`` (the user-rejected weight, so only the
   user's own confirm or edit); weaker evidence is still recorded but leaves it rejected.
+  While retired it does not count against its rivals (see domain/evidence.py).
 - Stored prompt injection and excluded sensitive categories: such claims are refused, never
   stored, and the refusal says why without repeating the text.
 """
@@ -30,6 +31,7 @@ from selfmodel.domain.evidence import (
     Piece,
     belief_id,
     default_statement,
+    exert,
     give,
     give_all,
     norm,
@@ -279,10 +281,14 @@ def reject_belief(model: SelfModel, bid: str, *, at: float, action_id: str) -> S
     piece = Piece(observation_id=action_id, source=Source.USER_REJECTED, polarity=-1, at=at,
                   quote="rejected by the user")
     model = give(model, bid, piece)
-    return _set_status(model, bid, BeliefStatus.REJECTED)
+    return _retire(model, bid, BeliefStatus.REJECTED)
 
 
-def _set_status(model: SelfModel, bid: str, status: BeliefStatus) -> SelfModel:
+def _retire(model: SelfModel, bid: str, status: BeliefStatus) -> SelfModel:
+    """Set a user-imposed status; a retired value stops holding its rivals down."""
+    belief = _require(model, bid)
+    if belief.status == BeliefStatus.ACTIVE:
+        model = exert(model, belief, -1)
     changes = {"status": status, "rejected_weight": weight(Source.USER_REJECTED)}
     beliefs = [b.model_copy(update=changes) if b.id == bid else b for b in model.beliefs]
     return model.model_copy(update={"beliefs": beliefs})
@@ -325,9 +331,9 @@ def edit_belief(
                   statement=statement or default_statement(old.key, value.strip()),
                   source=Source.USER_CONFIRMED, quote="edited by the user", context=old.context)
     new_id = belief_id(model, claim.domain, claim.key, claim.value, claim.context)
+    model = _retire(model, bid, BeliefStatus.SUPERSEDED)
     model = _ensure_belief(model, claim, new_id, at)
-    model = confirm_belief(model, new_id, at=at, action_id=action_id)
-    return _set_status(model, bid, BeliefStatus.SUPERSEDED), new_id
+    return confirm_belief(model, new_id, at=at, action_id=action_id), new_id
 
 
 def _restate(model: SelfModel, bid: str, statement: str) -> SelfModel:
