@@ -49,7 +49,12 @@ class LiteLLMPath:
         return None
 
     async def close(self) -> None:
-        return None
+        """Close litellm's cached HTTP clients: they belong to this event loop, and a cached
+        client bound to a closed loop would fail every later call (a new app, a test)."""
+        if self._litellm is None:
+            return
+        await self._litellm.close_litellm_async_clients()
+        self._litellm.in_memory_llm_clients_cache.flush_cache()
 
     @property
     def litellm(self) -> ModuleType:
@@ -141,6 +146,7 @@ def translate(exc: Exception, target: Target) -> GatewayError:
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"The provider for model '{target.alias}' timed out.")
     status = getattr(exc, "status_code", None)
+    log.debug("provider call for %s (%s) failed: %r", target.alias, target.label, exc)
     if not isinstance(status, int):
         log.warning("provider call for %s (%s) failed: %r", target.alias, target.label, exc)
         return UpstreamError(f"The provider for model '{target.alias}' failed.")
