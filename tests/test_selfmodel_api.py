@@ -341,6 +341,44 @@ def test_export_holds_everything_and_erase_leaves_nothing(gw: Gateway) -> None:
     assert gw.call("DELETE", "/v1/self-models/alice").status_code == 404
 
 
+def test_observations_in_flight_do_not_bring_an_erased_user_back(gw: Gateway) -> None:
+    create(gw)
+    for i in range(5):
+        response = observe(gw, wait=False, type="preference", content=f"fact {i}",
+                           key=f"k{i}", value="v")
+        assert response.status_code == 202
+    assert gw.call("DELETE", "/v1/self-models/alice").status_code == 204
+
+    async def drain(store: Store) -> list[SelfModel | None]:
+        results = []
+        for entry in await store.claim("late-worker", 10):
+            results.append((await apply_observation_detailed(
+                store, None, entry.observation, policy=Policy())).model)
+            await store.ack(entry)
+        return results
+
+    assert all(model is None for model in gw.with_store(drain))
+    assert gw.with_store(lambda s: s.scan_user("acme", "alice")) == []
+    assert gw.call("GET", "/v1/self-models/alice").status_code == 404
+
+
+def test_concurrent_observations_of_one_user_are_all_counted(gw: Gateway) -> None:
+    create(gw)
+    body = {"type": "preference", "content": "metric", "key": "units", "value": "metric"}
+
+    async def burst() -> list[int]:
+        headers = {"Authorization": f"Bearer {KEYS['acme']}"}
+        async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as client:
+            responses = await asyncio.gather(*(
+                client.post("/v1/self-models/alice/observations?wait=true", json=body)
+                for _ in range(25)))
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(burst()) == [200] * 25
+    belief = gw.call("GET", "/v1/self-models/alice").json()["beliefs"][0]
+    assert belief["observations"] == 25
+
+
 def test_decisions_are_explained_to_their_own_tenant_only(gw: Gateway) -> None:
     gw.with_store(lambda s: s.put_decision(decision("acme", "alice", "req_1"), 3600))
     own = gw.call("GET", "/v1/decisions/req_1")
