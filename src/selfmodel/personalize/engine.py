@@ -1,0 +1,158 @@
+"""The Personalizer: one call per request, from a user's self-model to the text to inject.
+
+``personalize`` never raises for anything a tenant or a user can cause: a broken template,
+a render error or a refused statement all end in a ``Personalization`` whose ``text`` is
+None (with ``error`` saying why, for the decision record), and the request goes out
+unpersonalized. Templates are compiled once, at construction and on ``reload``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from selfmodel.config import Config, Tenant
+from selfmodel.domain.confidence import alignment_score
+from selfmodel.domain.models import AppliedBelief, SelfModel
+from selfmodel.personalize import tokens
+from selfmodel.personalize.relevance import LexicalRelevance, Relevance
+from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, select
+from selfmodel.personalize.templates import DEFAULT_TEMPLATE, Compiled, Templates, context, quote
+
+
+@dataclass
+class Personalization:
+    text: str | None  # the block to add to the system prompt; None: add nothing
+    applied: list[AppliedBelief]  # beliefs injected, with confidence at the time and evidence ids
+    defaults: list[str]  # tenant default beliefs used (cold start)
+    cold_start: bool
+    template: str | None  # template file name used
+    template_version: str | None  # sha256 of its source
+    error: str | None = None  # a render failure: the request goes out unpersonalized
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (belief id, why not)
+
+    def record_fields(self) -> dict[str, Any]:
+        """The DecisionRecord fields this decision fills (``DecisionRecord(**...)``)."""
+        return {
+            "cold_start": self.cold_start,
+            "template": self.template,
+            "template_version": self.template_version,
+            "beliefs": list(self.applied),
+            "defaults": list(self.defaults),
+            "system_prompt": self.text,
+        }
+
+
+@lru_cache(maxsize=16384)
+def rendered_tokens(statement: str) -> int:
+    """Tokens of a statement as the template prints it (quoted, neutralized)."""
+    return tokens.count(quote(statement))
+
+
+class Personalizer:
+    """Selects and renders the personalization of each request; holds the compiled templates."""
+
+    def __init__(self, config: Config, *, relevance: Relevance | None = None) -> None:
+        self._config = config
+        self._relevance = relevance or LexicalRelevance()
+        self._confidence = CachedConfidence()
+        self._templates = Templates.load(config)
+
+    def problems(self) -> list[str]:
+        """Templates that failed to load, compile or render a sample, in plain words."""
+        return self._templates.problems()
+
+    def reload(self) -> list[str]:
+        """Load every template again (hot reload); the old set serves until this returns."""
+        self._templates = Templates.load(self._config)
+        return self.problems()
+
+    def personalize(
+        self,
+        *,
+        tenant: Tenant,
+        user_id: str,
+        model: SelfModel | None,
+        conversation: str,
+        now: float,
+        alignment: float | None = None,
+    ) -> Personalization:
+        """The block for one request, or why there is none."""
+        name = tenant.template or DEFAULT_TEMPLATE
+        compiled, problem = self._templates.get(name)
+        if compiled is None:
+            return Personalization(None, [], [], False, name, None, error=problem)
+        selection = select(
+            model.beliefs if model else [],
+            policy=tenant.policy,
+            conversation=conversation,
+            now=now,
+            measure=rendered_tokens,
+            relevance=self._relevance,
+            confidence=self._confidence,
+        )
+        if alignment is None and model is not None:
+            alignment = alignment_score(model, now)
+        return self._render(compiled, selection, tenant, user_id, alignment)
+
+    def _render(
+        self,
+        compiled: Compiled,
+        selection: Selection,
+        tenant: Tenant,
+        user_id: str,
+        alignment: float | None,
+    ) -> Personalization:
+        result = Personalization(
+            None, [], [], selection.cold_start, compiled.name, compiled.version,
+            skipped=selection.skipped,
+        )
+        if not selection.chosen and not selection.defaults:
+            return result
+        variables = context(
+            beliefs=[_variables(s) for s in selection.chosen],
+            defaults=selection.defaults,
+            cold_start=selection.cold_start,
+            user_id=user_id,
+            tenant=tenant.name,
+            alignment_score=None if alignment is None else round(alignment, 2),
+        )
+        try:
+            text = compiled.render(variables)
+        except Exception as exc:  # a template error must never fail the request
+            result.error = f"template {compiled.name} failed to render: {exc}"
+            return result
+        if text:
+            result.text = text
+            result.applied = [_applied(s) for s in selection.chosen]
+            result.defaults = list(selection.defaults)
+        return result
+
+
+def _variables(scored: Scored) -> dict[str, Any]:
+    belief = scored.belief
+    return {
+        "statement": belief.statement,
+        "kind": str(belief.kind),
+        "domain": belief.domain,
+        "key": belief.key,
+        "value": belief.value,
+        "confidence": round(scored.confidence, 2),
+    }
+
+
+def _applied(scored: Scored) -> AppliedBelief:
+    """The belief as injected: confidence at this moment, the evidence that supports it."""
+    belief = scored.belief
+    evidence = [e.observation_id for e in belief.evidence if e.polarity > 0]
+    return AppliedBelief(
+        id=belief.id,
+        statement=belief.statement,
+        kind=belief.kind,
+        domain=belief.domain,
+        key=belief.key,
+        value=belief.value,
+        confidence=scored.confidence,
+        evidence_ids=list(dict.fromkeys(evidence)),
+    )

@@ -1,0 +1,208 @@
+"""Which beliefs go into one request: pure functions of the beliefs, the policy and the text.
+
+1. Gate: only ACTIVE beliefs at or above ``policy.min_confidence`` (a wrong guess about a
+   person is worse than none), and per slot (domain, key) only the most confident value, so
+   two contradicting values are never injected together.
+2. Rank: ``score = 0.6 * relevance + 0.3 * confidence + 0.1 * recency``. Relevance to the
+   request's recent user text decides among beliefs of similar confidence; recency (half-life
+   30 days since the belief was last seen) breaks the remaining ties towards what is current.
+3. Communication beliefs (how to answer: length, format, tone, language, jargon...) apply to
+   every request whatever it is about, so they are taken first.
+4. Fill up to ``policy.max_beliefs`` beliefs and ``policy.token_budget`` tokens of rendered
+   statements (counted with cl100k_base), skipping a belief that does not fit and trying the
+   next. A statement the injection guard refuses (stored before the guard knew better) is
+   skipped too: defence in depth, the guard runs at write time first.
+5. Cold start: when no belief passes the gate, the tenant's ``policy.defaults``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from selfmodel.config import Policy
+from selfmodel.domain.confidence import confidence as belief_confidence
+from selfmodel.domain.models import Belief, BeliefStatus
+from selfmodel.domain.safety import instruction_reason
+from selfmodel.personalize.relevance import LexicalRelevance, Relevance
+
+RELEVANCE_WEIGHT = 0.6
+CONFIDENCE_WEIGHT = 0.3
+RECENCY_WEIGHT = 0.1
+RECENCY_HALF_LIFE = 30 * 86_400.0
+COMMUNICATION_DOMAINS = frozenset({"communication", "style"})
+COMMUNICATION_KEYS = frozenset(
+    {
+        "response_length", "length", "verbosity", "detail", "detail_level", "format",
+        "formatting", "structure", "tone", "formality", "language", "jargon", "style",
+        "emoji", "emojis", "units", "code_first", "examples",
+    }
+)
+
+ConfidenceFn = Callable[[Belief, float], float]
+Measure = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A belief that passed the gate, with the numbers that ranked it."""
+
+    belief: Belief
+    confidence: float
+    relevance: float
+    recency: float
+    score: float
+    always: bool  # a communication belief: applies to every request
+
+
+@dataclass
+class Selection:
+    chosen: list[Scored] = field(default_factory=list)
+    defaults: list[str] = field(default_factory=list)
+    cold_start: bool = False
+    tokens: int = 0  # tokens of the chosen statements (or defaults), as rendered
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (belief id, why)
+
+
+def is_communication(belief: Belief) -> bool:
+    """Beliefs about how to answer (not what about): they apply to every request.
+
+    The communication domain, or a style key on a belief filed under ``general`` (a
+    ``language`` key in a ``tech`` domain is a programming language, not a reply language).
+    """
+    if belief.domain in COMMUNICATION_DOMAINS:
+        return True
+    return belief.domain == "general" and belief.key in COMMUNICATION_KEYS
+
+
+def recency(belief: Belief, now: float) -> float:
+    """1.0 when last seen now, 0.5 a half-life ago."""
+    age = max(0.0, now - (belief.last_seen or belief.ref_at))
+    return float(2.0 ** (-age / RECENCY_HALF_LIFE))
+
+
+def gate(
+    beliefs: Sequence[Belief], min_confidence: float, now: float, confidence: ConfidenceFn
+) -> list[tuple[Belief, float]]:
+    """Active beliefs at or above ``min_confidence``, the most confident one per slot."""
+    best: dict[tuple[str, str], tuple[Belief, float]] = {}
+    for belief in beliefs:
+        if belief.status is not BeliefStatus.ACTIVE:
+            continue
+        value = confidence(belief, now)
+        if value < min_confidence:
+            continue
+        current = best.get(belief.slot)
+        if current is None or value > current[1]:
+            best[belief.slot] = (belief, value)
+    return list(best.values())
+
+
+def rank(
+    passed: Sequence[tuple[Belief, float]],
+    conversation: str,
+    now: float,
+    relevance: Relevance,
+) -> list[Scored]:
+    """Gated beliefs scored and sorted, best first (communication beliefs not moved up)."""
+    scores = relevance(conversation, [belief for belief, _ in passed]) if passed else []
+    ranked = [
+        _scored(belief, value, rel, now)
+        for (belief, value), rel in zip(passed, scores, strict=True)
+    ]
+    ranked.sort(key=lambda s: s.score, reverse=True)
+    return ranked
+
+
+def _scored(belief: Belief, value: float, rel: float, now: float) -> Scored:
+    fresh = recency(belief, now)
+    score = RELEVANCE_WEIGHT * rel + CONFIDENCE_WEIGHT * value + RECENCY_WEIGHT * fresh
+    return Scored(belief, value, rel, fresh, score, is_communication(belief))
+
+
+def select(
+    beliefs: Sequence[Belief],
+    *,
+    policy: Policy,
+    conversation: str,
+    now: float,
+    measure: Measure,
+    relevance: Relevance | None = None,
+    confidence: ConfidenceFn = belief_confidence,
+) -> Selection:
+    """The beliefs (or cold-start defaults) to inject into one request."""
+    passed = gate(beliefs, policy.min_confidence, now, confidence)
+    if not passed:
+        defaults, used = _fit_defaults(policy, measure)
+        return Selection(defaults=defaults, cold_start=True, tokens=used)
+    ranked = rank(passed, conversation, now, relevance or default_relevance())
+    ordered = [s for s in ranked if s.always] + [s for s in ranked if not s.always]
+    selection = _fill(ordered, policy, measure)
+    selection.chosen.sort(key=lambda s: s.score, reverse=True)
+    return selection
+
+
+def _fill(ordered: Sequence[Scored], policy: Policy, measure: Measure) -> Selection:
+    """Greedy fill in priority order within max_beliefs and the token budget."""
+    selection = Selection()
+    for scored in ordered:
+        if len(selection.chosen) >= policy.max_beliefs:
+            break
+        reason = statement_refusal(scored.belief.statement)
+        if reason:
+            selection.skipped.append((scored.belief.id, reason))
+            continue
+        cost = measure(scored.belief.statement)
+        if selection.tokens + cost > policy.token_budget:
+            selection.skipped.append((scored.belief.id, "over the token budget"))
+            continue
+        selection.chosen.append(scored)
+        selection.tokens += cost
+    return selection
+
+
+def _fit_defaults(policy: Policy, measure: Measure) -> tuple[list[str], int]:
+    used = 0
+    out: list[str] = []
+    for text in policy.defaults[: policy.max_beliefs]:
+        cost = measure(text)
+        if used + cost <= policy.token_budget:
+            out.append(text)
+            used += cost
+    return out, used
+
+
+@lru_cache(maxsize=16384)
+def statement_refusal(statement: str) -> str | None:
+    """The injection guard, cached: the same statements come back on every request."""
+    return instruction_reason(statement)
+
+
+@lru_cache(maxsize=1)
+def default_relevance() -> Relevance:
+    return LexicalRelevance()
+
+
+class CachedConfidence:
+    """``confidence(belief, now)`` memoized per belief state and minute.
+
+    Confidence moves with time at the pace of half-lives measured in days, so a value
+    computed within the same minute is the same to three decimals; the hot path then pays
+    a dictionary lookup instead of the exponentials for each of a user's beliefs.
+    """
+
+    def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 200_000) -> None:
+        self._fn = fn
+        self._max = max_entries
+        self._values: dict[tuple[object, ...], float] = {}
+
+    def __call__(self, belief: Belief, now: float) -> float:
+        key = (belief.id, belief.support, belief.against, belief.ref_at, belief.kind,
+               belief.domain, int(now // 60))
+        value = self._values.get(key)
+        if value is None:
+            if len(self._values) >= self._max:
+                self._values.clear()
+            value = self._values[key] = self._fn(belief, now)
+        return value
