@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from selfmodel.pipeline import Prepared
 from tests.support.gateway import Running, running
-from tests.support.upstream import ok, stream_texts
+from tests.support.upstream import error, ok, stream_texts
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -89,12 +91,12 @@ def test_tools_and_tool_choice_reach_the_provider_as_sent(gw: Running) -> None:
                        "required": ["city"]}}}]
     gw.upstream.then(ok(tool_call=("get_weather", '{"city": "Paris"}')))
     answer = client(gw).chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, tools=tools,  # type: ignore[arg-type]
+        model="gpt-4o-mini", messages=MESSAGES, tools=tools,
         tool_choice="auto", response_format={"type": "text"},
     )
-    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert call.function.arguments == '{"city": "Paris"}'  # type: ignore[union-attr]
+    call = answer.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert call.function.arguments == '{"city": "Paris"}'
     received = gw.upstream.last.body
     assert received["tools"] == tools
     assert received["tool_choice"] == "auto"
@@ -112,7 +114,7 @@ def test_multimodal_content_part_passes_untouched(gw: Running) -> None:
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=",
                                                    "detail": "low"}}]
     messages = [{"role": "user", "content": content}]
-    client(gw).chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=messages)
     assert gw.upstream.last.body["messages"] == messages
 
 
@@ -148,3 +150,69 @@ def test_stream_split_across_many_small_writes(gw: Running) -> None:
         model="gpt-4o-mini", messages=MESSAGES, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "".join(stream_texts(ok(chunks=20)))
+
+
+class PersonalizingPipeline:
+    """Stands in for the real pipeline: adds a fixed block and records what prepare was told."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.prepared: list[dict[str, Any]] = []
+
+    async def prepare(self, **kwargs: Any) -> Prepared:
+        self.prepared.append(kwargs)
+        prepared: Prepared = await self.inner.prepare(**kwargs)
+        prepared.system_text = "About this user: prefers concise answers."
+        return prepared
+
+    async def finish(self, prepared: Prepared, **kwargs: Any) -> None:
+        return None
+
+
+def personalizing(gw: Running) -> PersonalizingPipeline:
+    services = gw.app.state.services
+    services.pipeline = PersonalizingPipeline(services.pipeline)
+    pipeline: PersonalizingPipeline = services.pipeline
+    return pipeline
+
+
+def test_the_block_is_appended_to_the_apps_system_prompt(gw: Running) -> None:
+    pipeline = personalizing(gw)
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                       safety_identifier="sid-1",
+                                       extra_headers={"x-selfmodel-personalize": "off"})
+    sent = gw.upstream.last.body["messages"]
+    assert sent[0] == {"role": "system", "content": "You are terse.\n\n"
+                                                    "About this user: prefers concise answers."}
+    assert sent[1:] == MESSAGES[1:]
+    call = pipeline.prepared[0]
+    assert call["user_id"] == "sid-1" and call["opt_out"] is True
+    assert call["surface"] == "chat" and call["model"] == "gpt-4o-mini"
+    assert call["conversation"] == "Hi there"
+    assert call["tenant"].name == "default"
+
+
+def test_the_user_field_wins_over_the_header(gw: Running) -> None:
+    pipeline = personalizing(gw)
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, user="u-body",
+                                       extra_headers={"x-selfmodel-user": "u-header"})
+    assert pipeline.prepared[0]["user_id"] == "u-body"
+    assert pipeline.prepared[0]["opt_out"] is False
+
+
+def test_the_fallback_gets_the_same_personalized_prompt(sqlite_url: str) -> None:
+    with running(sqlite_url, upstreams=2, num_retries=0) as r:
+        personalizing(r)
+        r.upstreams[0].then(error(503))
+        client(r).chat.completions.create(model="gpt-4o-mini", messages=[MESSAGES[1]])
+        first, second = r.upstreams[0].last.body, r.upstreams[1].last.body
+    assert first == second
+    assert first["messages"][0] == {"role": "system",
+                                    "content": "About this user: prefers concise answers."}
+
+
+def test_echo_shows_the_personalized_prompt(gw: Running) -> None:
+    personalizing(gw)
+    answer = client(gw).chat.completions.create(model="echo", messages=MESSAGES)
+    text = answer.choices[0].message.content or ""
+    assert "You are terse.\n\nAbout this user: prefers concise answers." in text

@@ -54,7 +54,7 @@ def test_echo_n_and_multimodal_parts(gateway: ServedApp) -> None:
         {"type": "text", "text": "Look"},
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
     answer = client(gateway).chat.completions.create(
-        model="echo", messages=messages, n=2)  # type: ignore[arg-type]
+        model="echo", messages=messages, n=2)
     assert len(answer.choices) == 2
     assert "Look" in (answer.choices[1].message.content or "")
     assert "[image_url]" in (answer.choices[0].message.content or "")

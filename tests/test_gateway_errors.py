@@ -87,9 +87,9 @@ def test_a_json_array_body_is_400(gw: Running) -> None:
 def test_oversized_body_with_content_length_is_413(gw: Running) -> None:
     big = [{"role": "user", "content": "x" * 5000}]
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=big)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=big)
     assert caught.value.status_code == 413
-    assert caught.value.type == "invalid_request_error"  # type: ignore[attr-defined]
+    assert caught.value.type == "invalid_request_error"
     assert "larger than the limit of 2048 bytes" in caught.value.message
     assert gw.upstream.requests == []
 
@@ -111,7 +111,7 @@ def test_oversized_chunked_body_without_content_length_is_413(gw: Running) -> No
 
 def test_unknown_model_is_404(gw: Running) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client(gw).chat.completions.create(model="gpt-5-ultra", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-5-ultra", messages=MESSAGES)
     assert caught.value.code == "model_not_found"
     assert caught.value.param == "model"
     assert "gpt-5-ultra" in caught.value.message
@@ -134,9 +134,9 @@ def tenants_gw(sqlite_url: str) -> Iterator[Running]:
 def test_missing_or_wrong_key_is_401(tenants_gw: Running) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         openai.OpenAI(base_url=tenants_gw.url, api_key="sk-wrong", max_retries=0
-                      ).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+                      ).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == 401
-    assert caught.value.type == "authentication_error"  # type: ignore[attr-defined]
+    assert caught.value.type == "authentication_error"
     assert message_of(caught.value) == "Incorrect API key provided."
     missing = httpx.post(tenants_gw.url + "/chat/completions",
                          json={"model": "gpt-4o-mini", "messages": MESSAGES})
@@ -155,10 +155,10 @@ def test_every_openai_route_refuses_without_a_key(tenants_gw: Running) -> None:
 def test_a_model_outside_the_tenants_list_is_404(tenants_gw: Running) -> None:
     small = openai.OpenAI(base_url=tenants_gw.url, api_key="sk-small", max_retries=0)
     with pytest.raises(openai.NotFoundError):
-        small.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        small.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert [m.id for m in small.models.list()] == ["echo"]
     acme = openai.OpenAI(base_url=tenants_gw.url, api_key="sk-acme", max_retries=0)
-    assert acme.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices  # type: ignore[arg-type]
+    assert acme.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices
     assert len(tenants_gw.upstream.requests) == 1
 
 
@@ -167,7 +167,7 @@ def test_a_model_outside_the_tenants_list_is_404(tenants_gw: Running) -> None:
 
 def test_429_then_503_then_200_is_three_calls_and_a_200(gw: Running) -> None:
     gw.upstream.then(error(429, "slow down", retry_after="0"), error(503), ok("finally"))
-    answer = client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+    answer = client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert answer.choices[0].message.content == "finally"
     assert len(gw.upstream.requests) == 3
 
@@ -175,7 +175,7 @@ def test_429_then_503_then_200_is_three_calls_and_a_200(gw: Running) -> None:
 def test_retry_after_is_waited_for(gw: Running) -> None:
     gw.upstream.then(error(429, retry_after="1"), ok())
     started = time.monotonic()
-    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert time.monotonic() - started >= 0.9
     assert len(gw.upstream.requests) == 2
 
@@ -185,7 +185,7 @@ def test_exhausted_retries_give_the_last_error_and_x_should_retry_false(
         gw: Running, status: int) -> None:
     gw.upstream.then(*[error(status, "busy", retry_after="0")] * 3)
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == (429 if status == 429 else 502)
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert len(gw.upstream.requests) == 3
@@ -194,23 +194,23 @@ def test_exhausted_retries_give_the_last_error_and_x_should_retry_false(
 def test_the_sdk_does_not_multiply_our_retries(gw: Running) -> None:
     gw.upstream.then(*[error(503)] * 3)
     with pytest.raises(openai.APIStatusError):
-        client(gw, max_retries=2).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw, max_retries=2).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert len(gw.upstream.requests) == 3
 
 
 def test_5xx_message_names_no_host(gw: Running) -> None:
     gw.upstream.then(*[error(500, "boom at internal-db-7.corp:5432")] * 3)
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == 502
-    assert caught.value.type == "api_error"  # type: ignore[attr-defined]
+    assert caught.value.type == "api_error"
     assert "internal-db" not in caught.value.message and "127.0.0.1" not in caught.value.message
 
 
 def test_a_retry_after_too_long_passes_the_429_on(gw: Running) -> None:
     gw.upstream.then(error(429, "come back later", retry_after="3600"))
     with pytest.raises(openai.RateLimitError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.response.headers["retry-after"] == "3600"
     assert message_of(caught.value) == "come back later"
     assert len(gw.upstream.requests) == 1
@@ -225,7 +225,7 @@ def test_provider_4xx_is_one_call_with_its_status_and_message(
         gw: Running, status: int, exc: type[openai.APIStatusError]) -> None:
     gw.upstream.then(error(status, f"provider says {status}"))
     with pytest.raises(exc) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == status
     assert message_of(caught.value) == f"provider says {status}"
     assert len(gw.upstream.requests) == 1
@@ -234,7 +234,7 @@ def test_provider_4xx_is_one_call_with_its_status_and_message(
 def test_provider_4xx_on_a_stream_is_an_http_error(gw: Running) -> None:
     gw.upstream.then(error(400, "bad tools"))
     with pytest.raises(openai.BadRequestError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     assert message_of(caught.value) == "bad tools"
     assert len(gw.upstream.requests) == 1
 
@@ -245,7 +245,7 @@ def test_unreachable_provider_is_502(sqlite_url: str) -> None:
     with serve(create_app(config, run_workers=False)) as gateway:
         sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
         with pytest.raises(openai.APIStatusError) as caught:
-            sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == 502
     assert "Could not connect" in caught.value.message
     assert "127.0.0.1" not in caught.value.message
@@ -256,9 +256,9 @@ def test_non_stream_timeout_is_504_and_closes_the_provider_connection(sqlite_url
         gw.upstream.then(hang())
         started = time.monotonic()
         with pytest.raises(openai.APIStatusError) as caught:
-            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert caught.value.status_code == 504
-        assert caught.value.type == "timeout_error"  # type: ignore[attr-defined]
+        assert caught.value.type == "timeout_error"
         assert time.monotonic() - started < 3
         assert gw.upstream.wait_closed(5)
         assert len(gw.upstream.requests) == 1
@@ -271,7 +271,7 @@ def test_fallback_to_the_second_deployment_names_it(sqlite_url: str) -> None:
     with running(sqlite_url, upstreams=2) as gw:
         gw.upstreams[0].then(*[error(503)] * 3)
         raw = client(gw).chat.completions.with_raw_response.create(
-            model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            model="gpt-4o-mini", messages=MESSAGES)
         assert raw.parse().choices[0].message.content == "Hello from upstream"
         assert raw.headers["x-selfmodel-deployment"] == "openai/gpt-4o-mini#2"
         assert len(gw.upstreams[0].requests) == 3
@@ -282,7 +282,7 @@ def test_stream_falls_back_before_its_first_byte(sqlite_url: str) -> None:
     with running(sqlite_url, upstreams=2, num_retries=0) as gw:
         gw.upstreams[0].then(error(500))
         stream = client(gw).chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+            model="gpt-4o-mini", messages=MESSAGES, stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert len(gw.upstreams[0].requests) == 1 and len(gw.upstreams[1].requests) == 1
 
@@ -293,13 +293,13 @@ def test_circuit_opens_then_probes(sqlite_url: str) -> None:
         primary, secondary = gw.upstreams
         primary.then(*[error(500)] * 2)
         for _ in range(2):  # two failures open the primary's circuit
-            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         for _ in range(3):  # open: no traffic to the primary
-            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert len(primary.requests) == 2 and len(secondary.requests) == 5
         time.sleep(1.1)  # cooldown over: one probe, which succeeds and closes the circuit
         for _ in range(2):
-            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert len(primary.requests) == 4 and len(secondary.requests) == 5
 
 
@@ -307,8 +307,8 @@ def test_with_every_circuit_open_it_tries_anyway(sqlite_url: str) -> None:
     with running(sqlite_url, num_retries=0, circuit_failures=1, circuit_cooldown=60) as gw:
         gw.upstream.then(error(500))
         with pytest.raises(openai.APIStatusError):
-            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
-        answer = client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        answer = client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
         assert answer.choices[0].message.content == "Hello from upstream"
         assert len(gw.upstream.requests) == 2
 

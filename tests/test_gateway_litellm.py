@@ -74,7 +74,7 @@ def test_anthropic_non_stream(gateway: ServedApp, mock: respx.MockRouter) -> Non
     route = mock.post(f"{PRIMARY}/v1/messages").mock(
         return_value=httpx.Response(200, json=message("Hello from Claude")))
     raw = client(gateway).chat.completions.with_raw_response.create(
-        model="claude", messages=MESSAGES, max_tokens=50)  # type: ignore[arg-type]
+        model="claude", messages=MESSAGES, max_tokens=50)
     answer = raw.parse()
     assert answer.choices[0].message.content == "Hello from Claude"
     assert answer.usage is not None and answer.usage.total_tokens == 15
@@ -93,7 +93,7 @@ def test_anthropic_stream(gateway: ServedApp, mock: respx.MockRouter) -> None:
     mock.post(f"{PRIMARY}/v1/messages").mock(return_value=httpx.Response(
         200, content=sse("Hello", " world"), headers={"content-type": "text/event-stream"}))
     stream = client(gateway).chat.completions.create(
-        model="claude", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        model="claude", messages=MESSAGES, stream=True)
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
         "Hello world"
@@ -108,7 +108,7 @@ def test_anthropic_falls_back_to_the_second_deployment(
     secondary = mock.post(f"{SECONDARY}/v1/messages").mock(
         return_value=httpx.Response(200, json=message("from the fallback")))
     raw = client(gateway).chat.completions.with_raw_response.create(
-        model="claude", messages=MESSAGES)  # type: ignore[arg-type]
+        model="claude", messages=MESSAGES)
     assert raw.parse().choices[0].message.content == "from the fallback"
     assert raw.headers["x-selfmodel-deployment"] == f"{MODEL}#2"
     assert primary.call_count == 1 and secondary.call_count == 1
@@ -121,7 +121,7 @@ def test_anthropic_stream_falls_back_before_the_first_byte(
     mock.post(f"{SECONDARY}/v1/messages").mock(return_value=httpx.Response(
         200, content=sse("saved"), headers={"content-type": "text/event-stream"}))
     stream = client(gateway).chat.completions.create(
-        model="claude", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        model="claude", messages=MESSAGES, stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "saved"
 
 
@@ -132,7 +132,7 @@ def test_anthropic_400_is_passed_on_after_one_call(
                                               "message": "max_tokens: too large"}}))
     secondary = mock.post(f"{SECONDARY}/v1/messages")
     with pytest.raises(openai.BadRequestError) as caught:
-        client(gateway).chat.completions.create(model="claude", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gateway).chat.completions.create(model="claude", messages=MESSAGES)
     assert "max_tokens: too large" in caught.value.message
     assert not caught.value.message.startswith("litellm.")
     assert route.call_count == 1 and secondary.call_count == 0
@@ -145,7 +145,7 @@ def test_anthropic_failing_everywhere_is_502_with_x_should_retry_false(
             503, json={"type": "error", "error": {"type": "api_error",
                                                   "message": "down at 10.0.0.7"}}))
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gateway).chat.completions.create(model="claude", messages=MESSAGES)  # type: ignore[arg-type]
+        client(gateway).chat.completions.create(model="claude", messages=MESSAGES)
     assert caught.value.status_code == 502
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert "10.0.0.7" not in caught.value.message

@@ -72,7 +72,7 @@ def test_finish_gets_the_exchange_before_done(gw: Running) -> None:
                 {"role": "user", "content": "I meant shorter"},
                 {"role": "user", "content": [{"type": "text", "text": "much shorter"}]}]
     stream = client(gw).chat.completions.create(
-        model="gpt-4o-mini", messages=messages, stream=True, user="u1",  # type: ignore[arg-type]
+        model="gpt-4o-mini", messages=messages, stream=True, user="u1",
         stream_options={"include_usage": True})
     list(stream)
     # finish ran before [DONE] was sent: it is recorded by the time the client has the end.
@@ -87,7 +87,7 @@ def test_finish_gets_the_exchange_before_done(gw: Running) -> None:
 
 def test_finish_on_a_non_stream_answer(gw: Running) -> None:
     pipeline = recording(gw)
-    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,  # type: ignore[arg-type]
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
                                        extra_headers={"x-selfmodel-user": "u2"})
     done = pipeline.finished[0]
     assert done.prepared.user_id == "u2"
@@ -99,7 +99,7 @@ def test_provider_dies_mid_stream(gw: Running) -> None:
     pipeline = recording(gw)
     gw.upstream.then(die(after=2))
     stream = client(gw).chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, user="u1")  # type: ignore[arg-type]
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, user="u1")
     received: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         for chunk in stream:
@@ -125,7 +125,7 @@ def test_idle_provider_mid_stream_gets_an_error_event(gw: Running) -> None:
     gw.upstream.then(forever(delay=2.0))
     started = time.monotonic()
     stream = client(gw).chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        model="gpt-4o-mini", messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError) as caught:
         list(stream)
     assert "timed out" in caught.value.message
@@ -136,7 +136,7 @@ def test_idle_provider_mid_stream_gets_an_error_event(gw: Running) -> None:
 def test_silent_provider_before_the_first_byte_is_504(gw: Running) -> None:
     gw.upstream.then(hang())
     with pytest.raises(openai.APIStatusError) as caught:
-        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,  # type: ignore[arg-type]
+        client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
                                            stream=True)
     assert caught.value.status_code == 504
     assert gw.upstream.wait_closed(5)
@@ -147,7 +147,7 @@ def test_a_trickle_is_cut_at_the_request_deadline(sqlite_url: str) -> None:
         gw.upstream.then(trickle(delay=0.1))
         started = time.monotonic()
         stream = client(gw).chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+            model="gpt-4o-mini", messages=MESSAGES, stream=True)
         with pytest.raises(openai.APIError):
             list(stream)
         assert time.monotonic() - started < 3
@@ -158,7 +158,7 @@ def test_client_disconnect_closes_the_provider_stream(gw: Running) -> None:
     pipeline = recording(gw)
     gw.upstream.then(forever(delay=0.02))
     stream = client(gw).chat.completions.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, user="u1")  # type: ignore[arg-type]
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, user="u1")
     for index, _ in enumerate(stream):
         if index == 3:
             break
