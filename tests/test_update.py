@@ -98,6 +98,19 @@ def test_one_correction_flips_a_slot_that_was_applied() -> None:
     assert alignment_score(model, now) < 0.5
 
 
+def test_one_correction_flips_a_slot_even_after_many_accepted_answers() -> None:
+    model = observe(empty(), "o1", T0, claim("response_length", "concise"))
+    concise = bid(model, "response_length", "concise")
+    for i in range(20):
+        model = observe(model, f"x{i}", T0 + 60 * (i + 1), gateway=True, applied=(concise,))
+    assert conf(model, "response_length", "concise", T0 + 1300) > 2 / 3  # grew more certain
+    model = observe(model, "fix", T0 + 1400,
+                    claim("response_length", "detailed", Source.CORRECTION),
+                    correction=True, slots=("communication/response_length",), gateway=True)
+    assert conf(model, "response_length", "detailed", T0 + 1400) >= 0.6
+    assert conf(model, "response_length", "concise", T0 + 1400) < 0.6
+
+
 def test_one_correction_claim_flips_a_slot_even_when_nothing_was_applied() -> None:
     model = observe(empty(), "o1", T0, claim("response_length", "concise"))
     model = observe(model, "o2", T0 + 5, claim("response_length", "detailed", Source.CORRECTION),

@@ -14,6 +14,8 @@ prior's weight: the evidence a belief needs before it is believed. Calibration (
 - explicit "keep it short", then the correction "too short, give me details": the new value
   gets 3.5 / (3.5 + 0.5 * 2 + 1) = 0.64, the old one 2 / (2 + 0.5 * 3.5 + 1) = 0.42 (0.24
   when the old value was the one applied and corrected);
+- that correction still flips the slot after many accepted answers used the old value:
+  acceptance supports a belief without counting against its rivals;
 - confirmations make S grow, so confidence tends to 1 without reaching it.
 """
 
@@ -41,6 +43,10 @@ WEIGHTS: dict[Source, float] = {
 # Evidence for one value of a slot counts against its other values at this share of its
 # weight: a full share would leave the newer of two equal statements below 0.6 for ever.
 CONTRADICTION_DISCOUNT = 0.5
+# Signals about an answer as a whole (carried on from it, thumbs up) support the beliefs it
+# applied but say nothing against values it did not use: otherwise a long run of accepted
+# answers would keep one correction from ever flipping the slot.
+CONTRADICTION_SHARES: dict[Source, float] = {Source.APPLIED: 0.0, Source.FEEDBACK: 0.0}
 
 HALF_LIVES: dict[Kind, float] = {
     Kind.GOAL: 14 * DAY,  # "preparing for an interview": over in weeks
@@ -61,6 +67,11 @@ def weight(source: Source) -> float:
     return WEIGHTS[source]
 
 
+def contradiction_share(source: Source) -> float:
+    """The share of a supporting piece's weight that counts against the slot's other values."""
+    return CONTRADICTION_SHARES.get(source, CONTRADICTION_DISCOUNT)
+
+
 def half_life(kind: Kind, domain: str = "") -> float:
     """Seconds after which a piece of evidence about ``kind``/``domain`` counts half."""
     if domain in STABLE_DOMAINS:
@@ -79,22 +90,26 @@ def belief_half_life(belief: Belief) -> float:
     return half_life(belief.kind, belief.domain)
 
 
-def add_evidence(belief: Belief, amount: float, polarity: int, at: float) -> Belief:
-    """A copy of ``belief`` with ``amount`` added to its support (polarity +1) or against sum.
+def add_evidence(belief: Belief, amount: float, polarity: int, at: float, *,
+                 exerts: float = 0.0) -> Belief:
+    """A copy of ``belief`` with ``amount`` added to its support (polarity +1) or against sum,
+    and ``exerts`` to what it counts against its rivals (``exerted``).
 
     The sums are re-expressed at ``max(ref_at, at)``; the result does not depend on the order
     in which pieces are added. Only the sums change: the evidence list is update.py's.
     """
     half = belief_half_life(belief)
     ref = max(belief.ref_at, at)
-    support = decay(belief.support, belief.ref_at, ref, half)
-    against = decay(belief.against, belief.ref_at, ref, half)
+    support, against, exerted = (decay(value, belief.ref_at, ref, half)
+                                 for value in (belief.support, belief.against, belief.exerted))
     added = decay(amount, at, ref, half)
     if polarity > 0:
         support += added
     else:
         against += added
-    return belief.model_copy(update={"support": support, "against": against, "ref_at": ref})
+    exerted += decay(exerts, at, ref, half)
+    return belief.model_copy(update={"support": support, "against": against,
+                                     "exerted": exerted, "ref_at": ref})
 
 
 def sums_at(belief: Belief, now: float) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from selfmodel.domain.confidence import CONTRADICTION_DISCOUNT, add_evidence, weight
+from selfmodel.domain.confidence import add_evidence, contradiction_share, weight
 from selfmodel.domain.models import Belief, BeliefStatus, Evidence, SelfModel, Source
 
 MAX_EVIDENCE = 20  # evidence items kept per belief (the newest); ``observations`` counts all
@@ -86,7 +86,8 @@ def with_evidence(belief: Belief, piece: Piece, *, direct: bool = True) -> Belie
     (those say when the value itself was mentioned).
     """
     amount = piece.weighed()
-    updated = add_evidence(belief, amount, piece.polarity, piece.at)
+    exerts = amount * contradiction_share(piece.source) if piece.polarity > 0 else 0.0
+    updated = add_evidence(belief, amount, piece.polarity, piece.at, exerts=exerts)
     item = Evidence(observation_id=piece.observation_id, quote=piece.quote[:MAX_QUOTE],
                     polarity=1 if piece.polarity > 0 else -1, weight=amount,
                     source=piece.source, at=piece.at)
@@ -108,19 +109,21 @@ def _revive(belief: Belief, piece: Piece) -> Belief:
 
 
 def _against(piece: Piece) -> Piece:
-    return replace(piece, polarity=-1, weight=piece.weighed() * CONTRADICTION_DISCOUNT)
+    return replace(piece, polarity=-1,
+                   weight=piece.weighed() * contradiction_share(piece.source))
 
 
 def give(model: SelfModel, target_id: str, piece: Piece) -> SelfModel:
     """Add ``piece`` to one belief; supporting evidence for an active belief also counts
-    against its rivals. A belief revived by this piece exerts its support on them again."""
+    against its rivals. A belief revived by this piece exerts its weight on them again."""
     target = model.belief(target_id)
     if target is None:
         return model
     updated = _revive(with_evidence(target, piece), piece)
     if updated.status == BeliefStatus.ACTIVE and target.status != BeliefStatus.ACTIVE:
         model = exert(model, target, 1)
-    contradicts = piece.polarity > 0 and updated.status == BeliefStatus.ACTIVE
+    contradicts = (piece.polarity > 0 and updated.status == BeliefStatus.ACTIVE
+                   and contradiction_share(piece.source) > 0)
     beliefs = []
     for belief in model.beliefs:
         if belief.id == target_id:
@@ -132,9 +135,9 @@ def give(model: SelfModel, target_id: str, piece: Piece) -> SelfModel:
 
 
 def exert(model: SelfModel, source: Belief, sign: int) -> SelfModel:
-    """Add (``sign`` +1) or withdraw (-1) the contradiction ``source``'s support exerts on its
-    rivals: a value the user rejected no longer holds the other values down."""
-    amount = sign * source.support * CONTRADICTION_DISCOUNT
+    """Add (``sign`` +1) or withdraw (-1) the contradiction ``source`` exerts on its rivals:
+    a value the user rejected no longer holds the other values down."""
+    amount = sign * source.exerted
     if amount == 0.0:
         return model
     beliefs = []
@@ -161,8 +164,9 @@ def seeded(model: SelfModel, fresh: Belief) -> Belief:
     ref = max([fresh.ref_at, *(b.ref_at for b in rival_list)])
     belief = fresh.model_copy(update={"ref_at": ref})
     for rival in rival_list:
-        belief = add_evidence(belief, rival.support * CONTRADICTION_DISCOUNT, -1, rival.ref_at)
-    items = [item.model_copy(update={"polarity": -1, "weight": item.weight
-                                     * CONTRADICTION_DISCOUNT})
-             for rival in rival_list for item in rival.evidence if item.polarity > 0]
+        belief = add_evidence(belief, rival.exerted, -1, rival.ref_at)
+    items = [item.model_copy(update={"polarity": -1,
+                                     "weight": item.weight * contradiction_share(item.source)})
+             for rival in rival_list for item in rival.evidence
+             if item.polarity > 0 and contradiction_share(item.source) > 0]
     return belief.model_copy(update={"evidence": newest(items), "observations": len(items)})

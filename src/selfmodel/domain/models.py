@@ -75,6 +75,7 @@ class Belief(BaseModel):
     statement: str
     support: float = 0.0  # decayed sum of supporting weights at ref_at
     against: float = 0.0  # decayed sum of opposing weights at ref_at
+    exerted: float = 0.0  # decayed sum of what its support counts against rivals, at ref_at
     ref_at: float = 0.0
     observations: int = 0  # every piece of evidence ever counted, kept or not
     evidence: list[Evidence] = Field(default_factory=list)  # the newest MAX_EVIDENCE kept

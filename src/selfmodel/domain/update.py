@@ -8,9 +8,10 @@ value seen twice is one belief, whoever applies it.
 Rules (DESIGN.md section 6):
 - A claim adds evidence to the belief for its (domain, key, value, context), created if new.
 - Contradiction: evidence *for* one value of a slot (domain, key, context) counts against
-  every other value of that slot, at ``CONTRADICTION_DISCOUNT`` of its weight. A value first
-  seen after its rivals is seeded with the rivals' support, so the sums do not depend on
-  which came first.
+  every other value of that slot, at ``contradiction_share`` of its weight (half; nothing
+  for signals about a whole answer: acceptance, feedback). A value first seen after its
+  rivals is seeded with what the rivals exert (``Belief.exerted``), so the sums do not
+  depend on which came first.
 - Status: observations never mark a value superseded; the rivals stay ``active`` and their
   confidences decide (the loser falls below ``min_confidence``). That keeps the result
   independent of order. ``superseded`` is set only by a user's edit.
