@@ -191,6 +191,42 @@ async def test_erasure_leaves_nothing_about_the_user(store: Store) -> None:
     assert await store.delete_model(T, "u1") is False
 
 
+async def test_erasure_racing_with_mutations_never_resurrects(store: Store) -> None:
+    """An observation made before the erasure, applied while it runs, never survives it:
+    whatever the interleaving, it either lands first (and is erased) or sees the tombstone."""
+    for i in range(30):
+        user, at = f"race{i}", time.time()
+        if i % 2:
+            await store.create_model(T, user)
+        await asyncio.gather(
+            *(store.mutate_model(T, user, add_belief(f"k{j}"), observation_id=f"o{j}",
+                                 observed_at=at) for j in range(3)),
+            store.delete_model(T, user),
+        )
+        assert await store.get_model(T, user) is None, user
+        assert await store.scan_user(T, user) == []
+
+
+async def test_exchange_in_flight_during_erasure_leaves_nothing(store: Store) -> None:
+    """A request that began before the erasure and ends after it: its decision record is
+    dropped on write, its observation at apply time."""
+    began = time.time()
+    await store.mutate_model(T, "u1", add_belief("tea"))
+    await store.delete_model(T, "u1")
+    late = decision("u1", at=began)
+    await store.record_exchange(late, obs("u1", at=began), 60)
+    await store.put_decision(decision("u1", at=began), 60)
+    assert await store.get_decision(T, late.request_id) is None
+    [entry] = await store.claim("w1", 10)
+    assert await store.mutate_model(T, "u1", add_belief("x"), observation_id=entry.observation.id,
+                                    observed_at=entry.observation.at) is None
+    await store.ack(entry)
+    assert await store.scan_user(T, "u1") == []
+    after = decision("u1")  # a new request after the erasure is recorded as usual
+    await store.put_decision(after, 60)
+    assert await store.get_decision(T, after.request_id) == after
+
+
 async def test_erasure_with_observations_in_flight(store: Store) -> None:
     """RELIABILITY 24: the erased user's in-flight observations do not bring them back."""
     for _ in range(5):

@@ -89,6 +89,7 @@ class RedisStore:
             else Redis.from_url(target.url)
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
+        self._exchange = self._r.register_script(rec.EXCHANGE_LUA)
 
     # -- lifecycle --------------------------------------------------------------------------
     @_translated
@@ -288,9 +289,7 @@ class RedisStore:
     # -- decision records -------------------------------------------------------------------
     @_translated
     async def put_decision(self, record: DecisionRecord, ttl_seconds: float) -> None:
-        async with self._r.pipeline(transaction=not self.cluster) as pipe:
-            rec.add_decision(pipe, self.keys, record, ttl_seconds, time.time())
-            await pipe.execute()
+        await self._write_exchange(record, None, ttl_seconds)
 
     @_translated
     async def get_decision(self, tenant: str, request_id: str) -> DecisionRecord | None:
@@ -312,17 +311,24 @@ class RedisStore:
         self, decision: DecisionRecord | None, observation: Observation | None,
         ttl_seconds: float,
     ) -> None:
-        if self.cluster and decision is not None:  # two steps, the decision first
-            await self.put_decision(decision, ttl_seconds)
-            decision = None
-        if decision is None and observation is None:
+        if decision is not None or observation is not None:
+            await self._write_exchange(decision, observation, ttl_seconds)
+
+    async def _write_exchange(self, decision: DecisionRecord | None,
+                              observation: Observation | None, ttl: float) -> None:
+        """One atomic script on a single server; in a cluster, the decision then the entry."""
+        if not self.cluster:
+            keys, args = rec.exchange_args(self.keys, decision, observation, ttl, time.time())
+            await self._exchange(keys=keys, args=args)
             return
-        async with self._r.pipeline(transaction=True) as pipe:
-            if decision is not None:
-                rec.add_decision(pipe, self.keys, decision, ttl_seconds, time.time())
-            if observation is not None:
-                self.queue.add(pipe, observation)
-            await pipe.execute()
+        if decision is not None and not (decision.user_id is not None and erased_before(
+            await self._erased_at(decision.tenant, decision.user_id), decision.at
+        )):
+            async with self._r.pipeline(transaction=False) as pipe:
+                rec.add_decision(pipe, self.keys, decision, ttl, time.time())
+                await pipe.execute()
+        if observation is not None:
+            await self.queue.enqueue(observation)
 
     @_translated
     async def claim(
