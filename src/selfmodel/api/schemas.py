@@ -40,8 +40,9 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cs") for char in text)
 
 
-def check_user_id(value: object, param: str = "user_id") -> str:
-    """1..256 characters, none of them control characters (ids end up in keys and logs)."""
+def check_id(value: object, param: str = "user_id") -> str:
+    """A user or request id: 1..256 characters, no control characters (ids end up in store
+    keys and logs)."""
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"Invalid value for '{param}': expected a non-empty string.",
                              param=param)

@@ -25,7 +25,7 @@ from selfmodel.api.schemas import (
     ObservationIn,
     PatchIn,
     belief_json,
-    check_user_id,
+    check_id,
     decision_json,
     model_json,
     observation_json,
@@ -107,7 +107,7 @@ async def create_self_model(request: Request) -> JSONResponse:
     """Idempotent create: 201 the first time, 200 with the existing model after."""
     services, tenant = _caller(request)
     data = validated(CreateIn, await _body(request))
-    user_id = check_user_id(data.user_id)
+    user_id = check_id(data.user_id)
     with _store(services, "create_model"):
         existing = await services.store.get_model(tenant.name, user_id)
         model = existing or await services.store.create_model(
@@ -121,7 +121,7 @@ async def create_self_model(request: Request) -> JSONResponse:
 async def get_self_model(user_id: str, request: Request) -> JSONResponse:
     """The model; ``?context=``, ``?min_confidence=``, ``?include=rejected`` filter beliefs."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     model = await _model(services, tenant, user_id)
     now = time.time()
     query = request.query_params
@@ -162,7 +162,7 @@ def _visible(model: SelfModel, now: float, *, context: str | None = None,
 async def post_observation(user_id: str, request: Request) -> JSONResponse:
     """Queue an observation durably (202); with ``?wait=true`` also apply it now (200)."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     data = validated(ObservationIn, await _body(request))
     data.check_pair()
     wait = _flag(request.query_params.get("wait"), "wait")
@@ -232,7 +232,7 @@ async def _apply_now(services: Services, tenant: Tenant, observation: Observatio
 async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONResponse:
     """The user confirms, rejects or edits one belief; answers with the belief now holding."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     data = validated(PatchIn, await _body(request))
     data.check_edit()
     _check_edit_text(data, tenant.policy)
@@ -285,7 +285,7 @@ async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: s
 async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> Response:
     """Forget one belief and its evidence."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     await _mutate(services, tenant, user_id, belief_id,
                   lambda model: delete_belief(model, belief_id))
     return Response(status_code=204)
@@ -297,7 +297,7 @@ async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> R
 async def export_self_model(user_id: str, request: Request) -> JSONResponse:
     """Everything stored about the user, machine-readable (the right of access)."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     store, name = services.store, tenant.name
     with _store(services, "export"):
         model = await store.get_model(name, user_id)
@@ -323,7 +323,7 @@ async def export_self_model(user_id: str, request: Request) -> JSONResponse:
 async def erase_self_model(user_id: str, request: Request) -> Response:
     """Erase beliefs, observations, decision records and consent of the user (204)."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     with _store(services, "delete_model"):
         existed = await services.store.delete_model(tenant.name, user_id)
     if not existed:
@@ -335,7 +335,7 @@ async def erase_self_model(user_id: str, request: Request) -> Response:
 async def put_consent(user_id: str, request: Request) -> JSONResponse:
     """Record the user's opt-in (``granted: true``) or its withdrawal, effective at once."""
     services, tenant = _caller(request)
-    user_id = check_user_id(user_id)
+    user_id = check_id(user_id)
     data = validated(ConsentIn, await _body(request))
     with _store(services, "set_consent"):
         await services.store.set_consent(tenant.name, user_id, data.granted)
@@ -349,7 +349,7 @@ async def put_consent(user_id: str, request: Request) -> JSONResponse:
 async def get_decision(request_id: str, request: Request) -> JSONResponse:
     """Which beliefs went into one request, and the exact personalization sent."""
     services, tenant = _caller(request)
-    request_id = check_user_id(request_id, "request_id")
+    request_id = check_id(request_id, "request_id")
     with _store(services, "get_decision"):
         record = await services.store.get_decision(tenant.name, request_id)
     if record is None:
