@@ -185,17 +185,13 @@ class LexicalRelevance:
         query = terms(conversation[-MAX_QUERY_CHARS:])
         if not query or not beliefs:
             return [0.0] * len(beliefs)
-        profiles = [_profile(belief_text(b)) for b in beliefs]
+        profiles = [
+            _profile(b.statement, b.key, b.value, b.domain, b.context or "") for b in beliefs
+        ]
         shared = [query.keys() & profile.weights.keys() for profile in profiles]
-        df: dict[str, int] = {}
-        for common in shared:
-            for term in common:
-                df[term] = df.get(term, 0) + 1
-        docs = len(beliefs) + BACKGROUND_DOCS
-        weight = {t: idf(n + _BACKGROUND_DF.get(t, 0.0), docs) for t, n in df.items()}
-        query_norm = _topic_norm(query)
+        coefficient = _coefficients(query, shared, len(beliefs))
         return [
-            _squash(_score(query, profile, common, weight, query_norm))
+            _squash(_score(profile, common, coefficient))
             for common, profile in zip(shared, profiles, strict=True)
         ]
 
@@ -207,39 +203,53 @@ class _Profile(NamedTuple):
 
 
 @lru_cache(maxsize=65536)
-def _profile(text: str) -> _Profile:
-    weights = terms(text)
+def _profile(*parts: str) -> _Profile:
+    """A belief's terms and norms, cached by its text fields (see ``belief_text``)."""
+    weights = terms(" ".join(parts))
     length = sum(1 for t in weights if not t.startswith("§"))
     return _Profile(weights, math.sqrt(max(length, 4)), _topic_norm(weights))
 
 
-def _static_idf(term: str) -> float:
-    """A field's IDF in the background alone: used for vector lengths, which must not
-    depend on the other beliefs of the request."""
-    return idf(_BACKGROUND_DF.get(term, 0.0), BACKGROUND_DOCS + 10)
+# A field's IDF in the background alone: used for vector lengths, which must not depend on
+# the other beliefs of the request.
+_STATIC_IDF = {token: idf(df, BACKGROUND_DOCS + 10) for token, df in _BACKGROUND_DF.items()}
 
 
 def _topic_norm(weights: dict[str, float]) -> float:
-    fields = (w * _static_idf(t) for t, w in weights.items() if t.startswith("§"))
+    fields = (w * _STATIC_IDF[t] for t, w in weights.items() if t.startswith("§"))
     return math.sqrt(sum(x * x for x in fields)) or 1.0
 
 
-def _score(
-    query: dict[str, float],
-    profile: _Profile,
-    common: set[str],
-    weight: dict[str, float],
-    query_norm: float,
-) -> float:
-    word_score = 0.0
-    topic_dot = 0.0
-    for term in common:
+def _coefficients(query: dict[str, float], shared: list[set[str]], count: int) -> dict[str, float]:
+    """Per shared term, what one occurrence in a belief adds (before the belief's norms).
+
+    Words: their IDF among the user's beliefs and the background. Fields: the query side of
+    the cosine (weight, user IDF, background IDF, over the query's topic norm).
+    """
+    df: dict[str, int] = {}
+    for common in shared:
+        for term in common:
+            df[term] = df.get(term, 0) + 1
+    docs = count + BACKGROUND_DOCS
+    query_norm = _topic_norm(query)
+    out: dict[str, float] = {}
+    for term, n in df.items():
+        weight = idf(n + _BACKGROUND_DF.get(term, 0.0), docs)
         if term.startswith("§"):
-            topic_dot += query[term] * profile.weights[term] * weight[term] * _static_idf(term)
+            weight *= TOPIC_WEIGHT * query[term] * _STATIC_IDF[term] / query_norm
+        out[term] = weight
+    return out
+
+
+def _score(profile: _Profile, common: set[str], coefficient: dict[str, float]) -> float:
+    words = 0.0
+    topics = 0.0
+    for term in common:
+        if term[0] == "§":
+            topics += coefficient[term] * profile.weights[term]
         else:
-            word_score += weight[term]
-    cosine = topic_dot / (query_norm * profile.topic_norm)
-    return word_score / profile.length_norm + TOPIC_WEIGHT * cosine
+            words += coefficient[term]
+    return words / profile.length_norm + topics / profile.topic_norm
 
 
 def _squash(score: float) -> float:

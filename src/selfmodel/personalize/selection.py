@@ -17,7 +17,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -79,7 +80,10 @@ def is_communication(belief: Belief) -> bool:
 def recency(belief: Belief, now: float) -> float:
     """1.0 when last seen now, 0.5 a half-life ago."""
     age = max(0.0, now - (belief.last_seen or belief.ref_at))
-    return float(2.0 ** (-age / RECENCY_HALF_LIFE))
+    return math.exp(age * _DECAY)
+
+
+_DECAY = -math.log(2.0) / RECENCY_HALF_LIFE
 
 
 def gate(
@@ -106,19 +110,28 @@ def rank(
     relevance: Relevance,
 ) -> list[Scored]:
     """Gated beliefs scored and sorted, best first (communication beliefs not moved up)."""
-    scores = relevance(conversation, [belief for belief, _ in passed]) if passed else []
-    ranked = [
-        _scored(belief, value, rel, now)
-        for (belief, value), rel in zip(passed, scores, strict=True)
+    scores, relevant = _scores(passed, conversation, now, relevance)
+    order = sorted(range(len(passed)), key=scores.__getitem__, reverse=True)
+    return [_scored(passed[i], scores[i], relevant[i], now) for i in order]
+
+
+def _scores(
+    passed: Sequence[tuple[Belief, float]], conversation: str, now: float, relevance: Relevance
+) -> tuple[list[float], list[float]]:
+    """Each gated belief's ranking score and relevance (plain floats: the hot loop)."""
+    if not passed:
+        return [], []
+    relevant = relevance(conversation, [belief for belief, _ in passed])
+    scores = [
+        RELEVANCE_WEIGHT * rel + CONFIDENCE_WEIGHT * value + RECENCY_WEIGHT * recency(belief, now)
+        for (belief, value), rel in zip(passed, relevant, strict=True)
     ]
-    ranked.sort(key=lambda s: s.score, reverse=True)
-    return ranked
+    return scores, relevant
 
 
-def _scored(belief: Belief, value: float, rel: float, now: float) -> Scored:
-    fresh = recency(belief, now)
-    score = RELEVANCE_WEIGHT * rel + CONFIDENCE_WEIGHT * value + RECENCY_WEIGHT * fresh
-    return Scored(belief, value, rel, fresh, score, is_communication(belief))
+def _scored(pair: tuple[Belief, float], score: float, rel: float, now: float) -> Scored:
+    belief, value = pair
+    return Scored(belief, value, rel, recency(belief, now), score, is_communication(belief))
 
 
 def select(
@@ -136,15 +149,24 @@ def select(
     if not passed:
         defaults, used = _fit_defaults(policy, measure)
         return Selection(defaults=defaults, cold_start=True, tokens=used)
-    ranked = rank(passed, conversation, now, relevance or default_relevance())
-    ordered = [s for s in ranked if s.always] + [s for s in ranked if not s.always]
+    scores, relevant = _scores(passed, conversation, now, relevance or default_relevance())
+    order = sorted(range(len(passed)), key=scores.__getitem__, reverse=True)
+    always = [i for i in order if is_communication(passed[i][0])]
+    first = set(always)
+    ordered = (
+        _scored(passed[i], scores[i], relevant[i], now)
+        for i in [*always, *(i for i in order if i not in first)]
+    )
     selection = _fill(ordered, policy, measure)
     selection.chosen.sort(key=lambda s: s.score, reverse=True)
     return selection
 
 
-def _fill(ordered: Sequence[Scored], policy: Policy, measure: Measure) -> Selection:
-    """Greedy fill in priority order within max_beliefs and the token budget."""
+def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Selection:
+    """Greedy fill in priority order within max_beliefs and the token budget.
+
+    ``ordered`` is consumed lazily: only the beliefs looked at become ``Scored`` objects.
+    """
     selection = Selection()
     for scored in ordered:
         if len(selection.chosen) >= policy.max_beliefs:
@@ -189,7 +211,7 @@ class CachedConfidence:
 
     Confidence moves with time at the pace of half-lives measured in days, so a value
     computed within the same minute is the same to three decimals; the hot path then pays
-    a dictionary lookup instead of the exponentials for each of a user's beliefs.
+    one dictionary lookup instead of the exponentials for each of a user's beliefs.
     """
 
     def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 200_000) -> None:
@@ -198,8 +220,7 @@ class CachedConfidence:
         self._values: dict[tuple[object, ...], float] = {}
 
     def __call__(self, belief: Belief, now: float) -> float:
-        key = (belief.id, belief.support, belief.against, belief.ref_at, belief.kind,
-               belief.domain, int(now // 60))
+        key = (belief.id, belief.support, belief.against, belief.ref_at, now // 60)
         value = self._values.get(key)
         if value is None:
             if len(self._values) >= self._max:
