@@ -505,3 +505,17 @@ async def test_unreachable_backend_fails_as_store_error(url: str) -> None:
     with pytest.raises(StoreError):
         await store.start()
     await store.close()
+
+
+async def test_in_memory_sqlite_works_for_quick_use() -> None:
+    store = open_store("sqlite:///:memory:")
+    await store.start()
+    try:
+        await store.mutate_model(T, "u1", add_belief("tea"))
+        await store.record_exchange(decision(), obs(), 60)
+        assert (await store.get_model(T, "u1")) is not None
+        assert len(await store.claim("w1", 10)) == 1
+        assert await store.ping() is True
+    finally:
+        await store.close()
+    assert await store.ping() is False

@@ -27,6 +27,7 @@ from selfmodel.store._redis_keys import GROUP, Keys
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
 
 SCAN_PAGE = 1000
+MAX_BLOCK_MS = 20_000  # a blocking read stays well inside the client's socket timeout
 
 # Single server: dead-letter an entry only if it is still pending (an erasure may have removed
 # it meanwhile), and do the move atomically. KEYS: stream, dead list. ARGV: group, id, doc.
@@ -109,7 +110,7 @@ class StreamQueue:
                                          {_text(r[0]) for r in raw})
         entries = await self._with_tries(consumer, raw)
         if len(entries) < count:
-            block = block_ms if block_ms > 0 and not entries else None
+            block = min(block_ms, MAX_BLOCK_MS) if block_ms > 0 and not entries else None
             entries += await self._new(consumer, count - len(entries), block)
         return entries
 

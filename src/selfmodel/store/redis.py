@@ -5,34 +5,32 @@ A self-model is one JSON document per user; ``get_model`` is a single GET. A mut
 optimistic: WATCH the model and the applied-ids set, read, apply ``fn``, then MULTI/EXEC the
 new document together with the observation id; a concurrent write aborts the EXEC and the
 mutation is retried after a short jittered sleep. All keys of that transaction share the
-user's hash tag, so it also works in Redis Cluster.
+user's hash tag, so it also works in Redis Cluster. Erasure: _redis_erase.py.
 
-Erasure and tombstones: an erasure writes the tombstone, then in one transaction on the user's
-slot sets and deletes the model key. Setting it (even if absent) aborts every mutation that was
-WATCHing it, and a mutation reads the tombstone only after its WATCH, so a mutation either
-commits before the erasure (and is erased with the rest) or sees the tombstone. On a single
-server the tombstone and the deletions are one transaction; in a cluster they are steps.
+Client defaults (a URL's own ``socket_timeout=`` etc. win): a bounded connect and socket
+timeout, so a hung server fails the call instead of hanging the chat path; a blocking claim
+never blocks longer than the socket timeout allows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError, WatchError
 
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _redis_records as rec
 from selfmodel.store._codec import erased_before, next_version
-from selfmodel.store._redis_keys import Keys, UserKeys, glob_escape, owner_member, parse_url
+from selfmodel.store._redis_erase import Eraser
+from selfmodel.store._redis_keys import Keys, UserKeys, parse_url
 from selfmodel.store._redis_queue import StreamQueue
 from selfmodel.store.base import (
     ConflictError,
@@ -50,6 +48,8 @@ MAX_ATTEMPTS = 100  # optimistic retries before ConflictError (50 racing writers
 BACKOFF_BASE = 0.0005
 BACKOFF_CAP = 0.02
 PING_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 5.0
+SOCKET_TIMEOUT = 30.0  # above the queue's longest blocking read (_redis_queue.MAX_BLOCK_MS)
 
 
 def _translated(
@@ -63,6 +63,9 @@ def _translated(
             return await method(*args, **kwargs)
         except RedisError as exc:
             raise StoreError(f"Redis store failed: {exc}") from exc
+        except ValidationError as exc:
+            raise StoreError(f"Redis store holds a record this version cannot read: {exc}"
+                             ) from exc
 
     return wrapper
 
@@ -85,10 +88,14 @@ class RedisStore:
         # The cluster client speaks the same command API; typing it as Redis keeps the
         # command signatures checked (its pipelines differ only in how they route).
         self._r: Redis = (
-            cast(Redis, RedisCluster.from_url(target.url)) if target.cluster
-            else Redis.from_url(target.url)
+            cast(Redis, RedisCluster.from_url(target.url, socket_connect_timeout=CONNECT_TIMEOUT,
+                                              socket_timeout=SOCKET_TIMEOUT))
+            if target.cluster
+            else Redis.from_url(target.url, socket_connect_timeout=CONNECT_TIMEOUT,
+                                socket_timeout=SOCKET_TIMEOUT)
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
+        self._eraser = Eraser(self._r, self.keys, self.queue, self.cluster)
         self._exchange = self._r.register_script(rec.EXCHANGE_LUA)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -139,14 +146,10 @@ class RedisStore:
         create: bool = True,
     ) -> SelfModel | None:
         uk = self.keys.user(tenant, user_id)
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return await self._mutate_once(uk, tenant, user_id, fn, observation_id,
-                                               observed_at, create)
-            except WatchError:
-                await asyncio.sleep(_backoff(attempt))
-        raise ConflictError(f"self-model of {user_id!r} kept changing: gave up after "
-                            f"{MAX_ATTEMPTS} attempts")
+        return await _optimistic(
+            lambda: self._mutate_once(uk, tenant, user_id, fn, observation_id, observed_at,
+                                      create),
+            f"self-model of {user_id!r}")
 
     async def _mutate_once(self, uk: UserKeys, tenant: str, user_id: str, fn: Mutation,
                            observation_id: str | None, observed_at: float | None,
@@ -176,54 +179,11 @@ class RedisStore:
 
     @_translated
     async def delete_model(self, tenant: str, user_id: str) -> bool:
-        uk = self.keys.user(tenant, user_id)
-        request_ids: list[Any] = await self._r.zrange(uk.decisions, 0, -1)
-        tombstone = self.keys.tombstone(tenant, user_id)
         if self.cluster:
-            await self._r.set(tombstone, repr(time.time()))
-            existed = await self._erase_user_keys(uk)
-            existed |= await self._erase_shared(tenant, user_id, request_ids)
-        else:
-            existed = await self._erase_all_at_once(tenant, user_id, request_ids)
-        existed |= bool(await self.queue.erase_user(tenant, user_id))
-        outcomes = await rec.user_outcomes(self._r, self.keys, tenant, user_id)
-        if outcomes:
-            await self._r.zrem(self.keys.outcomes(tenant), *outcomes)
-        return existed or bool(outcomes)
-
-    async def _erase_all_at_once(self, tenant: str, user_id: str,
-                                 request_ids: list[bytes]) -> bool:
-        """Single server: tombstone, user keys and index entries in one transaction."""
-        uk = self.keys.user(tenant, user_id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.tombstone(tenant, user_id), repr(time.time()))
-            _queue_user_erase(pipe, uk)
-            self._queue_shared_erase(pipe, tenant, user_id, request_ids)
-            results = await pipe.execute()
-        return bool(results[1]) or bool(results[4])  # EXISTS of user keys, SREM of the index
-
-    async def _erase_user_keys(self, uk: UserKeys) -> bool:
-        async with self._r.pipeline(transaction=True) as pipe:
-            _queue_user_erase(pipe, uk)
-            results = await pipe.execute()
-        return bool(results[0])
-
-    async def _erase_shared(self, tenant: str, user_id: str,
-                            request_ids: list[bytes]) -> bool:
-        async with self._r.pipeline(transaction=False) as pipe:
-            self._queue_shared_erase(pipe, tenant, user_id, request_ids)
-            results = await pipe.execute()
-        return bool(results[0])
-
-    def _queue_shared_erase(self, pipe: Pipeline, tenant: str, user_id: str,
-                            request_ids: list[bytes]) -> None:
-        """Index entries naming the user and the user's decision records (first: SREM)."""
-        pipe.srem(self.keys.users(tenant), user_id)
-        pipe.zrem(self.keys.obs_users, owner_member(tenant, user_id))
-        for request_id in request_ids:
-            pipe.delete(self.keys.decision(tenant, request_id.decode()))
-        if request_ids:
-            pipe.zrem(self.keys.decisions(tenant), *request_ids)
+            await self._eraser.write_tombstone(tenant, user_id)
+        existed = await _optimistic(lambda: self._eraser.erase_keys(tenant, user_id),
+                                    f"erasure of {user_id!r}")
+        return await self._eraser.erase_shared_logs(tenant, user_id) or existed
 
     @_translated
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
@@ -253,16 +213,12 @@ class RedisStore:
     # -- observation log --------------------------------------------------------------------
     @_translated
     async def log_observation(self, observation: Observation) -> None:
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                return await self._log_once(observation)
-            except WatchError:
-                await asyncio.sleep(_backoff(attempt))
-        raise ConflictError(f"observation {observation.id!r}: the user kept changing")
+        await _optimistic(lambda: self._log_once(observation),
+                          f"observation {observation.id!r}")
 
     async def _log_once(self, obs: Observation) -> None:
         """Log unless the user was erased after the observation; WATCHing the model key makes
-        an erasure racing with this write abort it (see the module docstring)."""
+        an erasure racing with this write abort it (see _redis_erase.py)."""
         uk = self.keys.user(obs.tenant, obs.user_id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(uk.model)
@@ -368,43 +324,14 @@ class RedisStore:
     # -- admin ------------------------------------------------------------------------------
     @_translated
     async def scan_user(self, tenant: str, user_id: str) -> list[str]:
-        """Keys under the user's hash tag, then every shared structure naming the user.
-        The tombstone is keyed by a digest, so it never names the user."""
-        uk = self.keys.user(tenant, user_id)
-        found = [k.decode() async for k in self._r.scan_iter(match=glob_escape(uk.tag) + "*",
-                                                             count=1000)]
-        found += await self._scan_indexes(tenant, user_id)
-        found += await self._scan_decisions(tenant, user_id)
-        found += [f"{self.keys.stream}#{i}"
-                  for i in await self.queue.user_entries(tenant, user_id)]
-        found += [f"{self.keys.dead}#{raw.decode()}"
-                  for raw in await self.queue.user_dead_letters(tenant, user_id)]
-        found += [f"{self.keys.outcomes(tenant)}#{raw.decode()}"
-                  for raw in await rec.user_outcomes(self._r, self.keys, tenant, user_id)]
-        return found
-
-    async def _scan_indexes(self, tenant: str, user_id: str) -> list[str]:
-        found = []
-        if await self._r.sismember(self.keys.users(tenant), user_id):
-            found.append(f"{self.keys.users(tenant)}#{user_id}")
-        member = owner_member(tenant, user_id)
-        if await self._r.zscore(self.keys.obs_users, member) is not None:
-            found.append(f"{self.keys.obs_users}#{member}")
-        return found
-
-    async def _scan_decisions(self, tenant: str, user_id: str) -> list[str]:
-        found = []
-        async for key in self._r.scan_iter(match=self.keys.decision_pattern(tenant),
-                                           count=1000):
-            raw = await self._r.get(key)
-            if raw is not None and json.loads(raw).get("user_id") == user_id:
-                found.append(key.decode())
-        return found
+        return await self._eraser.scan(tenant, user_id)
 
 
-def _queue_user_erase(pipe: Pipeline, uk: UserKeys) -> None:
-    """EXISTS (did anything exist?), then SET the model key so every mutation WATCHing it
-    aborts even if it was absent, then DEL all of the user's keys."""
-    pipe.exists(*uk.all())
-    pipe.set(uk.model, b"")
-    pipe.delete(*uk.all())
+async def _optimistic(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run a WATCH/MULTI attempt until no concurrent write aborts it, with jittered backoff."""
+    for n in range(MAX_ATTEMPTS):
+        try:
+            return await attempt()
+        except WatchError:
+            await asyncio.sleep(_backoff(n))
+    raise ConflictError(f"{what} kept changing: gave up after {MAX_ATTEMPTS} attempts")

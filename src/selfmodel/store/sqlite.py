@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Concatenate, ParamSpec, TypeVar
 
+from pydantic import ValidationError
+
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _sqlite_models as models
 from selfmodel.store import _sqlite_queue as queue
@@ -231,7 +233,8 @@ class SQLiteStore:
 
 async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T],
                 *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run ``fn(conn, ...)`` on the lane's thread; sqlite errors become StoreError."""
+    """Run ``fn(conn, ...)`` on the lane's thread; sqlite errors and unreadable records
+    become StoreError (chat degrades, the API answers 503)."""
     if lane.conn is None:
         raise StoreError("the SQLite store is not started (call start())")
     loop = asyncio.get_running_loop()
@@ -239,6 +242,9 @@ async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T]
         return await loop.run_in_executor(lane.executor, partial(fn, lane.conn, *args, **kwargs))
     except sqlite3.Error as exc:
         raise StoreError(f"SQLite store failed: {exc}") from exc
+    except ValidationError as exc:
+        raise StoreError(f"SQLite store holds a record this version cannot read: {exc}"
+                         ) from exc
 
 
 def _ping(conn: sqlite3.Connection) -> bool:
