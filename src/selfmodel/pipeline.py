@@ -1,21 +1,36 @@
 """The per-request personalization pipeline, shared by every surface (chat, responses, messages).
 
-``prepare`` runs before the provider call: who is the user, may we personalize (opt-out,
-consent, experiment arm), which beliefs apply, and what text goes into the system prompt.
-``finish`` runs after the answer was delivered: it writes the decision record and enqueues
-the observation in one durable step, shielded from cancellation, so nothing accepted is lost.
+``prepare`` runs before the provider call: may we personalize this request (a user, no
+opt-out, consent, experiment arm), which beliefs apply, and what text goes into the system
+prompt. ``finish`` runs once the answer was delivered: it writes the decision record and
+enqueues the observation in one durable step, shielded from cancellation, so nothing
+accepted is lost (STYLE.md: never a bare background task as the only copy of work).
 
-A store failure never fails the chat: ``prepare`` degrades to an unpersonalized request.
+A store failure never fails the chat: ``prepare`` degrades to an unpersonalized request, and
+``finish`` logs and counts a failed write.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from selfmodel.config import Tenant
-from selfmodel.domain.models import DecisionRecord
+from selfmodel.domain.experiments import assign_arm
+from selfmodel.domain.models import DecisionRecord, SelfModel
+from selfmodel.observer.capture import build_observation
+
+if TYPE_CHECKING:
+    from selfmodel.personalize.engine import Personalization
+    from selfmodel.services import Services
+
+log = logging.getLogger("selfmodel.pipeline")
+
+CONTROL = "control"
 
 
 @dataclass
@@ -28,10 +43,11 @@ class Prepared:
     surface: str
     model: str
     system_text: str | None = None  # the personalization block to add; None: add nothing
-    observe: bool = False  # whether ``finish`` should enqueue an observation
+    observe: bool = False  # whether ``finish`` enqueues an observation
     decision: DecisionRecord | None = None
     arm: str | None = None
     started: float = field(default_factory=time.perf_counter)
+    at: float = field(default_factory=time.time)
 
 
 def new_request_id() -> str:
@@ -39,9 +55,9 @@ def new_request_id() -> str:
 
 
 class Pipeline:
-    """PLACEHOLDER until the delivery and observation work is wired in: forwards unpersonalized."""
+    """Personalization before the call, durable capture after it."""
 
-    def __init__(self, services: object) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
     async def prepare(
@@ -56,14 +72,72 @@ class Pipeline:
         request_id: str | None = None,
     ) -> Prepared:
         """Decide personalization for one request. ``conversation`` is the request's recent
-        text (for relevance ranking)."""
-        return Prepared(
-            request_id=request_id or new_request_id(),
-            tenant=tenant,
-            user_id=user_id,
-            surface=surface,
-            model=model,
-        )
+        user text, used to rank beliefs by relevance."""
+        prepared = Prepared(request_id=request_id or new_request_id(), tenant=tenant,
+                            user_id=user_id, surface=surface, model=model)
+        if user_id is None or opt_out:
+            self._count(tenant, "no_user" if user_id is None else "opt_out")
+            return prepared
+        decision = DecisionRecord(request_id=prepared.request_id, tenant=tenant.name,
+                                  user_id=user_id, at=prepared.at, model=model,
+                                  surface=surface, personalized=False)
+        prepared.decision = decision
+        try:
+            if not await self._consented(tenant, user_id):
+                decision.reason = "consent required and not given"
+                self._count(tenant, "no_consent")
+                return prepared
+            self_model = await self.services.store.get_model(tenant.name, user_id)
+        except Exception:  # the store is down: answer unpersonalized, never fail the chat
+            log.warning("store unavailable; forwarding unpersonalized", exc_info=True)
+            self.services.metrics.store_errors.labels("get_model").inc()
+            decision.reason = "store unavailable"
+            self._count(tenant, "store_error")
+            return prepared
+        prepared.observe = True
+        prepared.arm = self._arm(tenant, user_id, self_model)
+        decision.arm = prepared.arm
+        if prepared.arm == CONTROL:
+            decision.reason = "control arm of the holdout experiment"
+            self._count(tenant, "control")
+            return prepared
+        self._personalize(prepared, decision, self_model, conversation)
+        return prepared
+
+    async def _consented(self, tenant: Tenant, user_id: str) -> bool:
+        if tenant.policy.consent != "required":
+            return True
+        return bool(await self.services.store.get_consent(tenant.name, user_id))
+
+    def _arm(self, tenant: Tenant, user_id: str, model: SelfModel | None) -> str | None:
+        if tenant.experiment is None:
+            return None
+        recorded = model.experiments if model is not None else {}
+        return assign_arm(tenant.name, user_id, tenant.experiment, recorded)
+
+    def _personalize(self, prepared: Prepared, decision: DecisionRecord,
+                     model: SelfModel | None, conversation: str) -> None:
+        assert prepared.user_id is not None
+        result: Personalization = self.services.personalizer.personalize(
+            tenant=prepared.tenant, user_id=prepared.user_id, model=model,
+            conversation=conversation, now=prepared.at)
+        decision.template = result.template
+        decision.template_version = result.template_version
+        decision.cold_start = result.cold_start
+        if result.error or not result.text:
+            decision.reason = result.error or "nothing to apply"
+            self._count(prepared.tenant, "template_error" if result.error else "empty")
+            return
+        decision.personalized = True
+        decision.beliefs = result.applied
+        decision.defaults = result.defaults
+        decision.system_prompt = result.text
+        prepared.system_text = result.text
+        self.services.metrics.beliefs_applied.observe(len(result.applied))
+        self._count(prepared.tenant, "cold_start" if result.cold_start else "personalized")
+
+    def _count(self, tenant: Tenant, outcome: str) -> None:
+        self.services.metrics.personalized.labels(tenant.name, outcome).inc()
 
     async def finish(
         self,
@@ -75,5 +149,31 @@ class Pipeline:
         truncated: bool = False,
         tokens: int = 0,
     ) -> None:
-        """Record the decision and enqueue the observation of a delivered exchange."""
-        return None
+        """Record the decision and enqueue the observation of a delivered exchange.
+
+        Shielded: a client that disconnects (cancelling the request task) does not cancel
+        the write, so an answered exchange is never lost.
+        """
+        if prepared.decision is None:
+            return
+        observation = None
+        if prepared.observe and prepared.user_id is not None:
+            applied = [b.id for b in prepared.decision.beliefs]
+            observation = build_observation(
+                tenant=prepared.tenant.name, user_id=prepared.user_id,
+                request_id=prepared.request_id, model=prepared.model,
+                surface=prepared.surface, user_turns=user_turns,
+                previous_assistant=previous_assistant, assistant=assistant,
+                applied_belief_ids=applied, truncated=truncated, arm=prepared.arm,
+                tokens=tokens, at=time.time())
+            if prepared.arm is not None and prepared.tenant.experiment is not None:
+                observation.experiment = prepared.tenant.experiment.name
+        retention = self.services.config.server.decision_retention_days * 86400
+        write = self.services.store.record_exchange(prepared.decision, observation, retention)
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.error("could not record exchange %s", prepared.request_id, exc_info=True)
+            self.services.metrics.store_errors.labels("record_exchange").inc()

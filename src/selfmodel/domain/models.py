@@ -176,6 +176,7 @@ class Observation(BaseModel):
     truncated: bool = False
     surface: str = "chat"  # chat | responses | messages
     arm: str | None = None  # experiment arm of the request, if any
+    experiment: str | None = None  # the experiment that arm belongs to (tenant config)
     tokens: int = 0  # total tokens of the exchange when the provider reported them
 
 

@@ -225,7 +225,7 @@ def _exchange(model: SelfModel, observation: Observation, at: float) -> SelfMode
     changes: dict[str, object] = {}
     if observation.arm:
         experiments = dict(model.experiments)
-        experiments.setdefault(HOLDOUT, observation.arm)
+        experiments.setdefault(observation.experiment or HOLDOUT, observation.arm)
         changes["experiments"] = experiments
     if observation.source == "gateway":
         applied = set(observation.applied_belief_ids)
