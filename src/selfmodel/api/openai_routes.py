@@ -12,7 +12,9 @@ These are plain Starlette endpoints (no FastAPI dependency solving): this is the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
 from typing import Any
 
@@ -27,7 +29,7 @@ from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound
 from selfmodel.personalize.inject import inject_chat
-from selfmodel.pipeline import Pipeline, Prepared, new_request_id
+from selfmodel.pipeline import Pipeline, Prepared
 from selfmodel.providers.answers import Stream
 from selfmodel.services import Services
 
@@ -39,6 +41,15 @@ _RECENT_USER_MESSAGES = 3
 _JSON = "application/json"
 
 router = APIRouter()
+
+# Request ids: a random per-process prefix and a counter. As unique as uuid4 across replicas
+# and restarts, without a urandom call and a UUID object per request.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 async def chat_completions(request: Request) -> Response:

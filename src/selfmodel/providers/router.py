@@ -95,6 +95,15 @@ class Router:
     async def embed(self, alias: str, body: dict[str, Any]) -> Reply:
         return await self._run(alias, lambda backend, t: backend.embed(t, body))
 
+    async def run(self, alias: str, call: Call[T]) -> T:
+        """Any other operation (the Responses and Messages surfaces) through the same loop:
+        ``call(backend, target)`` gets each deployment tried and its chat backend."""
+        return await self._run(alias, call)
+
+    def backend(self, kind: Kind) -> Backend:
+        """The backend of one path (surfaces forward natively through ``direct``'s session)."""
+        return self._backends[kind]
+
     async def _run(self, alias: str, call: Call[T]) -> T:
         targets = self._targets.get(alias)
         if not targets:
@@ -133,8 +142,12 @@ class Router:
     def _order(targets: list[Target]) -> Iterator[Target]:
         """Deployments whose circuit lets this request through; all of them if none does.
 
-        Lazy, so a half-open circuit is only claimed for its probe when it is reached.
+        Lazy, so a half-open circuit is only claimed for its probe when it is reached. A lone
+        deployment is always tried (with every circuit open, we try anyway).
         """
+        if len(targets) == 1:
+            yield targets[0]
+            return
         admitted = False
         for target in targets:
             if target.circuit.admit():
