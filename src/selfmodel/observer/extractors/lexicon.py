@@ -162,12 +162,13 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9+#.'-]*")
 
 
 def guess_domain(text: str, default: str = "general") -> str:
-    """The domain whose stems the words of ``text`` hit most (ties: the first listed)."""
+    """The domain whose stems the words of ``text`` hit most, longer (more specific) stems
+    weighing more: "musicals" is entertainment rather than music. Ties: the first listed."""
     lowered = text.lower()
     words = _WORD.findall(lowered)
     best, best_hits = default, 0
     for domain, stems in DOMAINS.items():
-        hits = sum(1 for s in stems if _hit(s, words, lowered))
+        hits = sum(len(s) for s in stems if _hit(s, words, lowered))
         if hits > best_hits:
             best, best_hits = domain, hits
     return best

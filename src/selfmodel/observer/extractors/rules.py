@@ -57,7 +57,7 @@ def extract_rules(observation: Observation, model: SelfModel | None) -> Extracti
     extraction = Extraction()
     claims: list[Claim] = []
     slots: list[str] = []
-    generic = observation.type is ObservationType.CORRECTION and reacting
+    generic = False
     for sentence in sentences(observation.content, observation.previous_assistant):
         if sentence.hypothetical:
             continue
@@ -65,7 +65,8 @@ def extract_rules(observation: Observation, model: SelfModel | None) -> Extracti
         claims += _style_claims(sentence, reacting, slots)
         if not sentence.question:
             claims += _statement_claims(sentence)
-    extraction.correction = bool(slots) or generic
+    extraction.correction = (bool(slots) or generic
+                             or observation.type is ObservationType.CORRECTION)
     extraction.corrected_slots = [] if generic else list(dict.fromkeys(slots))
     extraction.feedback = read_feedback(
         observation.content,

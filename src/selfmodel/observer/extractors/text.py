@@ -33,7 +33,7 @@ _DISCOURSE = re.compile(
     r"^(?:(?:and|but|so|also|plus|well|oh|honestly|actually|personally|yeah|yes|ok|okay|"
     r"btw|by the way|to be honest|tbh|fwiw|for what it's worth|in general|as for me|for me|"
     r"though|anyway|anyways|just so you know|fyi|just fyi|generally speaking|then|now|"
-    r"hey|hi|hello|frankly|admittedly|basically|because|as|since|although|while|yet|"
+    r"hey|hi|hello|frankly|admittedly|basically|because|as(?!\s+an?\s)|since|although|while|yet|"
     r"however|otherwise|again|or|whereas)\b[,!]?\s+)+"
 )
 _CLAUSE_START = re.compile(

@@ -1,0 +1,236 @@
+"""The observation worker: claim a batch, apply each entry, acknowledge it.
+
+Modelled on arq's worker: delivery is at least once and the effect exactly once, because
+``apply_observation`` is idempotent by observation id (the id is written in the same store
+transaction as the belief change). So the loop never has to be clever about crashes:
+
+- an entry is acknowledged only after it was applied; a worker killed in between leaves it
+  leased, and it is delivered again (to the same name at once, to others after the lease);
+- a failure is recorded with ``store.fail`` (a short error, no payload); after ``max_tries``
+  the store moves the entry to the dead letters and the queue flows on;
+- within a batch, each user's entries are applied oldest exchange first, users in parallel;
+- stopping is bounded and graceful: the batch in flight is finished and acknowledged, nothing
+  new is claimed, and queued work stays for the next worker (RELIABILITY 9).
+
+``maintain`` runs beside the workers: it refreshes the queue gauges and purges observations
+older than the retention (beliefs keep their aggregate counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from itertools import groupby
+from typing import TYPE_CHECKING
+
+from selfmodel.config import Config, Policy
+from selfmodel.domain.privacy import redact
+from selfmodel.metrics import Metrics
+from selfmodel.observer.apply import apply_observation
+from selfmodel.observer.extractors import Extractor, build_extractor
+from selfmodel.store.base import QueueEntry, Store
+
+if TYPE_CHECKING:
+    from selfmodel.services import Services
+
+log = logging.getLogger("selfmodel.observer")
+
+PolicyLookup = Callable[[str], Policy | None]
+MAX_ERROR = 300
+_BACKOFF_MIN, _BACKOFF_MAX = 0.2, 5.0
+
+
+def policy_lookup(config: Config) -> PolicyLookup:
+    """Tenant name -> its policy; None for a tenant no longer configured."""
+    policies = {t.name: t.policy for t in config.effective_tenants()}
+    return policies.get
+
+
+def default_name() -> str:
+    """host-pid: unique per process, so a restarted process does not inherit old leases
+    under the same name unless asked to (``selfmodel worker --name``)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def short_error(exc: BaseException) -> str:
+    """What went wrong, for the dead-letter list: the type and the first line of the message,
+    redacted and bounded (never the observation itself)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return redact(text)[:MAX_ERROR]
+
+
+def by_user(entries: Iterable[QueueEntry]) -> list[list[QueueEntry]]:
+    """The batch split per user, each user's entries in exchange order (oldest first)."""
+
+    def user(entry: QueueEntry) -> tuple[str, str]:
+        return (entry.observation.tenant, entry.observation.user_id)
+
+    ordered = sorted(entries, key=lambda e: (user(e), e.observation.at, e.enqueued_at))
+    return [list(group) for _, group in groupby(ordered, key=user)]
+
+
+class Worker:
+    """One consumer of the observation queue."""
+
+    def __init__(self, store: Store, extractor: Extractor, policies: PolicyLookup, *,
+                 metrics: Metrics | None = None, name: str | None = None,
+                 batch_size: int = 32, lease_seconds: float = 30.0, max_tries: int = 5,
+                 block_ms: int = 500) -> None:
+        self.store = store
+        self.extractor = extractor
+        self.policies = policies
+        self.metrics = metrics
+        self.name = name or default_name()
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.max_tries = max_tries
+        self.block_ms = block_ms
+        self._backoff = _BACKOFF_MIN
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and apply until ``stop`` is set; the batch in flight is always finished."""
+        log.info("observation worker %s started", self.name)
+        while not stop.is_set():
+            entries = await self._claim(stop)
+            if entries:
+                await self.process(entries)
+        log.info("observation worker %s stopped", self.name)
+
+    async def _claim(self, stop: asyncio.Event) -> list[QueueEntry]:
+        try:
+            entries = await self.store.claim(self.name, self.batch_size, block_ms=self.block_ms,
+                                             lease_seconds=self.lease_seconds)
+        except Exception as exc:  # store down: wait and try again, never die
+            log.warning("worker %s cannot claim: %s", self.name, short_error(exc))
+            self._count_store_error("claim")
+            await _sleep_unless(stop, self._backoff)
+            self._backoff = min(_BACKOFF_MAX, self._backoff * 2)
+            return []
+        self._backoff = _BACKOFF_MIN
+        return entries
+
+    async def process(self, entries: list[QueueEntry]) -> dict[str, int]:
+        """Apply one claimed batch; returns counts by outcome (for the debug line and tests)."""
+        started = time.perf_counter()
+        outcomes: dict[str, int] = {}
+        groups = by_user(entries)
+        results = await asyncio.gather(*(self._apply_user(group) for group in groups))
+        for outcome in (o for result in results for o in result):
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        log.debug("worker %s: batch of %d in %.3fs: %s", self.name, len(entries),
+                  time.perf_counter() - started, outcomes)
+        return outcomes
+
+    async def _apply_user(self, entries: list[QueueEntry]) -> list[str]:
+        return [await self._handle(entry) for entry in entries]
+
+    async def _handle(self, entry: QueueEntry) -> str:
+        observation = entry.observation
+        policy = self.policies(observation.tenant)
+        if policy is None:
+            log.warning("dropping an observation of unknown tenant %r", observation.tenant)
+            self._count("unknown_tenant")
+            return await self._ack(entry, "unknown_tenant")
+        try:
+            await apply_observation(self.store, self.extractor, observation, policy=policy,
+                                    metrics=self.metrics)
+        except Exception as exc:
+            return await self._fail(entry, exc)
+        return await self._ack(entry, "done")
+
+    async def _ack(self, entry: QueueEntry, outcome: str) -> str:
+        try:
+            await self.store.ack(entry)
+        except Exception as exc:  # applied but not acknowledged: redelivered, then skipped
+            log.warning("worker %s cannot ack %s: %s", self.name, entry.entry_id,
+                        short_error(exc))
+            self._count_store_error("ack")
+        return outcome
+
+    async def _fail(self, entry: QueueEntry, exc: Exception) -> str:
+        error = short_error(exc)
+        log.warning("worker %s: observation %s failed (try %d of %d): %s", self.name,
+                    entry.observation.id, entry.tries, self.max_tries, error)
+        try:
+            dead = await self.store.fail(entry, error, max_tries=self.max_tries)
+        except Exception as store_exc:
+            log.warning("worker %s cannot record a failure: %s", self.name,
+                        short_error(store_exc))
+            self._count_store_error("fail")
+            dead = False
+        outcome = "dead" if dead else "failed"
+        self._count(outcome)
+        return outcome
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.observations.labels(outcome=outcome).inc()
+
+    def _count_store_error(self, operation: str) -> None:
+        if self.metrics is not None:
+            self.metrics.store_errors.labels(operation=operation).inc()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def update_queue_gauges(store: Store, metrics: Metrics) -> None:
+    stats = await store.queue_stats()
+    metrics.queue_depth.set(stats.depth)
+    metrics.queue_lag.set(stats.oldest_age)
+    metrics.dead_letters.set(stats.dead)
+
+
+async def maintain(store: Store, metrics: Metrics | None, *, retention_seconds: float,
+                   stop: asyncio.Event, stats_every: float = 5.0,
+                   purge_every: float = 3600.0) -> None:
+    """Queue gauges every ``stats_every`` seconds; the retention purge every ``purge_every``."""
+    next_purge = 0.0
+    while not stop.is_set():
+        try:
+            if metrics is not None:
+                await update_queue_gauges(store, metrics)
+            if time.monotonic() >= next_purge:
+                purged = await store.purge_observations(time.time() - retention_seconds)
+                next_purge = time.monotonic() + purge_every
+                if purged:
+                    log.info("purged %d observations older than the retention", purged)
+        except Exception as exc:
+            log.warning("observer maintenance failed: %s", short_error(exc))
+        await _sleep_unless(stop, stats_every)
+
+
+def build_workers(services: Services, count: int, *, name: str | None = None,
+                  extractor: Extractor | None = None) -> list[Worker]:
+    """``count`` workers sharing one extractor, named ``<name>-<i>``."""
+    config: Config = services.config
+    settings = config.observer
+    extractor = extractor or build_extractor(config, services.router, metrics=services.metrics)
+    base = name or default_name()
+    return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
+                   name=f"{base}-{i}", batch_size=settings.batch_size,
+                   lease_seconds=settings.lease_seconds, max_tries=settings.max_tries)
+            for i in range(count)]
+
+
+async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
+                      name: str | None = None) -> None:
+    """``count`` workers and the maintenance task, until ``stop`` (``selfmodel serve`` runs
+    this in-process; ``selfmodel worker`` runs it alone). ``services`` is a
+    ``selfmodel.services.Services`` (config, store, metrics, router)."""
+    workers = build_workers(services, count, name=name)
+    retention = services.config.observer.observation_retention_days * 86400.0
+    await asyncio.gather(
+        *(worker.run(stop) for worker in workers),
+        maintain(services.store, services.metrics, retention_seconds=retention, stop=stop),
+    )
+
