@@ -60,7 +60,9 @@ def ids(selection: Selection) -> list[str]:
 # -- the gate ----------------------------------------------------------------------------------
 
 def test_only_beliefs_at_or_above_min_confidence_pass() -> None:
-    beliefs = [belief("low", "Likes tea"), belief("edge", "Likes coffee"), belief("high", "Likes jazz")]
+    beliefs = [
+        belief("low", "Likes tea"), belief("edge", "Likes coffee"), belief("high", "Likes jazz")
+    ]
     chosen = select(
         beliefs, policy=Policy(min_confidence=0.6), conversation="", now=NOW,
         measure=rendered_tokens, confidence=fixed({"low": 0.59, "edge": 0.6, "high": 0.9}),

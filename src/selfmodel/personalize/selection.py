@@ -172,6 +172,8 @@ def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Select
         if len(selection.chosen) >= policy.max_beliefs:
             break
         reason = statement_refusal(scored.belief.statement)
+        if not scored.belief.statement.strip():
+            reason = "empty statement"
         if reason:
             selection.skipped.append((scored.belief.id, reason))
             continue
