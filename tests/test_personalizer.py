@@ -169,3 +169,13 @@ def test_personalize_never_raises_on_odd_input(personalizer: Personalizer) -> No
     result = run(personalizer, odd, "\x00" * 10 + "🙂" * 1000)
     assert result.error is None
     assert result.text is None and result.skipped == [("e", "empty statement")]
+
+
+def test_an_unexpected_failure_in_selection_degrades_to_no_text() -> None:
+    def broken(conversation: str, beliefs: object) -> list[float]:
+        raise RuntimeError("relevance backend down")
+
+    personalizer = Personalizer(Config(base_dir=str(Path(__file__).parent)), relevance=broken)  # type: ignore[arg-type]
+    result = run(personalizer, rich_model(), "dinner")
+    assert result.text is None
+    assert result.error is not None and "relevance backend down" in result.error

@@ -78,8 +78,25 @@ class Personalizer:
         now: float,
         alignment: float | None = None,
     ) -> Personalization:
-        """The block for one request, or why there is none."""
+        """The block for one request, or why there is none. Never raises: an unexpected
+        failure (a bug, odd data) also means an unpersonalized request, with the reason."""
         name = tenant.template or DEFAULT_TEMPLATE
+        try:
+            return self._personalize(name, tenant, user_id, model, conversation, now, alignment)
+        except Exception as exc:  # the chat must go out whatever happens here
+            return Personalization(None, [], [], False, name, None,
+                                   error=f"personalization failed: {type(exc).__name__}: {exc}")
+
+    def _personalize(
+        self,
+        name: str,
+        tenant: Tenant,
+        user_id: str,
+        model: SelfModel | None,
+        conversation: str,
+        now: float,
+        alignment: float | None,
+    ) -> Personalization:
         compiled, problem = self._templates.get(name)
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
