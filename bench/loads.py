@@ -30,14 +30,19 @@ def wrk(url: str, *, body: Path, api_key: str, connections: int, seconds: float,
     before = core_busy()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60,
                           check=False)
-    share = busy_share(before, core_busy())
-    res = _tagged_json(done.stdout, "WRKJSON")
+    out = parse_wrk(done.stdout)
+    out["busy"] = busy_share(before, core_busy())
+    return out
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    res = _tagged_json(output, "WRKJSON")
     secs = res["duration_us"] / 1e6
     errors = sum(v for k, v in res.items() if k.startswith("err_"))
     return {
         "requests": res["requests"], "seconds": secs, "rps": res["requests"] / secs,
         "p50": res["p50"] / 1000, "p90": res["p90"] / 1000, "p99": res["p99"] / 1000,
-        "errors": errors, "err_status": res["err_status"], "busy": share,
+        "errors": errors, "err_status": res["err_status"],
     }
 
 

@@ -127,6 +127,26 @@ class Suite:
             self.served[key] = 0
 
     # -- bookkeeping ----------------------------------------------------------------------
+    log = staticmethod(log)
+
+    def lookup_stores(self) -> list[tuple[str, str]]:
+        """Fresh, empty stores for the in-process figures: (label, url)."""
+        tag = secrets.token_hex(3)
+        out = [("SQLite", f"sqlite:///{self.out / f'extra-{tag}.db'}")]
+        if redis_answers():
+            out.append(("Redis", f"{REDIS_URL}?prefix=bench{tag}x:"))
+        return out
+
+    def cleanup_store(self, url: str) -> None:
+        if url.startswith("redis://"):
+            from bench import seed
+
+            seed.redis_cleanup(REDIS_URL, url.split("prefix=", 1)[1])
+        else:
+            path = Path(url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+
     def note(self, text: str) -> None:
         log("NOTE " + text)
         self.results["notes"].append(text)
@@ -356,6 +376,7 @@ def main() -> None:
                         help="update BENCHMARKS.md (default: on for a full run)")
     args = parser.parse_args()
     plan = Plan.make(args)
+    os.sched_setaffinity(0, {LOAD_CORE})  # the harness is load side; pinned per step otherwise
     out = RESULTS / time.strftime("%Y%m%d-%H%M%S")
     (out / "logs").mkdir(parents=True)
     ensure_tools()
