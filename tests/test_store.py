@@ -18,6 +18,7 @@ from selfmodel.domain.models import Belief, DecisionRecord, Observation, SelfMod
 from selfmodel.store import open_store
 from selfmodel.store.base import QueueEntry, Store, StoreError
 from tests.store_cluster import RedisClusterProcess, start_cluster
+from tests.store_raw import raw_mentions
 
 T = "acme"
 
@@ -164,31 +165,34 @@ async def _populate(store: Store, user: str, tenant: str = T) -> None:
     await store.record_exchange(decision(user, tenant=tenant), obs(user, tenant=tenant), 60)
 
 
-async def test_erasure_leaves_nothing_about_the_user(store: Store) -> None:
-    await _populate(store, "u1")
+async def test_erasure_leaves_nothing_about_the_user(store: Store, store_url: str) -> None:
+    gone = "erin-7f3a"  # distinctive, so a raw scan for it cannot match by accident
+    await _populate(store, gone)
     await _populate(store, "u2")
-    claimed = await store.claim("w1", 10)  # u1's entry pending, u2's too
-    poison = next(e for e in claimed if e.observation.user_id == "u1")
-    await store.enqueue(obs("u1"))  # one waiting
+    claimed = await store.claim("w1", 10)  # both users' entries pending
+    poison = next(e for e in claimed if e.observation.user_id == gone)
+    await store.enqueue(obs(gone))  # one waiting
     assert await store.fail(poison, "boom", max_tries=1) is True  # one dead letter
-    before = await store.scan_user(T, "u1")
+    before = await store.scan_user(T, gone)
     assert len(before) >= 8, before
+    assert raw_mentions(store_url, gone)
 
-    assert await store.delete_model(T, "u1") is True
+    assert await store.delete_model(T, gone) is True
 
-    assert await store.scan_user(T, "u1") == []
-    assert await store.get_model(T, "u1") is None
-    assert await store.get_consent(T, "u1") is None
-    assert await store.list_observations(T, "u1") == []
-    assert all(d.user_id != "u1" for d in await store.list_decisions(T))
-    assert all(o[0] != "u1" for o in await store.list_outcomes(T))
-    assert all(d.observation.user_id != "u1" for d in await store.dead_letters())
-    assert all(e.observation.user_id != "u1" for e in await store.claim("w2", 10,
-                                                                        lease_seconds=0.01))
+    assert await store.scan_user(T, gone) == []
+    assert raw_mentions(store_url, gone) == []  # the tombstone holds only a digest
+    assert await store.get_model(T, gone) is None
+    assert await store.get_consent(T, gone) is None
+    assert await store.list_observations(T, gone) == []
+    assert all(d.user_id != gone for d in await store.list_decisions(T))
+    assert all(o[0] != gone for o in await store.list_outcomes(T))
+    assert all(d.observation.user_id != gone for d in await store.dead_letters())
+    assert all(e.observation.user_id != gone
+               for e in await store.claim("w2", 10, lease_seconds=0.01))
     # The other user is untouched, and erasing twice finds nothing left.
     assert len(await store.scan_user(T, "u2")) >= 6
     assert await store.get_model(T, "u2") is not None
-    assert await store.delete_model(T, "u1") is False
+    assert await store.delete_model(T, gone) is False
 
 
 async def test_erasure_racing_with_mutations_never_resurrects(store: Store) -> None:
