@@ -7,7 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from selfmodel.api import insights_routes, openai_routes, ops_routes, selfmodel_routes
+from selfmodel.api import (
+    anthropic_routes,
+    insights_routes,
+    openai_routes,
+    ops_routes,
+    responses_routes,
+    selfmodel_routes,
+)
 from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
 from selfmodel.config import Config
@@ -52,6 +59,8 @@ def create_app(config: Config, *, store: Store | None = None,
     install_error_handlers(app)
     app.include_router(ops_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(responses_routes.router)
+    app.include_router(anthropic_routes.router)
     app.include_router(selfmodel_routes.router)
     app.include_router(insights_routes.router)
     return app

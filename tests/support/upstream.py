@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.surface_upstream import SURFACE_PATHS, surface_answer, surface_events
+
 Scope = dict[str, Any]
 
 
@@ -123,6 +125,8 @@ class Answer:
             await self._until_closed()
         elif self.path.endswith("/embeddings"):
             await self._json(200, _embeddings(self.body))
+        elif self.path.endswith(SURFACE_PATHS) and not self.body.get("stream"):
+            await self._json(200, surface_answer(self.path, self.body, self.b))
         elif self.body.get("stream"):
             await self._stream()
         else:
@@ -150,7 +154,8 @@ class Answer:
 
     async def _stream(self) -> None:
         await self._start_stream()
-        events = _stream_events(self.body, self.b)
+        events = (surface_events(self.path, self.body, self.b, stream_texts(self.b))
+                  if self.path.endswith(SURFACE_PATHS) else _stream_events(self.body, self.b))
         for event in events:
             await self._chunk(event)
             if self.b.delay:

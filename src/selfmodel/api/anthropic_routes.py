@@ -1,0 +1,171 @@
+"""Anthropic's Messages API: POST /v1/messages, personalized and observed like chat.
+
+The personalization block goes into ``system``: appended to the app's string (kept
+verbatim) or as another text block after the app's blocks, or set when the app sent none.
+The tenant key may come as ``x-api-key`` (as Anthropic clients send it) or a Bearer token;
+the user is ``metadata.user_id``, else the ``x-selfmodel-user`` header. Errors on this path
+are in Anthropic's format (api/errors.py renders them so, before the body is even read),
+and a stream that fails mid-way ends with Anthropic's ``error`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic_core import from_json
+from starlette.requests import Request
+from starlette.responses import Response
+
+from selfmodel.api.bodies import require_string
+from selfmodel.api.surfaces import (
+    EventReader,
+    Wire,
+    accept,
+    answer,
+    check_type,
+    open_exchange,
+    relay,
+)
+from selfmodel.errors import ContextTooLarge, GatewayError, InvalidRequest
+from selfmodel.personalize.inject import append_text
+from selfmodel.providers import messages_path
+from selfmodel.providers.sse_events import frame
+
+_ROLES = ("user", "assistant")
+_TERMINAL = (b"event: message_stop", b"event:message_stop")
+
+router = APIRouter()
+
+
+async def create_message(request: Request) -> Response:
+    accepted = await accept(request, check_messages)
+    body = accepted.body
+    exchange = await open_exchange(request, accepted, "messages", user_id_of(body, request),
+                                   body["messages"])
+    if exchange.prepared.system_text:
+        body["system"] = append_text(body.get("system"), exchange.prepared.system_text)
+    services, headers = accepted.services, request.headers
+    if body.get("stream"):
+        stream = await messages_path.stream(services.router, accepted.alias, body, headers)
+        return relay(exchange, stream, WIRE)
+    reply = await messages_path.complete(services.router, accepted.alias, body, headers)
+    return await answer(exchange, reply, WIRE)
+
+
+router.add_route("/v1/messages", create_message, methods=["POST"])
+
+
+def user_id_of(body: dict[str, Any], request: Request) -> str | None:
+    """``metadata.user_id``, else the ``x-selfmodel-user`` header."""
+    metadata = body.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    if isinstance(user, str) and user:
+        return user
+    return request.headers.get("x-selfmodel-user") or None
+
+
+def check_messages(body: dict[str, Any], max_messages: int) -> None:
+    """What the gateway relies on: model, max_tokens, messages and their roles, system."""
+    require_string(body, "model")
+    _check_max_tokens(body.get("max_tokens"))
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array of message objects.",
+                             param="messages")
+    if len(messages) > max_messages:
+        raise ContextTooLarge(f"Too many messages: {len(messages)} (the limit is "
+                              f"{max_messages}).", param="messages")
+    for index, message in enumerate(messages):
+        _check_message(message, index)
+    _check_system(body.get("system"))
+    check_type(body, "stream", bool, "a boolean")
+    check_type(body, "metadata", dict, "an object")
+    check_type(body, "tools", list, "an array")
+
+
+def _check_max_tokens(value: Any) -> None:
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'max_tokens'.", param="max_tokens")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest("Invalid value for 'max_tokens': expected an integer of at least 1.",
+                             param="max_tokens")
+
+
+def _check_message(message: Any, index: int) -> None:
+    param = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise InvalidRequest(f"Invalid type for '{param}': expected an object.", param=param)
+    role = message.get("role")
+    if role not in _ROLES:
+        raise InvalidRequest(f"Invalid value for '{param}.role': {role!r}. Supported values "
+                             "are: 'user' and 'assistant'.", param=f"{param}.role")
+    if not isinstance(message.get("content"), str | list):
+        raise InvalidRequest(f"Invalid type for '{param}.content': expected a string or an "
+                             "array of content blocks.", param=f"{param}.content")
+
+
+def _check_system(system: Any) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list) or not all(
+            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+            for b in system):
+        raise InvalidRequest("Invalid type for 'system': expected a string or an array of "
+                             "text blocks.", param="system")
+
+
+class MessagesReader(EventReader):
+    """Text deltas, and the usage of message_start and message_delta."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._input = self._output = 0
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                self.text(delta.get("text"))
+        elif kind == "message_start":
+            message = event.get("message")
+            self._count(message.get("usage") if isinstance(message, dict) else None)
+        elif kind == "message_delta":
+            self._count(event.get("usage"))
+
+    def _count(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self._input = _int(usage.get("input_tokens")) or self._input
+            self._output = _int(usage.get("output_tokens")) or self._output
+        self.tokens = self._input + self._output
+
+
+def answer_text(body: bytes) -> tuple[str, int]:
+    """The text blocks and total tokens of a non-stream message."""
+    try:
+        data = from_json(body)
+    except ValueError:
+        return "", 0
+    if not isinstance(data, dict):
+        return "", 0
+    texts = [str(block.get("text", "")) for block in data.get("content") or ()
+             if isinstance(block, dict) and block.get("type") == "text"]
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return "".join(texts), 0
+    return "".join(texts), _int(usage.get("input_tokens")) + _int(usage.get("output_tokens"))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def error_event(error: GatewayError) -> bytes:
+    return frame("error", error.to_anthropic())
+
+
+WIRE = Wire(terminal=_TERMINAL, reader=MessagesReader, error_event=error_event,
+            answer=answer_text)

@@ -1,0 +1,79 @@
+"""``POST /v1/messages`` to a deployment: forwarded natively to Anthropic, translated elsewhere.
+
+``anthropic/`` deployments get the body as sent at ``<api_base>/v1/messages`` (Anthropic's
+own API, ``x-api-key`` and ``anthropic-version`` headers, the client's ``anthropic-beta``
+passed on) through the direct path's pooled session, and the answer's bytes come back
+untouched. Every other deployment (OpenAI-compatible, litellm's providers, the echo model)
+is called through chat completions and its answer rebuilt as an Anthropic message.
+Either way the call runs inside the router's one retry / fallback / circuit loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from selfmodel.providers.answers import Reply, Stream
+from selfmodel.providers.chat_answer import read_chat
+from selfmodel.providers.chat_stream import translated
+from selfmodel.providers.messages_reply import MessagesEvents, message_json
+from selfmodel.providers.messages_request import chat_request
+from selfmodel.providers.router import Backend, Router
+from selfmodel.providers.targets import Target
+
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+_PATH = "/v1/messages"
+_PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+async def complete(router: Router, alias: str, body: dict[str, Any],
+                   client_headers: Mapping[str, str]) -> Reply:
+    """A non-stream answer as an Anthropic message."""
+    async def call(backend: Backend, target: Target) -> Reply:
+        if is_native(target):
+            return await router.backend("direct").complete(native(target, client_headers), body)
+        reply = await backend.complete(target, chat_request(body, target.alias))
+        return Reply(message_json(body, read_chat(reply.body, target.alias)), reply.target)
+
+    return await router.run(alias, call)
+
+
+async def stream(router: Router, alias: str, body: dict[str, Any],
+                 client_headers: Mapping[str, str]) -> Stream:
+    """An opened stream of Messages API events whose first chunk has arrived."""
+    async def call(backend: Backend, target: Target) -> Stream:
+        if is_native(target):
+            return await router.backend("direct").stream(native(target, client_headers), body)
+        chat = await backend.stream(target, chat_request(body, target.alias))
+        return translated(chat, MessagesEvents(body))
+
+    return await router.run(alias, call)
+
+
+def is_native(target: Target) -> bool:
+    return target.kind == "litellm" and target.params.provider == "anthropic"
+
+
+def native(target: Target, client_headers: Mapping[str, str]) -> Target:
+    """The deployment as the direct path's pass-through sees it: Anthropic's URL and headers.
+
+    The model loses its ``anthropic/`` prefix; the rest (timeouts, the circuit breaker of
+    this deployment) is the deployment's own.
+    """
+    params = target.params
+    url = (params.api_base or os.environ.get("ANTHROPIC_API_BASE")
+           or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE).rstrip("/")
+    headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+    headers.update({k: v for k in _PASSED_HEADERS if (v := client_headers.get(k))})
+    extra = params.extra_params().get("extra_headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    key = params.api_key.get_secret_value() if params.api_key else os.environ.get(
+        "ANTHROPIC_API_KEY")
+    if key:
+        headers["x-api-key"] = key
+    return replace(target, model=params.model.split("/", 1)[1], headers=headers,
+                   chat_url=url if url.endswith(_PATH) else url + _PATH)

@@ -1,0 +1,64 @@
+"""``POST /v1/responses`` to a deployment: forwarded natively where the provider serves it.
+
+OpenAI-compatible deployments (the direct path) serve the Responses API themselves: the body
+goes to ``<api_base>/responses`` as sent (``previous_response_id``, hosted tools and all) and
+the answer's bytes come back untouched. Every other deployment (litellm's providers, the echo
+model) is called through chat completions and its answer rebuilt as a Responses answer.
+Either way the call runs inside the router's one retry / fallback / circuit loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from selfmodel.providers.answers import Reply, Stream
+from selfmodel.providers.chat_answer import read_chat
+from selfmodel.providers.chat_stream import translated
+from selfmodel.providers.responses_reply import ResponsesEvents, response_json
+from selfmodel.providers.responses_request import chat_request
+from selfmodel.providers.router import Backend, Router
+from selfmodel.providers.targets import Target
+
+_CHAT_SUFFIX = "/chat/completions"
+
+
+async def complete(router: Router, alias: str, body: dict[str, Any]) -> Reply:
+    """A non-stream answer as Responses API JSON."""
+    return await router.run(alias, lambda backend, target: _complete(backend, target, body))
+
+
+async def stream(router: Router, alias: str, body: dict[str, Any]) -> Stream:
+    """An opened stream of Responses API events whose first chunk has arrived."""
+    return await router.run(alias, lambda backend, target: _stream(backend, target, body))
+
+
+async def _complete(backend: Backend, target: Target, body: dict[str, Any]) -> Reply:
+    if target.kind == "direct":
+        return await backend.complete(native(target), body)
+    reply = await backend.complete(target, chat_request(body, target.alias))
+    return Reply(response_json(body, read_chat(reply.body, target.alias)), reply.target)
+
+
+async def _stream(backend: Backend, target: Target, body: dict[str, Any]) -> Stream:
+    if target.kind == "direct":
+        return await backend.stream(native(target), body)
+    chat = await backend.stream(target, chat_request(body, target.alias))
+    return translated(chat, ResponsesEvents(body))
+
+
+def native(target: Target) -> Target:
+    """The deployment with /responses as its endpoint, for the direct path's pass-through.
+
+    The direct path posts to ``chat_url`` with the deployment's auth headers and timeouts; a
+    view of the deployment aimed at another endpoint reuses all of it (and shares its
+    circuit breaker, since it is the same deployment).
+    """
+    return replace(target, chat_url=responses_url(target))
+
+
+def responses_url(target: Target) -> str:
+    if target.params.provider == "azure":
+        return f"{(target.params.api_base or '').rstrip('/')}/openai/v1/responses"
+    base = target.chat_url.removesuffix(_CHAT_SUFFIX)
+    return base + "/responses"
