@@ -216,3 +216,24 @@ def test_echo_shows_the_personalized_prompt(gw: Running) -> None:
     answer = client(gw).chat.completions.create(model="echo", messages=MESSAGES)
     text = answer.choices[0].message.content or ""
     assert "You are terse.\n\nAbout this user: prefers concise answers." in text
+
+
+def test_requests_are_counted_with_bounded_labels(gw: Running) -> None:
+    client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.NotFoundError):
+        client(gw).chat.completions.create(model="made-up-model", messages=MESSAGES)
+    text = httpx.get(gw.gateway.url + "/metrics").text
+    assert ('selfmodel_requests_total{model="gpt-4o-mini",route="chat",status="2xx",'
+            'tenant="default"} 1.0') in text
+    assert 'selfmodel_requests_total{model="-",route="chat",status="4xx",tenant="default"} 1.0' \
+        in text
+    assert "made-up-model" not in text
+    assert 'selfmodel_time_to_first_token_seconds_count{model="gpt-4o-mini"} 1.0' in text
+
+
+def test_keep_alive_comments_are_harmless(gw: Running) -> None:
+    gw.upstream.then(ok(keepalive=True, delay=0.002))
+    stream = client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES,
+                                                stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "".join(stream_texts(ok()))

@@ -42,12 +42,14 @@ class Behaviour:
     chunks: int = 3  # content chunks in a stream
     delay: float = 0.0  # between stream chunks (and trickled bytes)
     tool_call: tuple[str, str] | None = None
+    keepalive: bool = False  # an SSE comment before every stream event
     headers: dict[str, str] = field(default_factory=dict)
 
 
 def ok(text: str = "Hello from upstream", *, chunks: int = 3, delay: float = 0.0,
-       tool_call: tuple[str, str] | None = None) -> Behaviour:
-    return Behaviour(text=text, chunks=chunks, delay=delay, tool_call=tool_call)
+       tool_call: tuple[str, str] | None = None, keepalive: bool = False) -> Behaviour:
+    return Behaviour(text=text, chunks=chunks, delay=delay, tool_call=tool_call,
+                     keepalive=keepalive)
 
 
 def error(status: int, message: str = "scripted failure", *,
@@ -157,6 +159,8 @@ class Answer:
         events = (surface_events(self.path, self.body, self.b, stream_texts(self.b))
                   if self.path.endswith(SURFACE_PATHS) else _stream_events(self.body, self.b))
         for event in events:
+            if self.b.keepalive:
+                await self._chunk(b": keep-alive\n\n")
             await self._chunk(event)
             if self.b.delay:
                 await asyncio.sleep(self.b.delay)
