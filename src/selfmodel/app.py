@@ -54,7 +54,10 @@ def create_app(config: Config, *, store: Store | None = None,
             await services.store.close()
 
     app = FastAPI(title="selfmodel", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)  # every route but /healthz, /readyz, /metrics needs a key
+                  openapi_url=None,  # every route but /healthz, /readyz, /metrics needs a key
+                  # selfmodel exports Prometheus metrics; FastAPI's own OpenTelemetry probe
+                  # costs a few percent of the chat path's CPU on every request.
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.services = services
     install_error_handlers(app)
     app.include_router(ops_routes.router)
