@@ -240,6 +240,7 @@ _SECRECY = re.compile(
     r"|without (them|the user|anyone) (noticing|knowing))\b",
     re.IGNORECASE,
 )
+_ASKING = re.compile(r"\s*(i|we)\b", re.IGNORECASE)
 _SELF = re.compile(r"\b(me|my|mine|myself)\b", re.IGNORECASE)
 _CALL_ME = re.compile(r"\bcall me\b", re.IGNORECASE)
 _CLAUSES = re.compile(
@@ -346,7 +347,10 @@ def _clause_score(clause: str, negated: bool = False) -> int:
     for pattern, bonus in ((_OBLIGE, 1), (_SOFT, 0), (_OTHER_MODAL, 0)):
         match = pattern.match(clause)
         if match:
-            weight, extra = _verb_weight(clause[match.end():]), bonus
+            rest = clause[match.end():]
+            if _ASKING.match(rest):  # "what should I say?": the user asking, not ordering
+                return 0
+            weight, extra = _verb_weight(rest), bonus
             break
     if weight < 0:
         words = _WORD.findall(clause.lower())
@@ -384,6 +388,8 @@ def _sentence_markers(sentence: str) -> int:
         score += 3
     if _QUOTED_REPLY.search(sentence):
         score += 1
+    if sentence.rstrip().endswith("?"):
+        score -= 1  # a question is a request for this turn ("can you recommend a book?")
     if _SELF.search(sentence):
         score -= 1
     return score
