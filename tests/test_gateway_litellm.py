@@ -7,7 +7,7 @@ to httpx for these tests. The openai SDK (the client) uses its own transport, un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -149,3 +149,40 @@ def test_anthropic_failing_everywhere_is_502_with_x_should_retry_false(
     assert caught.value.status_code == 502
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert "10.0.0.7" not in caught.value.message
+
+
+class BreakingStream(httpx.AsyncByteStream):
+    """An Anthropic stream that breaks off after its first text delta."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        whole = sse("Hello", " never")
+        yield whole[: whole.index(b"event: content_block_delta", whole.index(b"Hello"))]
+        raise httpx.ReadError("connection reset by 10.0.0.7")
+
+
+def test_anthropic_dies_mid_stream(gateway: ServedApp, mock: respx.MockRouter) -> None:
+    mock.post(f"{PRIMARY}/v1/messages").mock(return_value=httpx.Response(
+        200, stream=BreakingStream(), headers={"content-type": "text/event-stream"}))
+    secondary = mock.post(f"{SECONDARY}/v1/messages")
+    stream = client(gateway).chat.completions.create(model="claude", messages=MESSAGES,
+                                                     stream=True)
+    pieces: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in stream:
+            pieces.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(pieces) == "Hello"
+    assert "10.0.0.7" not in caught.value.message
+    assert secondary.call_count == 0  # no silent fallback after the first byte
+
+
+def test_litellm_embeddings(sqlite_url: str, mock: respx.MockRouter) -> None:
+    route = mock.post("https://mistral.test/v1/embeddings").mock(return_value=httpx.Response(
+        200, json={"object": "list", "model": "mistral-embed",
+                   "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+                   "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+    config = gateway_config(sqlite_url, [("embed", "mistral/mistral-embed",
+                                          "https://mistral.test/v1")])
+    with serve(create_app(config, run_workers=False)) as served:
+        result = client(served).embeddings.create(model="embed", input="hello")
+    assert result.data[0].embedding == [0.5, 0.25]
+    assert json.loads(route.calls.last.request.content)["input"] == "hello"
