@@ -169,7 +169,7 @@ def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Select
     """
     selection = Selection()
     for scored in ordered:
-        if len(selection.chosen) >= policy.max_beliefs:
+        if len(selection.chosen) >= policy.max_beliefs or selection.tokens >= policy.token_budget:
             break
         reason = statement_refusal(scored.belief.statement)
         if not scored.belief.statement.strip():
