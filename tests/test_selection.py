@@ -169,13 +169,17 @@ def test_the_token_budget_is_counted_with_cl100k() -> None:
     picked = choose(beliefs, token_budget=budget)
     assert ids(picked) == ["b0", "b1", "b2"]
     assert picked.tokens == budget
-    assert ("b3", "over the token budget") in picked.skipped
+    one_more = choose(beliefs, token_budget=budget + costs[3] - 1)
+    assert ids(one_more) == ["b0", "b1", "b2"]
+    assert ("b3", "over the token budget") in one_more.skipped
 
 
 def test_a_belief_too_long_for_the_budget_is_skipped_and_a_shorter_one_taken() -> None:
     long = belief("long", "Prefers " + "very " * 60 + "long walks", support=9.0)
     short = belief("short", "Likes tea", support=2.0)
-    assert ids(choose([long, short], token_budget=20)) == ["short"]
+    picked = choose([long, short], token_budget=20)
+    assert ids(picked) == ["short"]
+    assert picked.skipped == [("long", "over the token budget")]
 
 
 def test_the_approximation_never_undercounts_plain_english() -> None:
