@@ -217,7 +217,8 @@ def test_vegetarian_and_short_then_a_correction_flips_the_length(gw: Gateway) ->
 
 
 def test_without_an_extractor_free_text_stays_queued(gw: Gateway, store_url: str) -> None:
-    app = create_app(config_for(store_url), run_workers=False)  # no extractor wired
+    app = create_app(config_for(store_url), run_workers=False)
+    app.state.services.extras.pop("extractor")  # as in a process built without one
     with serve(app) as served, httpx.Client(base_url=served.url) as client:
         headers = {"Authorization": f"Bearer {KEYS['acme']}"}
         client.post("/v1/self-models", json={"user_id": "bob"}, headers=headers)
