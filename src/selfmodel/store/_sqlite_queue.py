@@ -46,14 +46,17 @@ def enqueue(conn: sqlite3.Connection, obs: Observation) -> str:
 
 
 def record_exchange(conn: sqlite3.Connection, decision: DecisionRecord | None,
-                    obs: Observation | None, ttl: float, purge: bool) -> None:
-    """The decision record and the queue entry commit together or not at all."""
+                    obs: Observation | None, ttl: float, purge: bool) -> int:
+    """The decision record and the queue entry commit together or not at all; returns how
+    many expired decision records were purged on the way."""
     now = time.time()
+    purged = 0
     with immediate(conn):
         if decision is not None:
-            put_decision(conn, decision, ttl, now, purge)
+            purged = put_decision(conn, decision, ttl, now, purge)
         if obs is not None:
             insert(conn, obs, now)
+    return purged
 
 
 def claimable(conn: sqlite3.Connection, consumer: str) -> bool:

@@ -1,7 +1,8 @@
 """Observation log, decision records, outcomes, erasure and the erasure scan on SQLite.
 
 Decision records carry ``expires_at``: reads filter on it and expired rows are purged lazily
-(at most once a minute, by whichever write comes along), so no timer thread is needed.
+by whichever write comes along (at most PURGE_BATCH rows at a time, so a backlog after a long
+downtime never stalls one request), so no timer thread is needed.
 A record or logged observation of a moment at or before the user's erasure is dropped on
 write: a request still in flight during an erasure cannot bring the user back.
 """
@@ -15,6 +16,8 @@ from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._codec import erased_before, user_digest
 from selfmodel.store._sqlite_models import erased_at
 from selfmodel.store._sqlite_schema import immediate
+
+PURGE_BATCH = 1000
 
 # Every table holding personal data, with the columns that name its row in scan_user.
 USER_TABLES: dict[str, str] = {
@@ -50,26 +53,31 @@ def purge_observations(conn: sqlite3.Connection, older_than: float) -> int:
 
 
 def put_decision(conn: sqlite3.Connection, record: DecisionRecord, ttl: float,
-                 now: float, purge: bool) -> None:
-    """Insert a decision record; the caller holds the write transaction."""
+                 now: float, purge: bool) -> int:
+    """Insert a decision record (the caller holds the write transaction); with ``purge``,
+    delete up to PURGE_BATCH expired records first and return how many."""
+    purged = 0
     if purge:
-        conn.execute("DELETE FROM decisions WHERE expires_at <= ?", (now,))
+        purged = conn.execute(
+            "DELETE FROM decisions WHERE rowid IN (SELECT rowid FROM decisions "
+            "WHERE expires_at <= ? LIMIT ?)", (now, PURGE_BATCH)).rowcount
     if record.user_id is not None and erased_before(
         erased_at(conn, record.tenant, record.user_id), record.at
     ):
-        return
+        return purged
     conn.execute(
         "INSERT OR REPLACE INTO decisions (tenant, request_id, user_id, at, expires_at, doc) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (record.tenant, record.request_id, record.user_id, record.at, now + ttl,
          record.model_dump_json()),
     )
+    return purged
 
 
 def store_decision(conn: sqlite3.Connection, record: DecisionRecord, ttl: float,
-                   purge: bool) -> None:
+                   purge: bool) -> int:
     with immediate(conn):
-        put_decision(conn, record, ttl, time.time(), purge)
+        return put_decision(conn, record, ttl, time.time(), purge)
 
 
 def get_decision(

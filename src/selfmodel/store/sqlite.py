@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 URL_PREFIX = "sqlite:///"
 POLL_SECONDS = 0.02  # how often a blocking claim looks at the queue again
-PURGE_EVERY = 60.0  # seconds between lazy purges of expired decision records
+PURGE_EVERY = 10.0  # seconds between lazy purges of expired decision records
 PING_TIMEOUT = 2.0
 
 
@@ -149,7 +149,8 @@ class SQLiteStore:
 
     # -- decision records -------------------------------------------------------------------
     async def put_decision(self, record: DecisionRecord, ttl_seconds: float) -> None:
-        await self._write(records.store_decision, record, ttl_seconds, self._purge_due())
+        self._purged(await self._write(records.store_decision, record, ttl_seconds,
+                                       self._purge_due()))
 
     async def get_decision(self, tenant: str, request_id: str) -> DecisionRecord | None:
         return await self._read(records.get_decision, tenant, request_id)
@@ -169,8 +170,8 @@ class SQLiteStore:
     ) -> None:
         if decision is None and observation is None:
             return
-        await self._write(queue.record_exchange, decision, observation, ttl_seconds,
-                          self._purge_due())
+        self._purged(await self._write(queue.record_exchange, decision, observation,
+                                       ttl_seconds, self._purge_due()))
 
     async def claim(
         self, consumer: str, count: int, *, block_ms: int = 0, lease_seconds: float = 30.0
@@ -221,6 +222,11 @@ class SQLiteStore:
             return False
         self._next_purge = now + PURGE_EVERY
         return True
+
+    def _purged(self, count: int) -> None:
+        """A full batch means a backlog: purge again on the next write."""
+        if count >= records.PURGE_BATCH:
+            self._next_purge = 0.0
 
     async def _read(self, fn: Callable[Concatenate[sqlite3.Connection, P], T],
                     *args: P.args, **kwargs: P.kwargs) -> T:
