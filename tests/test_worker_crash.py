@@ -1,0 +1,120 @@
+"""Crash safety with real processes (RELIABILITY 1, 2, 9): a ``selfmodel worker`` process is
+SIGKILLed while it holds a batch, another takes over, and every observation is applied exactly
+once, on SQLite and on Redis. The survivor is then stopped with SIGTERM and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfmodel.domain.models import Observation
+from selfmodel.store import open_store
+from selfmodel.store.base import QueueStats, Store
+
+pytestmark = pytest.mark.slow
+
+USERS, PER_USER = 30, 10
+TENANT = "default"  # no tenants configured: the open local tenant
+LEASE = 1.5
+
+
+def write_config(tmp_path: Path, store_url: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "store": {"url": store_url},
+        "observer": {"extractor": "rules", "lease_seconds": LEASE, "batch_size": 16,
+                     "max_tries": 20},
+        "server": {"graceful_timeout": 10},
+    }))
+    return path
+
+
+def start_worker(config: Path, name: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "selfmodel.observer.process", "--config", str(config),
+             "--name", name, "--concurrency", "2", "--log-level", "WARNING"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=config.parent)
+
+
+def observations() -> list[Observation]:
+    now = time.time()
+    return [Observation(id=f"obs_{uuid.uuid4().hex}", tenant=TENANT, user_id=f"user{u}",
+                        content=f"I love topic{u}x{k}", at=now - 100 + k, source="gateway")
+            for k in range(PER_USER) for u in range(USERS)]
+
+
+async def wait_for(store: Store, done: str, timeout: float) -> QueueStats:
+    """Poll the queue until ``done`` ("progress" or "drained") holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = await store.queue_stats()
+        progress = stats.pending > 0 and 0 < stats.depth < USERS * PER_USER
+        if (done == "progress" and progress) or (done == "drained" and stats.depth == 0):
+            return stats
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queue never reached {done}: {stats}")
+        await asyncio.sleep(0.005)
+
+
+async def applied_count(store: Store) -> int:
+    """Observations applied so far: each one bumps its user's model version once."""
+    models = [await store.get_model(TENANT, f"user{u}") for u in range(USERS)]
+    return sum(m.version for m in models if m is not None)
+
+
+async def assert_applied_exactly_once(store: Store) -> None:
+    for u in range(USERS):
+        model = await store.get_model(TENANT, f"user{u}")
+        assert model is not None, f"user{u} has no model"
+        assert sorted(b.key for b in model.beliefs) == sorted(
+            f"likes:topic{u}x{k}" for k in range(PER_USER))
+        assert all(b.observations == 1 for b in model.beliefs)
+        assert model.version == PER_USER
+        assert model.stats["exchanges"] == PER_USER
+        assert len(await store.list_observations(TENANT, f"user{u}")) == PER_USER
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_sigkill_mid_batch_then_another_worker(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    config = write_config(tmp_path, url)
+    store = open_store(url)
+    await store.start()
+    log = tmp_path / "workers.log"
+    first = second = None
+    try:
+        for o in observations():
+            await store.enqueue(o)
+        first = start_worker(config, "first", log)
+        at_kill = await wait_for(store, "progress", timeout=20)
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=10) == -signal.SIGKILL
+        assert at_kill.pending > 0 and at_kill.depth > 0  # it died holding a batch
+        acked = USERS * PER_USER - (await store.queue_stats()).depth
+        assert await applied_count(store) > acked  # some applied, killed before their ack
+
+        second = start_worker(config, "second", log)
+        await wait_for(store, "drained", timeout=20)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0, log.read_text()
+
+        stats = await store.queue_stats()
+        assert (stats.depth, stats.pending, stats.dead) == (0, 0, 0)
+        await assert_applied_exactly_once(store)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        await store.close()
