@@ -267,3 +267,18 @@ def test_capture_is_deterministic_redacted_and_bounded() -> None:
     assert (first.source, first.truncated, first.tokens, first.at) == ("gateway", True, 42, 123.0)
     emoji = capture(user_turns="\U0001f600" * 5000)
     assert len(emoji.content.encode()) <= MAX_FIELD_BYTES
+
+
+async def test_erasure_while_observations_are_in_flight(store: Store) -> None:
+    await store.enqueue(obs("u1", "I'm vegetarian"))
+    await drain(worker(store), store)
+    for i in range(5):
+        await store.enqueue(obs("u1", f"I love topic{i}"))
+    w = worker(store)
+    entries = await store.claim(w.name, 10, lease_seconds=30)
+    assert len(entries) == 5  # in flight
+    assert await store.delete_model(T, "u1")
+    await w.process(entries)
+    assert await store.get_model(T, "u1") is None
+    assert await store.list_observations(T, "u1") == []
+    assert (await store.queue_stats()).depth == 0

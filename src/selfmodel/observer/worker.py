@@ -211,10 +211,12 @@ async def maintain(store: Store, metrics: Metrics | None, *, retention_seconds: 
 
 def build_workers(services: Services, count: int, *, name: str | None = None,
                   extractor: Extractor | None = None) -> list[Worker]:
-    """``count`` workers sharing one extractor, named ``<name>-<i>``."""
+    """``count`` workers sharing one extractor (the app's, when it built one), named
+    ``<name>-<i>``."""
     config: Config = services.config
     settings = config.observer
-    extractor = extractor or build_extractor(config, services.router, metrics=services.metrics)
+    extractor = (extractor or services.extras.get("extractor")
+                 or build_extractor(config, services.router, metrics=services.metrics))
     base = name or default_name()
     return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
                    name=f"{base}-{i}", batch_size=settings.batch_size,

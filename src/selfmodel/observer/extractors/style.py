@@ -159,8 +159,10 @@ _TONE = [
 _JARGON = [
     _rule(r"\b(?:no|avoid|without|less|skip\s+the|cut\s+the|drop\s+the|minimal|minimize|fewer)\s+"
           r"(?:the\s+)?(?:technical\s+)?(?:jargon|technical terms|buzzwords|acronyms)\b|"
-          r"\b(?:in|use|using)\s+(?:plain|simple|layman'?s?|everyday|non-technical|simpler|easy)\s+"
-          r"(?:english|language|terms|words)\b|\bexplain\s+(?:it\s+|this\s+|things\s+)?(?:to\s+"
+          r"\b(?:use|using|stick\s+to|speak\s+in|talk\s+in|write\s+in|prefer)\s+(?:plain|simple|"
+          r"layman'?s?|everyday|non-technical|simpler|easy)\s+(?:english|language|terms|words)\b|"
+          r"\b(?:in\s+)?(?:plain|simple|layman'?s?|everyday)\s+(?:english|language|terms|words)\s+"
+          r"(?:please|pls|plz|only)\b|\bexplain\s+(?:it\s+|this\s+|things\s+)?(?:to\s+"
           r"me\s+)?like\s+i'?m\s+(?:five|5|a\s+(?:beginner|child|kid|five-year-old|5-year-old)|"
           r"ten|10|twelve|12)\b|\beli5\b|\b(?:dumb|tone|water)\s+it\s+down\b|\b(?:simpler|easier)"
           r"\s+(?:words|language|terms)\b", "jargon", "plain", "Prefers plain language, no jargon"),

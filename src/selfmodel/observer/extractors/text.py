@@ -17,6 +17,15 @@ from selfmodel.domain.privacy import redact
 MAX_QUOTE = 300
 MAX_OBJECT_WORDS = 14
 _FENCE = re.compile(r"```.*?(?:```|$)", re.S)
+MIN_PASTE = 12
+_PASTE = re.compile(
+    r"\b(?:article|e-?mail|text|document|doc|message|passage|paragraph|review|post|letter|"
+    r"transcript|content|following|below|snippet|excerpt|page|abstract|report|essay|story|"
+    r"code|log|logs|output|error|thread|conversation|chat|tweet|comment|description)\s*:\s*",
+    re.IGNORECASE,
+)
+_QUOTATION = re.compile(r"[\"\u201c][^\"\u201c\u201d]{40,}[\"\u201d]")
+_WHOLLY_QUOTED = re.compile(r"\s*[\"\u201c][^\"\u201c\u201d]*[\"\u201d]\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|;\s*")
 
 INTERROGATIVES = frozenset(
@@ -112,14 +121,25 @@ def normalize(text: str) -> str:
     return "".join(out)
 
 
+def own_words(content: str) -> str:
+    """The part of a message the user wrote themselves: without code blocks, ``>`` quoted
+    lines, long quotations, and anything after "here is the article:" (pasted material is
+    someone else's words, and the usual carrier of injected instructions)."""
+    content = _FENCE.sub(" ", content.strip())
+    pasted = _PASTE.search(content)
+    if pasted and len(content) - pasted.end() >= MIN_PASTE:
+        content = content[:pasted.start()]
+    if not _WHOLLY_QUOTED.fullmatch(content):
+        content = _QUOTATION.sub(" ", content)
+    return "\n".join(ln for ln in content.splitlines() if not ln.lstrip().startswith(">"))
+
+
 def sentences(content: str, context: str = "") -> list[Sentence]:
-    """The sentences of ``content``, without pasted code blocks or quoted (``>``) lines.
+    """The sentences of the user's own words in ``content`` (see ``own_words``).
 
     ``context`` (the answer the user reacts to) is kept only to recognise references back to
     it; nothing is ever extracted from it."""
-    content = _FENCE.sub(" ", content)
-    lines = [ln for ln in content.splitlines() if not ln.lstrip().startswith(">")]
-    parts = _SENTENCE_END.split("\n".join(lines))
+    parts = _SENTENCE_END.split(own_words(content))
     stripped = (x.strip().strip("\"\u201c\u201d*_`").strip() for x in parts if x)
     lowered_context = normalize(context)
     return [Sentence(p, normalize(p), lowered_context) for p in stripped if p]
