@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +66,26 @@ def test_echo_models_and_embeddings(gateway: ServedApp) -> None:
     assert {m.id for m in client(gateway).models.list()} == {"echo", "selfmodel/echo"}
     result = client(gateway).embeddings.create(model="echo", input="hello")
     assert len(result.data[0].embedding) == 8
+
+
+def test_an_openai_only_gateway_never_imports_litellm(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "import httpx\n"
+        "from selfmodel.app import create_app\n"
+        "from selfmodel.config import default_config\n"
+        "async def main():\n"
+        f"    app = create_app(default_config({str(tmp_path)!r}), run_workers=False)\n"
+        "    async with app.router.lifespan_context(app):\n"
+        "        transport = httpx.ASGITransport(app=app)\n"
+        "        async with httpx.AsyncClient(transport=transport, base_url='http://t') as c:\n"
+        "            r = await c.post('/v1/chat/completions', json={'model': 'echo',\n"
+        "                             'messages': [{'role': 'user', 'content': 'hi'}]})\n"
+        "            assert r.status_code == 200, r.text\n"
+        "asyncio.run(main())\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,4 +1,5 @@
-"""The ``selfmodel`` command: ``serve``, ``key hash`` (and the commands other modules add).
+"""The ``selfmodel`` command: ``serve``, ``worker``, ``key hash``, ``user show``, ``doctor``,
+``insights``.
 
 Each command is a function that adds its subparser and sets ``run`` (a function of the parsed
 arguments returning an exit status). ``COMMANDS`` lists them; a new command (worker, user
@@ -9,14 +10,18 @@ prints its message (field and line) to stderr and exits with status 2, never a t
 from __future__ import annotations
 
 import argparse
+import logging
+import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from selfmodel.config import Config, default_config, key_digest, load_config
 from selfmodel.errors import ConfigError
+from selfmodel.logging_setup import configure_logging
 from selfmodel.store.base import StoreError
 
 if TYPE_CHECKING:
@@ -26,6 +31,10 @@ else:
 
 Registrar = Callable[[Commands], None]
 USAGE_ERROR = 2
+_CONFIG_ENV = "SELFMODEL_CONFIG"  # serve --workers: the config file each worker loads
+_LOG_LEVEL_ENV = "SELFMODEL_LOG_LEVEL"
+
+log = logging.getLogger("selfmodel")
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -49,25 +58,59 @@ def add_serve(commands: Commands) -> None:
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument("--access-log", action="store_true",
-                        help="log every request (off by default: it costs CPU per request)")
+                        help="uvicorn's own access line too (selfmodel already logs one JSON "
+                             "line per request at info)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (default 1; metrics are per process, "
+                             "so prefer more replicas to more workers)")
     parser.set_defaults(run=run_serve)
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    config = config_from(args)  # a bad file fails before the heavy imports below
+
     import uvicorn
 
     from selfmodel.app import create_app
 
-    config = config_from(args)
+    configure_logging(args.log_level)
+    log.info("selfmodel: OpenAI-compatible gateway on http://%s:%d/v1 (models: %s)",
+             args.host, args.port, ", ".join(config.aliases()) or "none")
+    if args.workers > 1:
+        return _serve_workers(args, config)
     app = create_app(config)
-    print(f"selfmodel: OpenAI-compatible gateway on http://{args.host}:{args.port}/v1 "
-          f"(models: {', '.join(config.aliases()) or 'none'})", file=sys.stderr)
-    server = _server_class()(uvicorn.Config(
-        app, host=args.host, port=args.port, log_level=args.log_level,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=int(config.server.graceful_timeout) or None))
+    server = _server_class()(uvicorn.Config(app, **_uvicorn_options(args, config)))
     server.run()
     return 0 if server.started else 1
+
+
+def _uvicorn_options(args: argparse.Namespace, config: Config) -> dict[str, Any]:
+    """``log_config=None``: uvicorn's loggers propagate to our JSON handler. The grace period
+    bounds how long in-flight requests and streams may run on after SIGTERM."""
+    return {"host": args.host, "port": args.port, "log_level": args.log_level,
+            "log_config": None, "access_log": args.access_log,
+            "timeout_graceful_shutdown": math.ceil(config.server.graceful_timeout)}
+
+
+def _serve_workers(args: argparse.Namespace, config: Config) -> int:
+    """Several uvicorn workers on one port: each process builds its app from the config file
+    named in the environment (uvicorn spawns them fresh)."""
+    import uvicorn
+
+    os.environ[_CONFIG_ENV] = os.path.abspath(args.config) if args.config else ""
+    os.environ[_LOG_LEVEL_ENV] = args.log_level
+    uvicorn.run("selfmodel.cli:app_from_environment", factory=True, workers=args.workers,
+                **_uvicorn_options(args, config))
+    return 0
+
+
+def app_from_environment() -> object:
+    """The app of one ``serve --workers N`` process (uvicorn's factory)."""
+    from selfmodel.app import create_app
+
+    configure_logging(os.environ.get(_LOG_LEVEL_ENV, "info"))
+    path = os.environ.get(_CONFIG_ENV)
+    return create_app(load_config(path) if path else default_config())
 
 
 def _server_class() -> type:
@@ -106,7 +149,76 @@ def run_key_hash(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Registrar] = [add_serve, add_key]
+def add_worker(commands: Commands) -> None:
+    parser = commands.add_parser("worker", help="run observation workers only (scale-out)")
+    add_config_option(parser)
+    parser.add_argument("--name", default=None,
+                        help="consumer name (default: host-pid); reuse it after a restart to "
+                             "take back this worker's unacknowledged entries at once")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="workers in this process (default: observer.workers, at least 1)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(run=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from selfmodel.observer.process import run_worker_process
+
+    config = config_from(args)
+    configure_logging(args.log_level)
+    concurrency = args.concurrency or config.observer.workers or 1
+    return run_worker_process(config, name=args.name, concurrency=concurrency)
+
+
+def add_user(commands: Commands) -> None:
+    parser = commands.add_parser("user", help="inspect a user's self-model")
+    sub = parser.add_subparsers(dest="user_command", required=True, metavar="COMMAND")
+    show = sub.add_parser("show", help="print a user's beliefs with confidence and evidence")
+    show.add_argument("user", help="the user id, as the app sends it")
+    show.add_argument("--tenant", default="default", help="tenant name (default: default)")
+    show.add_argument("--json", action="store_true", help="the API's JSON instead of a table")
+    add_config_option(show)
+    show.set_defaults(run=run_user_show)
+
+
+def run_user_show(args: argparse.Namespace) -> int:
+    from selfmodel.admin import show_user
+
+    return show_user(config_from(args), args.tenant, args.user, as_json=args.json)
+
+
+def add_doctor(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "doctor", help="check config, templates, store and providers; exit 1 if any is wrong")
+    add_config_option(parser)
+    parser.add_argument("--timeout", type=float, default=3.0,
+                        help="seconds per network check (default 3)")
+    parser.set_defaults(run=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from selfmodel.doctor import doctor
+
+    return doctor(args.config, timeout=args.timeout)
+
+
+def add_insights(commands: Commands) -> None:
+    parser = commands.add_parser("insights", help="a tenant's insights: models, experiments, "
+                                                  "readiness")
+    add_config_option(parser)
+    parser.add_argument("--tenant", default="default", help="tenant name (default: default)")
+    parser.add_argument("--json", action="store_true", help="JSON as GET /v1/insights gives")
+    parser.set_defaults(run=run_insights_command)
+
+
+def run_insights_command(args: argparse.Namespace) -> int:
+    from selfmodel.insights_report import run_insights
+
+    return run_insights(config_from(args), args.tenant, args.json)
+
+
+COMMANDS: list[Registrar] = [add_serve, add_worker, add_key, add_user, add_doctor, add_insights]
 
 
 def build_parser(commands: Sequence[Registrar] = COMMANDS) -> argparse.ArgumentParser:

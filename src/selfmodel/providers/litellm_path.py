@@ -41,12 +41,21 @@ def load_litellm() -> ModuleType:
 
 
 class LiteLLMPath:
-    def __init__(self, loader: Callable[[], ModuleType] = load_litellm) -> None:
+    """``preload``: some deployment needs litellm, so import it at startup, on a thread.
+
+    Importing litellm takes seconds; done lazily inside the first request it would block the
+    event loop (every other request with it) and eat that request's first-byte timeout.
+    """
+
+    def __init__(self, loader: Callable[[], ModuleType] = load_litellm, *,
+                 preload: bool = False) -> None:
         self._loader = loader
+        self._preload = preload
         self._litellm: ModuleType | None = None
 
     async def start(self) -> None:
-        return None
+        if self._preload and self._litellm is None:
+            self._litellm = await asyncio.to_thread(self._loader)
 
     async def close(self) -> None:
         """Close litellm's cached HTTP clients: they belong to this event loop, and a cached

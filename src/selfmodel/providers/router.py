@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from selfmodel.config import Config, ServerSettings
 from selfmodel.errors import GatewayError, ModelNotFound, RateLimited, UpstreamTimeout
 from selfmodel.metrics import Metrics
+from selfmodel.observability import current as current_trace
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.echo import EchoModel
 from selfmodel.providers.litellm_path import LiteLLMPath
@@ -63,9 +64,12 @@ class Router:
         self._metrics = metrics
         self._backends: dict[Kind, Backend] = backends or {
             "direct": OpenAIDirect(),
-            "litellm": LiteLLMPath(),
+            "litellm": LiteLLMPath(preload=self._uses("litellm")),
             "echo": EchoModel(),
         }
+
+    def _uses(self, kind: Kind) -> bool:
+        return any(t.kind == kind for group in self._targets.values() for t in group)
 
     async def start(self) -> None:
         for backend in self._backends.values():
@@ -105,6 +109,17 @@ class Router:
         return self._backends[kind]
 
     async def _run(self, alias: str, call: Call[T]) -> T:
+        """``_attempts``, its time noted as the provider's share of the request (metrics)."""
+        trace = current_trace()
+        if trace is None:  # not inside a request (the llm extractor in a worker)
+            return await self._attempts(alias, call)
+        started = trace.provider_begin()
+        try:
+            return await self._attempts(alias, call)
+        finally:
+            trace.provider_end(started)
+
+    async def _attempts(self, alias: str, call: Call[T]) -> T:
         targets = self._targets.get(alias)
         if not targets:
             raise ModelNotFound(f"The model '{alias}' does not exist.", param="model")
@@ -127,8 +142,9 @@ class Router:
                                 exc.message)
                     await asyncio.sleep(delay)
                     continue
-                except GatewayError:
+                except GatewayError as exc:
                     target.circuit.succeeded()  # it answered: the deployment is up
+                    self._count(alias, exc)
                     raise
                 except asyncio.CancelledError:
                     target.circuit.abandoned()
