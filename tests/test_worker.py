@@ -282,3 +282,28 @@ async def test_erasure_while_observations_are_in_flight(store: Store) -> None:
     assert await store.get_model(T, "u1") is None
     assert await store.list_observations(T, "u1") == []
     assert (await store.queue_stats()).depth == 0
+
+
+class Slow:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.seen: list[str] = []
+
+    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
+        self.seen.append(observation.content)
+        await asyncio.sleep(self.seconds)
+        return Extraction()
+
+
+async def test_no_entry_is_started_once_most_of_the_lease_has_passed(store: Store) -> None:
+    now = time.time()
+    for k in range(4):
+        await store.enqueue(obs("u1", f"step{k}", at=now + k))
+    slow = Slow(0.25)
+    w = worker(store, slow, lease_seconds=0.6, batch_size=10)
+    entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
+    outcomes = await w.process(entries)
+    assert outcomes == {"done": 2, "deferred": 2}
+    assert (await store.queue_stats()).depth == 2
+    await drain(w, store)  # its next claims take the deferred entries back, in order
+    assert slow.seen == ["step0", "step1", "step2", "step3"]

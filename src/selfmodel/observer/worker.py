@@ -42,6 +42,7 @@ log = logging.getLogger("selfmodel.observer")
 
 PolicyLookup = Callable[[str], Policy | None]
 MAX_ERROR = 300
+LEASE_USE = 0.8  # start no entry after this share of the lease has passed
 _BACKOFF_MIN, _BACKOFF_MAX = 0.2, 5.0
 
 
@@ -120,15 +121,25 @@ class Worker:
         started = time.perf_counter()
         outcomes: dict[str, int] = {}
         groups = by_user(entries)
-        results = await asyncio.gather(*(self._apply_user(group) for group in groups))
+        deadline = time.monotonic() + self.lease_seconds * LEASE_USE
+        results = await asyncio.gather(*(self._apply_user(g, deadline) for g in groups))
         for outcome in (o for result in results for o in result):
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         log.debug("worker %s: batch of %d in %.3fs: %s", self.name, len(entries),
                   time.perf_counter() - started, outcomes)
         return outcomes
 
-    async def _apply_user(self, entries: list[QueueEntry]) -> list[str]:
-        return [await self._handle(entry) for entry in entries]
+    async def _apply_user(self, entries: list[QueueEntry], deadline: float) -> list[str]:
+        """One user's entries in order. Past ``deadline`` the lease may soon pass to another
+        worker, so the rest is left alone: this worker's next claim takes (and re-leases) its
+        own entries first, and no entry is worked on by two workers at once."""
+        outcomes = []
+        for entry in entries:
+            if time.monotonic() > deadline:
+                outcomes.append("deferred")
+                continue
+            outcomes.append(await self._handle(entry))
+        return outcomes
 
     async def _handle(self, entry: QueueEntry) -> str:
         observation = entry.observation
