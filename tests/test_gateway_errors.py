@@ -324,3 +324,14 @@ def message_of(exc: openai.APIStatusError) -> str:
     """The error message as the gateway sent it (the SDK prefixes its own text)."""
     assert isinstance(exc.body, dict)
     return str(exc.body["message"])
+
+
+def test_a_client_leaving_mid_body_is_no_gateway_error(
+        gw: Running, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.create_connection(("127.0.0.1", gw.gateway.port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                     b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"mo")
+    time.sleep(0.3)
+    assert client(gw).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(gw.upstream.requests) == 1

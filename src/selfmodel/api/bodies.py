@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic_core import from_json
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from selfmodel.errors import ContextTooLarge, InvalidRequest, PayloadTooLarge
 
@@ -35,7 +35,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            raise ClientDisconnect()
+            raise _disconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -56,6 +56,14 @@ async def _drain(request: Request, budget: int) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body", False):
             return
+
+
+def _disconnected() -> InvalidRequest:
+    """The client left mid-body. Nobody will read the answer; what matters is that this is a
+    client's doing, not an unhandled error with a traceback in the log."""
+    error = InvalidRequest("The client closed the connection before sending the whole body.")
+    error.status = 499  # nginx's "client closed request"
+    return error
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -96,9 +96,11 @@ def _add_direct_endpoints(target: Target) -> None:
     """URLs and auth headers for an OpenAI-compatible deployment (api_base includes /v1)."""
     params = target.params
     headers = {"Content-Type": "application/json"}
-    extra = params.extra_params().get("extra_headers")
-    if isinstance(extra, dict):
-        headers.update({str(k): str(v) for k, v in extra.items()})
+    extras = params.extra_params()
+    if isinstance(extras.get("organization"), str):
+        headers["OpenAI-Organization"] = extras["organization"]
+    if isinstance(extras.get("extra_headers"), dict):
+        headers.update({str(k): str(v) for k, v in extras["extra_headers"].items()})
     if params.provider == "azure":
         base = f"{(params.api_base or '').rstrip('/')}/openai/deployments/{target.model}"
         query = f"?api-version={params.api_version or _AZURE_API_VERSION}"
