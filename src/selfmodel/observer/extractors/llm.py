@@ -214,7 +214,8 @@ def _valid_claim(raw: dict[str, Any], user_words: str, refused: list[str]) -> LL
     except ValidationError:
         refused.append("invalid claim from the model")
         return None
-    if _squash(claim.quote) not in user_words:
+    quote = _squash(claim.quote)
+    if len(quote) < 2 or quote not in user_words:
         refused.append(f"{claim.domain}/{claim.key}: quote is not in the user's words")
         return None
     text = f"{claim.statement} {claim.value}"
@@ -228,6 +229,6 @@ def _valid_claim(raw: dict[str, Any], user_words: str, refused: list[str]) -> LL
 
 
 def _squash(text: str) -> str:
-    """Case, quotes and whitespace folded, so a faithful quote matches its source."""
-    text = text.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
-    return " ".join(text.lower().split()).strip(" .!?\"'")
+    """Case, punctuation and whitespace folded, so a faithful quote matches its source."""
+    text = re.sub(r"[^\w\s]", "", text.lower().replace("\u2019", "'"))
+    return " ".join(text.split())
