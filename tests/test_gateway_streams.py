@@ -170,7 +170,7 @@ def test_client_disconnect_closes_the_provider_stream(gw: Running) -> None:
 
 
 def test_repeated_disconnects_leak_no_provider_streams(gw: Running) -> None:
-    for _ in range(20):
+    for _ in range(100):
         gw.upstream.then(forever(delay=0.01))
         with socket.create_connection(("127.0.0.1", gw.gateway.port)) as sock:
             body = b'{"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", ' \
@@ -183,4 +183,8 @@ def test_repeated_disconnects_leak_no_provider_streams(gw: Running) -> None:
     while gw.upstream.open_streams and time.monotonic() < deadline:
         time.sleep(0.02)
     assert gw.upstream.open_streams == 0
-    assert len(gw.upstream.requests) == 20
+    assert len(gw.upstream.requests) == 100
+    state = gw.gateway.server.server_state
+    while (state.connections or state.tasks) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not state.connections and not state.tasks
