@@ -23,7 +23,7 @@ from selfmodel.api.auth import TenantDirectory
 from selfmodel.config import Config, load_config
 from selfmodel.errors import ConfigError
 from selfmodel.metrics import Metrics
-from selfmodel.observer.worker import default_name, run_workers
+from selfmodel.observer.worker import default_name, run_workers, short_error
 from selfmodel.services import Services
 from selfmodel.store import open_store
 
@@ -54,7 +54,7 @@ async def _main(config: Config, name: str, concurrency: int) -> int:
                  config.store.url.split("?", 1)[0])
         return await _run_until_stopped(services, stop, name, concurrency)
     except Exception as exc:
-        log.error("selfmodel worker %s failed: %s", name, type(exc).__name__)
+        log.error("selfmodel worker %s failed: %s", name, short_error(exc))
         return 1
     finally:
         if router is not None:
