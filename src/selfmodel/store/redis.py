@@ -5,7 +5,8 @@ A self-model is one JSON document per user; ``get_model`` is a single GET. A mut
 optimistic: WATCH the model and the applied-ids set, read, apply ``fn``, then MULTI/EXEC the
 new document together with the observation id; a concurrent write aborts the EXEC and the
 mutation is retried after a short jittered sleep. All keys of that transaction share the
-user's hash tag, so it also works in Redis Cluster. Erasure: _redis_erase.py.
+user's hash tag, so it also works in Redis Cluster. Erasure: _redis_erase.py. The chat
+path's ``record_exchange`` is one atomic Lua script on a single server (_redis_records.py).
 
 Client defaults (a URL's own ``socket_timeout=`` etc. win): a bounded connect and socket
 timeout, so a hung server fails the call instead of hanging the chat path; a blocking claim
