@@ -17,6 +17,7 @@ from selfmodel.api import (
 )
 from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
+from selfmodel.api.middleware import RequestObserver, route_table
 from selfmodel.config import Config
 from selfmodel.metrics import Metrics
 from selfmodel.pipeline import Pipeline
@@ -50,6 +51,9 @@ def create_app(config: Config, *, store: Store | None = None,
         try:
             yield
         finally:
+            drain = getattr(services.pipeline, "drain", None)  # a test's stand-in has none
+            if drain is not None:  # exchanges still being recorded (streams cut at the grace)
+                await drain(config.server.graceful_timeout)
             await services.router.close()
             await services.store.close()
 
@@ -60,10 +64,10 @@ def create_app(config: Config, *, store: Store | None = None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.services = services
     install_error_handlers(app)
-    app.include_router(ops_routes.router)
-    app.include_router(openai_routes.router)
-    app.include_router(responses_routes.router)
-    app.include_router(anthropic_routes.router)
-    app.include_router(selfmodel_routes.router)
-    app.include_router(insights_routes.router)
+    routers = [ops_routes.router, openai_routes.router, responses_routes.router,
+               anthropic_routes.router, selfmodel_routes.router, insights_routes.router]
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(RequestObserver, metrics=services.metrics, routes=route_table(routers),
+                       debug_content=config.server.debug_log_content)
     return app

@@ -16,12 +16,14 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from selfmodel.config import Tenant
 from selfmodel.domain.experiments import assign_arm
 from selfmodel.domain.models import DecisionRecord, SelfModel
+from selfmodel.observability import note_prepared
 from selfmodel.observer.capture import build_observation
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ class Pipeline:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._writes: set[asyncio.Future[None]] = set()  # record_exchange calls in flight
 
     async def prepare(
         self,
@@ -75,6 +78,7 @@ class Pipeline:
         user text, used to rank beliefs by relevance."""
         prepared = Prepared(request_id=request_id or new_request_id(), tenant=tenant,
                             user_id=user_id, surface=surface, model=model)
+        note_prepared(prepared)
         if user_id is None or opt_out:
             self._count(tenant, "no_user" if user_id is None else "opt_out")
             return prepared
@@ -169,7 +173,8 @@ class Pipeline:
             if prepared.arm is not None and prepared.tenant.experiment is not None:
                 observation.experiment = prepared.tenant.experiment.name
         retention = self.services.config.server.decision_retention_days * 86400
-        write = self.services.store.record_exchange(prepared.decision, observation, retention)
+        write = self._track(
+            self.services.store.record_exchange(prepared.decision, observation, retention))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
@@ -177,3 +182,17 @@ class Pipeline:
         except Exception:
             log.error("could not record exchange %s", prepared.request_id, exc_info=True)
             self.services.metrics.store_errors.labels("record_exchange").inc()
+
+    def _track(self, write: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        """The write as a task the shutdown can wait for: a stream cut off past the grace
+        period is still being recorded when uvicorn moves on to close the store."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return task
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for the exchanges still being recorded."""
+        if self._writes:
+            log.info("waiting for %d exchange(s) to be recorded", len(self._writes))
+            await asyncio.wait(set(self._writes), timeout=max(timeout, 1.0))

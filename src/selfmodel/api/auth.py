@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 
 from selfmodel.config import Config, Tenant
 from selfmodel.errors import AuthenticationFailed
+from selfmodel.observability import note_tenant
 
 
 class TenantDirectory:
@@ -31,6 +32,7 @@ class TenantDirectory:
         """The tenant of the request's key (``Authorization: Bearer`` or ``x-api-key``)."""
         key = presented_key(headers)
         if self.open_mode:
+            note_tenant("default")  # the request's metric label and log field
             return self.tenants["default"]
         if not key:
             raise AuthenticationFailed(
@@ -42,6 +44,7 @@ class TenantDirectory:
             hmac.compare_digest(digest, d) for d in tenant.key_digests()
         ):
             raise AuthenticationFailed("Incorrect API key provided.")
+        note_tenant(tenant.name)
         return tenant
 
 

@@ -25,10 +25,10 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from selfmodel.api.bodies import check_chat, check_embeddings, parse_object, read_body
-from selfmodel.api.request_metrics import UNKNOWN, request_metrics
 from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error_event
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound
+from selfmodel.observability import note_model
 from selfmodel.personalize.inject import inject_chat
 from selfmodel.pipeline import Pipeline, Prepared
 from selfmodel.providers.answers import Stream
@@ -54,26 +54,15 @@ def new_request_id() -> str:
 
 
 async def chat_completions(request: Request) -> Response:
+    """Counted, timed and logged by ``api.middleware.RequestObserver`` (labels from the
+    tenant and model noted on the way)."""
     services: Services = request.app.state.services
-    labels = Labels()
-    try:
-        response = await _chat(request, services, labels)
-    except GatewayError as exc:
-        request_metrics(services).done("chat", labels.model, labels.tenant, exc.status,
-                                       labels.started)
-        raise
-    request_metrics(services).done("chat", labels.model, labels.tenant, 200, labels.started)
-    return response
-
-
-async def _chat(request: Request, services: Services, labels: Labels) -> Response:
     request.state.request_id = request_id = new_request_id()
     tenant = services.directory.authenticate(request.headers)
-    labels.tenant = tenant.name
     server = services.config.server
     body = parse_object(await read_body(request, server.max_body_bytes))
     check_chat(body, server.max_messages)
-    labels.model = alias = _allowed_model(services, tenant, body["model"])
+    alias = _allowed_model(services, tenant, body["model"])
     messages: list[dict[str, Any]] = body["messages"]
     pipeline = _pipeline(services)
     prepared = await pipeline.prepare(
@@ -87,7 +76,6 @@ async def _chat(request: Request, services: Services, labels: Labels) -> Respons
     exchange = Exchange(pipeline, prepared, messages)
     if body.get("stream"):
         stream = await services.router.stream(alias, body)
-        request_metrics(services).first_chunk(alias, labels.started)
         headers = _headers(prepared.request_id, stream.target.label)
         return SSEResponse(exchange.pump(stream), headers)
     reply = await services.router.complete(alias, body)
@@ -95,16 +83,6 @@ async def _chat(request: Request, services: Services, labels: Labels) -> Respons
     await exchange.finish(text, truncated=False, tokens=tokens)
     return Response(reply.body, media_type=_JSON,
                     headers=_headers(prepared.request_id, reply.target.label))
-
-
-class Labels:
-    """The metric labels of one request, filled in as they become known (and trusted)."""
-
-    __slots__ = ("model", "started", "tenant")
-
-    def __init__(self) -> None:
-        self.model = self.tenant = UNKNOWN
-        self.started = time.perf_counter()
 
 
 async def list_models(request: Request) -> Response:
@@ -200,6 +178,7 @@ def _allowed_model(services: Services, tenant: Tenant, alias: str) -> str:
     if not services.router.knows(alias) or not tenant.allows(alias):
         raise ModelNotFound(f"The model '{alias}' does not exist or you do not have access "
                             "to it.", param="model")
+    note_model(alias)  # configured and allowed: safe as a metric label
     return alias
 
 

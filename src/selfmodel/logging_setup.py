@@ -1,0 +1,60 @@
+"""Logging for the ``selfmodel`` processes: one JSON object per line, on stderr.
+
+Every record becomes ``{"ts", "level", "logger", "msg", ...fields}``; a record logged with
+``extra={"fields": {...}}`` (the per-request line of ``api/middleware.py``) has those fields
+merged in, so log pipelines can filter on ``tenant``, ``status`` or ``request_id`` without
+parsing text. uvicorn's own loggers propagate here (``serve`` passes ``log_config=None``), so
+its startup and shutdown messages are JSON too. Called by the CLI only: nothing is configured
+at import time, and an app built in a test logs wherever the test says.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+__all__ = ["JSONFormatter", "configure_logging"]
+
+# Loggers that say too much at INFO for a production stream.
+_QUIET = {"LiteLLM": logging.WARNING, "LiteLLM Router": logging.WARNING,
+          "LiteLLM Proxy": logging.WARNING, "httpx": logging.WARNING,
+          "aiohttp.access": logging.WARNING}
+
+
+class JSONFormatter(logging.Formatter):
+    """A record as one line of JSON (``default=str`` so an odd value never drops a line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = record.__dict__.get("fields")
+        if isinstance(fields, dict):
+            body.update(fields)
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> logging.Handler:
+    """JSON lines on ``stream`` (stderr) for the root logger at ``level``; returns the handler.
+
+    Replaces handlers set earlier (a second call does not double every line).
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name, floor in _QUIET.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))
+    logging.captureWarnings(True)
+    return handler
