@@ -118,25 +118,56 @@ def _encode(target: Target, body: dict[str, Any]) -> bytes:
 async def _rest(response: aiohttp.ClientResponse, target: Target,
                 deadline: float) -> AsyncGenerator[bytes, None]:
     """The chunks after the first, each within the idle timeout, all before the deadline."""
-    loop = asyncio.get_running_loop()
     content = response.content
+    watchdog = Watchdog(content, target.idle_timeout, deadline)
     finished = False
     try:
         while True:
             try:
-                async with asyncio.timeout_at(min(loop.time() + target.idle_timeout, deadline)):
-                    chunk = await content.readany()
+                chunk = await content.readany()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _translate(exc, target, " in the middle of the stream") from exc
             if not chunk:
                 finished = True
                 return
+            watchdog.last = watchdog.loop.time()
             yield chunk
     finally:
+        watchdog.cancel()
         if finished:
             response.release()
         else:
             response.close()
+
+
+class Watchdog:
+    """The idle and whole-stream timeouts of one stream, with one timer at a time.
+
+    A timer per chunk (``asyncio.timeout`` around each read) costs a heap push and a cancel
+    for every chunk; here a chunk only stores the time, and the timer, when it fires, looks
+    whether the stream was really idle and otherwise sets itself again. Expiry fails the
+    pending read with ``TimeoutError`` through the reader itself.
+    """
+
+    __slots__ = ("_deadline", "_handle", "_idle", "_reader", "last", "loop")
+
+    def __init__(self, reader: aiohttp.StreamReader, idle: float, deadline: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._reader = reader
+        self._idle = idle
+        self._deadline = deadline
+        self.last = self.loop.time()
+        self._handle = self.loop.call_at(min(self.last + idle, deadline), self._check)
+
+    def _check(self) -> None:
+        due = min(self.last + self._idle, self._deadline)
+        if self.loop.time() >= due:
+            self._reader.set_exception(TimeoutError())
+        else:
+            self._handle = self.loop.call_at(due, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 def _translate(exc: TimeoutError | aiohttp.ClientError, target: Target,
