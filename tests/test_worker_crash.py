@@ -58,11 +58,17 @@ async def wait_for(store: Store, done: str, timeout: float) -> QueueStats:
     while True:
         stats = await store.queue_stats()
         progress = stats.pending > 0 and 0 < stats.depth < USERS * PER_USER
-        if (done == "progress" and progress) or (done == "drained" and stats.depth == 0):
+        if done == "progress" and progress and await applied_count(store) > acked(stats):
+            return stats  # mid-batch: some entries applied but not yet acknowledged
+        if done == "drained" and stats.depth == 0:
             return stats
         if time.monotonic() > deadline:
             raise AssertionError(f"queue never reached {done}: {stats}")
         await asyncio.sleep(0.005)
+
+
+def acked(stats: QueueStats) -> int:
+    return USERS * PER_USER - stats.depth
 
 
 async def applied_count(store: Store) -> int:
@@ -100,9 +106,10 @@ async def test_sigkill_mid_batch_then_another_worker(
         at_kill = await wait_for(store, "progress", timeout=20)
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
-        assert at_kill.pending > 0 and at_kill.depth > 0  # it died holding a batch
-        acked = USERS * PER_USER - (await store.queue_stats()).depth
-        assert await applied_count(store) > acked  # some applied, killed before their ack
+        # Killed a few milliseconds after a poll that saw entries applied but not yet
+        # acknowledged (RELIABILITY 2); the process may have moved on in between, which is
+        # why this is the poll's condition and not an assertion after the kill.
+        assert at_kill.pending > 0 and at_kill.depth > 0
 
         second = start_worker(config, "second", log)
         await wait_for(store, "drained", timeout=20)
