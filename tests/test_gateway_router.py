@@ -182,3 +182,12 @@ def test_delivered_is_bounded() -> None:
         delivered.add(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n')
     text, _ = delivered.answer()
     assert 0 < len(text) < 3
+
+
+def test_splitter_closes_an_unterminated_last_event() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b'data: {"a":1}\n\ndata: [DONE]\n') == b'data: {"a":1}\n\n'
+    assert splitter.end() == b"data: [DONE]\n\n"
+    splitter = EventSplitter()
+    assert splitter.feed(b'data: {"a":1}\n\ndata: {"b":2}') == b'data: {"a":1}\n\n'
+    assert splitter.end() == b'data: {"b":2}\n\ndata: [DONE]\n\n'

@@ -112,9 +112,10 @@ class EventSplitter:
         """The closing bytes: the provider's ``[DONE]`` event, or ours if it sent none."""
         if self.done:
             return self.held
-        if self.held.strip():
-            return self.held.rstrip(b"\r\n") + b"\n\n" + DONE
-        return DONE
+        if not self.held.strip():
+            return DONE
+        ended = self.held.rstrip(b"\r\n") + b"\n\n"  # a last event the provider left open
+        return ended if _done_line(ended) >= 0 else ended + DONE
 
 
 def _last_boundary(data: bytes) -> int:
