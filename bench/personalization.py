@@ -56,6 +56,7 @@ def run_all(suite: Suite) -> None:
         ("lookup", lookup),
     ]
     for name, step in steps:
+        suite.quiesce(cap=120 if not suite.plan.quick else 30)
         try:
             step(suite)
         except Exception as exc:  # one figure failing must not cost the others
@@ -123,6 +124,8 @@ def freshness(suite: Suite) -> None:
         if system is None or system.proc is None:
             continue
         for conc in (1, 10):
+            suite.quiesce(cap=120 if not plan.quick else 30)
+            system.proc.resume()
             seconds = 10 if plan.quick else 30
             wrk = subprocess.Popen(
                 ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{conc}", f"-d{seconds}s",

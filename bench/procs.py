@@ -107,10 +107,29 @@ class Proc:
     def peak_rss_mib(self) -> float:
         return sum(status_kib(p, "VmHWM") for p in self.tree()) / 1024
 
+    paused: bool = False
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def pause(self) -> None:
+        """SIGSTOP the process tree: its leftover background work (a queue backlog) must not
+        run on the proxy core while another system is measured."""
+        self._signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self._signal(signal.SIGCONT)
+            self.paused = False
+
+    def _signal(self, sig: signal.Signals) -> None:
+        for pid in self.tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def stop(self, timeout: float = 45.0) -> None:
+        self.resume()
         kids = children_of(self.pid) if self.alive() else []
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
@@ -167,16 +186,19 @@ def post_ok(port: int, path: str, body: bytes, api_key: str, timeout: float = 5.
 
 
 def wait_idle(proc: Proc, *, cap: float, threshold: float = 0.05,
-              interval: float = 0.5) -> tuple[float, float]:
+              interval: float = 0.5) -> tuple[float, float, bool]:
     """Wait until ``proc`` uses less than ``threshold`` of a core over ``interval`` (its
     background work, e.g. applying queued observations, is done), at most ``cap`` seconds.
-    Returns (seconds waited, CPU seconds used meanwhile)."""
+    Returns (seconds waited, CPU seconds used meanwhile, whether it went idle)."""
+    proc.resume()
     t0, c0 = time.perf_counter(), proc.cpu()
     last_t, last_c = t0, c0
+    idle = False
     while time.perf_counter() - t0 < cap:
         time.sleep(interval)
         now_t, now_c = time.perf_counter(), proc.cpu()
         if (now_c - last_c) / (now_t - last_t) < threshold:
+            idle = True
             break
         last_t, last_c = now_t, now_c
-    return time.perf_counter() - t0, proc.cpu() - c0
+    return time.perf_counter() - t0, proc.cpu() - c0, idle

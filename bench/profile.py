@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import loads
-from bench.systems import BENCH_VENV, LOAD_CORE
+from bench.systems import BENCH_VENV, LOAD_CORE, PERSONALIZED
 
 if TYPE_CHECKING:
     from bench.run import Suite
+    from bench.systems import System
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*)\)$")
 
@@ -90,12 +91,24 @@ def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def summarize(raw: Path, what: str) -> dict[str, Any]:
+    agg = aggregate(raw)
+    total = max(agg["total"], 1)
+    pkgs = ", ".join(f"{pkg} {100 * c / total:.0f}%" for pkg, c in agg["pkg"].most_common(8))
+    summary = (f"{agg['total']:,} non-idle samples, {what}. Innermost frame by package: "
+               f"{pkgs}. Raw stacks: bench/results/<run>/{raw.name}.")
+    return {"summary": summary, "top": top_rows(agg)}
+
+
 def run(suite: Suite) -> None:
+    """Two profiles of the ON gateway: the request path under wrk, then the in-process
+    observation worker applying the backlog that load left behind."""
     key = "sm_on" if "sm_on" in suite.systems else "bare"
     system = suite.systems[key]
     assert system.proc is not None
+    system.proc.resume()
     seconds = suite.plan.profile_seconds
-    raw = suite.out / f"profile-{key}.txt"
+    raw = suite.out / f"profile-{key}-requests.txt"
     spy = record(system.proc.pid, seconds, raw)
     result: dict[str, Any] = {}
 
@@ -108,13 +121,31 @@ def run(suite: Suite) -> None:
     thread.join()
     spy.wait(timeout=seconds + 60)
     suite.served[key] += result.get("requests", 0)
+    profiles = [{"title": f"{system.label}, request path",
+                 **summarize(raw, f"wrk c=16 for {seconds} s ({result.get('rps', 0):.0f} req/s "
+                                  "while sampled; py-spy --nonblocking at 250 Hz)")}]
+    if key in PERSONALIZED:
+        raw2 = suite.out / f"profile-{key}-worker.txt"
+        spy = record(system.proc.pid, max(3, seconds // 2), raw2)
+        spy.wait(timeout=seconds + 60)
+        profiles.append({"title": f"{system.label}, observation worker draining the backlog",
+                         **summarize(raw2, f"the {max(3, seconds // 2)} s right after that "
+                                           "load, no requests arriving")})
     suite.drain(system)
-    agg = aggregate(raw)
-    total = max(agg["total"], 1)
-    pkgs = ", ".join(f"{pkg} {100 * c / total:.0f}%" for pkg, c in agg["pkg"].most_common(10))
-    summary = (f"{agg['total']:,} non-idle samples of `{system.label}` under wrk c=16 for "
-               f"{seconds} s ({result.get('rps', 0):.0f} req/s while sampled; py-spy "
-               f"--nonblocking at 250 Hz). Innermost frame by package: {pkgs}. Raw stacks: "
-               f"bench/results/<run>/{raw.name}.")
-    suite.results["extras"]["profile"] = {"title": system.label, "summary": summary,
-                                          "top": top_rows(agg)}
+    if "sm_off" in suite.systems and key == "sm_on":
+        profiles.append(request_profile(suite, suite.systems["sm_off"], max(3, seconds // 2)))
+    suite.results["extras"]["profile"] = profiles
+
+
+def request_profile(suite: Suite, system: System, seconds: int) -> dict[str, Any]:
+    assert system.proc is not None
+    system.proc.resume()
+    raw = suite.out / f"profile-{system.key}-requests.txt"
+    spy = record(system.proc.pid, seconds, raw)
+    res = loads.wrk(system.url, body=system.body, api_key=system.api_key, connections=16,
+                    seconds=seconds, core=LOAD_CORE)
+    spy.wait(timeout=seconds + 60)
+    suite.served[system.key] += res["requests"]
+    suite.drain(system)
+    return {"title": f"{system.label}, request path",
+            **summarize(raw, f"wrk c=16 for {seconds} s ({res['rps']:.0f} req/s while sampled)")}

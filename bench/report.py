@@ -286,14 +286,13 @@ def personalization_section(results: dict[str, Any]) -> list[str]:
 
 
 def profile_section(results: dict[str, Any]) -> list[str]:
-    prof = results["extras"].get("profile")
-    if not prof:
-        return []
-    lines = ["", f"### Profile: {prof['title']}", "", prof["summary"], "",
-             "| function (file) | self % | inclusive % |", "|---|---|---|"]
-    for row in prof["top"]:
-        lines.append(f"| `{row['func']}` ({row['file']}) | {row['self']:.1f} | "
-                     f"{row['incl']:.1f} |")
+    lines: list[str] = []
+    for prof in results["extras"].get("profile", []):
+        lines += ["", f"### Profile: {prof['title']}", "", prof["summary"], "",
+                  "| function (file) | self % | inclusive % |", "|---|---|---|"]
+        for row in prof["top"]:
+            lines.append(f"| `{row['func']}` ({row['file']}) | {row['self']:.1f} | "
+                         f"{row['incl']:.1f} |")
     return lines
 
 

@@ -42,8 +42,8 @@ class Plan:
     concurrencies: tuple[int, ...] = (1, 10, 16, 64)
     stream_concurrency: int = 10
     leak_targets: tuple[int, int] = (50_000, 100_000)
-    leak_cap: float = 150.0  # seconds per half of the leak check, per system
-    leak_cap_litellm: float = 60.0
+    leak_cap: float = 120.0  # seconds per half of the leak check, per system
+    leak_cap_litellm: float = 45.0
     drain_cap: float = 30.0
     startup_samples: int = 3
     lookup_users: int = 100_000
@@ -58,7 +58,7 @@ class Plan:
                        startup_samples=1, lookup_users=5_000, freshness_samples=10,
                        profile_seconds=5)
         else:
-            plan = cls(quick=False, rounds=4, seconds=4)
+            plan = cls(quick=False, rounds=3, seconds=4)
         if args.rounds:
             plan.rounds = args.rounds
         if args.seconds:
@@ -154,8 +154,11 @@ class Suite:
     def save(self) -> None:
         (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
 
+    current = ""
+
     def phase(self, name: str, fn: Callable[[], None]) -> None:
         log(f"== {name}")
+        self.current = name
         t0 = time.perf_counter()
         try:
             fn()
@@ -227,14 +230,31 @@ class Suite:
             self.served[key] += res["requests"]
             self.drain(system)
 
-    def drain(self, system: System) -> tuple[float, float]:
-        """Wait for the system's deferred work (observations) to finish; (seconds, CPU s)."""
+    def drain(self, system: System, cap: float | None = None) -> tuple[float, float]:
+        """Wait for the system's deferred work (applying queued observations) to finish;
+        (seconds, CPU seconds). Past the cap, the process is paused (SIGSTOP) so its backlog
+        cannot run beside the next system's measurement; it resumes when it is next used."""
         if system.proc is None:
             return 0.0, 0.0
-        return procs.wait_idle(system.proc, cap=self.plan.drain_cap)
+        seconds, cpu, idle = procs.wait_idle(system.proc, cap=cap or self.plan.drain_cap)
+        if not idle:
+            system.proc.pause()
+            self.results.setdefault("undrained", []).append(
+                {"system": system.key, "after_s": round(seconds, 1), "phase": self.current})
+            log(f"{system.key}: still busy {seconds:.0f} s after its load (observation "
+                "backlog); paused until its next turn")
+        return seconds, cpu
+
+    def quiesce(self, cap: float) -> None:
+        """Let every selfmodel process finish its backlog (up to ``cap`` each), else pause it."""
+        for key in SELFMODEL:
+            if key in self.systems:
+                self.drain(self.systems[key], cap)
 
     def measure(self, system: System, kind: str, conc: int, round_no: int) -> None:
         proc = system.proc
+        if proc is not None:
+            proc.resume()
         rss0 = proc.rss_mib() if proc else 0.0
         cpu0 = proc.cpu() if proc else 0.0
         if kind == "wrk":
@@ -276,17 +296,20 @@ class Suite:
         """RSS once the process has served at least the first target (the rounds count), then
         its growth over the next (second - first) requests."""
         first_t, second_t = self.plan.leak_targets
-        for key, system in self.systems.items():
+        order = sorted(self.systems, key=lambda k: k in PERSONALIZED)  # backlogs last
+        for key in order:
+            system = self.systems[key]
             if system.proc is None:
                 continue
+            system.proc.resume()
             cap = self.plan.leak_cap_litellm if key == "litellm" else self.plan.leak_cap
             marks: list[dict[str, float]] = []
             for step in (first_t, second_t - first_t):
                 target = step if not marks else int(marks[0]["served"]) + step
                 self.serve_until(system, target, cap)
-                self.drain(system)
                 marks.append({"served": self.served[key], "rss_mib": system.proc.rss_mib(),
                               "peak_mib": system.proc.peak_rss_mib()})
+            self.drain(system)
             first, second = marks
             growth = (second["rss_mib"] - first["rss_mib"]) / first["rss_mib"]
             self.results["leak"][key] = {"marks": marks, "growth": growth}
@@ -321,6 +344,7 @@ class Suite:
                                                    self.store_url(key))
                 self.results["startup"][key].append(system.proc.startup)
                 log(f"{key}: restart served its first request after {system.proc.startup:.2f} s")
+                self.drain(system)
 
     def extras(self) -> None:
         from bench import personalization
@@ -367,7 +391,7 @@ def upstream_stats(port: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="selfmodel benchmark suite (issue 8)")
     parser.add_argument("--quick", action="store_true", help="smoke run, smaller counts")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 4; quick 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
     parser.add_argument("--seconds", type=int, help="seconds per load run (default 4)")
     parser.add_argument("--only", help="comma-separated systems besides direct and bare")
     parser.add_argument("--no-extras", action="store_true",
@@ -390,10 +414,9 @@ def main() -> None:
         suite.phase("rounds", suite.rounds)
         if not args.no_extras:
             suite.phase("profile", suite.profile)
-        suite.phase("leak", suite.leak)
-        if not args.no_extras:
             suite.phase("personalization", suite.extras)
         suite.phase("startup", suite.restarts)
+        suite.phase("leak", suite.leak)  # last: it leaves the longest observation backlogs
     finally:
         suite.stop_all()
         suite.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
