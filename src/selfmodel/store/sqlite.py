@@ -10,6 +10,7 @@ database (``sqlite:///:memory:``) exists only inside one connection, so it uses 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -37,7 +38,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 URL_PREFIX = "sqlite:///"
-POLL_SECONDS = 0.02  # how often a blocking claim looks at the queue again
+# How often a blocking claim looks at the queue again for entries other processes enqueued.
+# Entries enqueued through this store object (the gateway and its in-process workers) wake a
+# waiting claim at once, so an idle worker does not spin and freshness does not wait a poll.
+POLL_SECONDS = 0.1
 PURGE_EVERY = 10.0  # seconds between lazy purges of expired decision records
 PING_TIMEOUT = 2.0
 
@@ -67,11 +71,13 @@ class SQLiteStore:
         if self.path != ":memory:":
             self._reader = _Lane(ThreadPoolExecutor(1, thread_name_prefix="selfmodel-sqlite-r"))
         self._next_purge = 0.0
+        self._enqueued: asyncio.Event | None = None  # created on the store's own loop
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         if self._writer.conn is not None:
             return
+        self._enqueued = asyncio.Event()
         loop = asyncio.get_running_loop()
         try:
             self._writer.conn = await loop.run_in_executor(
@@ -162,7 +168,9 @@ class SQLiteStore:
 
     # -- queue ------------------------------------------------------------------------------
     async def enqueue(self, observation: Observation) -> str:
-        return await self._write(queue.enqueue, observation)
+        entry_id = await self._write(queue.enqueue, observation)
+        self._wake()
+        return entry_id
 
     async def record_exchange(
         self, decision: DecisionRecord | None, observation: Observation | None,
@@ -172,12 +180,20 @@ class SQLiteStore:
             return
         self._purged(await self._write(queue.record_exchange, decision, observation,
                                        ttl_seconds, self._purge_due()))
+        if observation is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._enqueued is not None:
+            self._enqueued.set()
 
     async def claim(
         self, consumer: str, count: int, *, block_ms: int = 0, lease_seconds: float = 30.0
     ) -> list[QueueEntry]:
         deadline = time.monotonic() + max(block_ms, 0) / 1000
         while count > 0:
+            if self._enqueued is not None:
+                self._enqueued.clear()  # before looking, so no wake-up is missed
             if await self._read(queue.claimable, consumer):
                 entries = await self._write(queue.claim, consumer, count, lease_seconds)
                 if entries:
@@ -185,8 +201,15 @@ class SQLiteStore:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            await asyncio.sleep(min(POLL_SECONDS, remaining))
+            await self._wait_for_enqueue(min(POLL_SECONDS, remaining))
         return []
+
+    async def _wait_for_enqueue(self, seconds: float) -> None:
+        if self._enqueued is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._enqueued.wait(), seconds)
 
     async def ack(self, entry: QueueEntry) -> None:
         await self._write(queue.ack, entry.entry_id)
