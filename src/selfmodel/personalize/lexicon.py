@@ -63,10 +63,13 @@ FIELDS: dict[str, str] = {
     " cruise commute commuting vehicle vehicles scooter bike bikes cycling shuttle",
     # Media and leisure.
     "music": "music musical song songs album albums artist artists band bands genre playlist"
+    " gig gigs venue venues arena arenas stadium stadiums performance performances"
     " playlists concert concerts listen listening pop rock jazz classical rap country"
     " metal edm electronic techno indie folk blues opera singer singers guitar piano vinyl"
     " spotify radio dance dancing melody lyrics orchestra soundtrack",
     "reading": "book books novel novels author authors read reading reader fiction nonfiction"
+    " page pages paperback hardcover chapter chapters novella storytelling plot plots"
+    " bookstore bookshop"
     " literature poetry poem poems memoir biography kindle audiobook audiobooks"
     " library publisher published bestseller bestsellers thriller mystery fantasy"
     " romance comic comics manga",
@@ -77,6 +80,10 @@ FIELDS: dict[str, str] = {
     "games": "game games gaming gamer console playstation xbox nintendo"
     " puzzle puzzles chess esports",
     "sport": "sport sports match matches team teams league football soccer basketball baseball"
+    " adventure adventures adventurous thrill thrills thrilling adrenaline extreme daredevil"
+    " skydiving bungee paragliding rafting zipline ziplining surfing scuba snorkeling diving"
+    " climbing bouldering parkour skateboarding motocross boxing wrestling martial arena"
+    " arenas stadium stadiums gear equipment"
     " tennis golf hockey cricket rugby racing motorsport formula nascar olympics athlete"
     " athletes stadium fan fans tournament championship event events ticket tickets",
     "fitness": "fitness workout workouts exercise exercises gym training train run running"
@@ -84,20 +91,26 @@ FIELDS: dict[str, str] = {
     " lifting weights strength stretch stretching active activity athletic endurance"
     " performance protein",
     "outdoors": "outdoor outdoors nature hike hiking trail trails camping camp park parks"
+    " adventure adventurous thrill thrilling wilderness cave caves caving canyon cliff cliffs"
+    " river rivers rafting surfing scuba snorkeling diving"
     " mountain mountains beach beaches ocean sea lake forest garden gardening"
     " wildlife kayak climbing fishing ski skiing snowboard patio",
     "arts": "art arts museum museums gallery galleries painting paintings theater theatre"
     " history historic historical culture cultural architecture heritage sculpture opera"
     " photography",
     "nightlife": "nightlife party parties club clubs clubbing bar bars pub"
+    " casino casinos gamble gambling betting bet bets poker slots lively"
     " gambling crowd crowds crowded noisy noise bustling festival festivals",
     # Shopping, fashion, home.
     "fashion": "fashion fashionable clothing clothes wear wearing outfit outfits wardrobe style"
+    " apparel gear sneaker athleisure"
     " stylish dress dresses shirt shirts jacket jackets coat coats pants trousers jeans shoe"
     " shoes boots sneakers bag bags handbag handbags accessory accessories jewelry jewellery"
     " fabric fabrics cotton wool silk leather linen polyester pattern patterns floral colors"
     " colours designer brand brands fit tailored minimalist vintage",
     "home": "home house apartment flat room rooms kitchen bedroom bathroom furniture"
+    " upholstery upholstered rattan wicker scent scents scented smell smells fragrance"
+    " fragranced candle candles diffuser freshener"
     " decor decoration sofa couch chair chairs table tables bed rug rugs carpet curtain"
     " curtains lighting lamp lamps wall walls paint wallpaper floor floors flooring appliance"
     " appliances renovate renovating renovation interior cozy patio garden household"
@@ -110,11 +123,15 @@ FIELDS: dict[str, str] = {
     " promotion industry startup freelance business client clients project projects"
     " deadline deadlines profession professional workplace hire hiring marketing",
     "place": "city cities town towns neighborhood neighbourhood suburb suburbs rural urban"
+    " location locations crime safety safe unsafe dangerous nightlife"
     " downtown place places move moving relocate relocating rent housing population crowded"
     " dense density quiet traffic congestion commute area areas region",
     "climate": "weather climate climates hot cold heat humid humidity warm cool temperature"
+    " arid dry desert deserts temperate mild hurricane hurricanes tornado tornadoes storm"
+    " storms monsoon freezing chilly sunshine"
     " sunny sun rain rainy snow winter summer spring fall autumn season seasons tropical",
     "health": "health healthy doctor medical medicine symptom symptoms allergy allergies"
+    " supplement supplements vitamin vitamins nutrition nutritional injury injuries"
     " allergic condition illness disease pain sleep stress anxiety mental therapy medication"
     " pregnant pregnancy injury diabetes diabetic blood heart intolerance intolerant"
     " disability accessibility wheelchair",

@@ -11,6 +11,9 @@ microseconds a belief). It is BM25-like:
 - terms are weighted by IDF over the user's own beliefs plus a small built-in background (so
   a word all of this user's beliefs share, like "hotel" for a hotel reviewer, tells little,
   and so do words every request has, like "recommend");
+- a request's *setting* ("... during my trip to Spain", "for my upcoming vacation") says when
+  or where the thing asked for will be used, not what it is: its terms count at
+  ``SETTING_WEIGHT``, so "sports to try during my visit" is about sports first, travel second;
 - a belief's text is its statement, key, value, domain and context (key and domain split on
   ``_``); its score is divided by the square root of its length, so long statements do not
   win by size, and squashed into [0, 1).
@@ -38,8 +41,15 @@ BACKGROUND_DOCS = 20  # size of the built-in background the IDF adds to the user
 TOPIC_WEIGHT = 2.0  # a belief fully on the request's topics counts as much as a rare word
 SQUASH = 1.5  # score / (score + SQUASH): one good shared word lands near 0.5
 MAX_QUERY_CHARS = 4000  # the most recent text is what the request is about
+SETTING_WEIGHT = 0.25  # terms of the request's setting phrase (see the module docstring)
 
 _WORD = re.compile(r"[a-z0-9]+")
+_SETTING = re.compile(
+    r"\b(?:during|on|for|while|before|after|throughout|in|at)\s+(?:my|our|the|an?|this|next)\s+"
+    r"(?:\w+\s+){0,2}?(?:trip|trips|visit|vacation|holiday|stay|journey|flight|travels?|getaway|"
+    r"weekend|tour|break|honeymoon)\b[^.?!,;]*",
+    re.IGNORECASE,
+)
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -158,6 +168,18 @@ def terms(text: str) -> dict[str, float]:
     return out
 
 
+@lru_cache(maxsize=8192)
+def request_terms(text: str) -> dict[str, float]:
+    """``terms`` of a request, with the terms of its setting phrases down-weighted."""
+    settings = [found.group(0) for found in _SETTING.finditer(text)]
+    if not settings:
+        return terms(text)
+    out = dict(terms(_SETTING.sub(" ", text)))
+    for token, weight in terms(" ".join(settings)).items():
+        out[token] = max(out.get(token, 0.0), weight * SETTING_WEIGHT)
+    return out
+
+
 def belief_text(belief: Belief) -> str:
     """What a belief is matched on: statement, key, value, domain and context."""
     parts = (belief.statement, belief.key, belief.value, belief.domain, belief.context or "")
@@ -182,7 +204,7 @@ class LexicalRelevance:
     """
 
     def __call__(self, conversation: str, beliefs: Sequence[Belief]) -> list[float]:
-        query = terms(conversation[-MAX_QUERY_CHARS:])
+        query = request_terms(conversation[-MAX_QUERY_CHARS:])
         if not query or not beliefs:
             return [0.0] * len(beliefs)
         profiles = [
