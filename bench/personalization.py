@@ -56,7 +56,7 @@ def run_all(suite: Suite) -> None:
         ("lookup", lookup),
     ]
     for name, step in steps:
-        suite.quiesce(cap=120 if not suite.plan.quick else 30)
+        suite.quiesce(cap=120 if not suite.plan.quick else 20)
         try:
             step(suite)
         except Exception as exc:  # one figure failing must not cost the others
@@ -124,9 +124,9 @@ def freshness(suite: Suite) -> None:
         if system is None or system.proc is None:
             continue
         for conc in (1, 10):
-            suite.quiesce(cap=120 if not plan.quick else 30)
+            suite.quiesce(cap=120 if not plan.quick else 20)
             system.proc.resume()
-            seconds = 10 if plan.quick else 30
+            seconds = 6 if plan.quick else 30
             wrk = subprocess.Popen(
                 ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{conc}", f"-d{seconds}s",
                  "-s", str(loads.LUA), system.url],

@@ -216,7 +216,7 @@ def render(results: dict[str, Any], *, command: str) -> str:
               f"stream first chunk p50 "
               f"{fmt(med(t.per_round('direct', 'stream', 10, lambda r, _: r['ttfc_p50'])))} "
               "ms.", ""]
-    lines += load_bound(results["runs"])
+    lines += [*noise(results["runs"]), "", *load_bound(results["runs"])]
     for s in PERSONALIZED:
         if s in figs:
             lines += ["", f"### Targets: {LABELS[s]}", ""]
@@ -224,6 +224,17 @@ def render(results: dict[str, Any], *, command: str) -> str:
     lines += personalization_section(results)
     lines += profile_section(results)
     return "\n".join(lines) + "\n"
+
+
+def noise(runs: list[Run]) -> list[str]:
+    """How much of the proxy core other processes took while proxies were measured."""
+    shares = sorted(r["foreign0"] for r in runs if r["system"] != "direct" and "foreign0" in r)
+    if not shares:
+        return []
+    p90 = shares[min(len(shares) - 1, round(0.9 * (len(shares) - 1)))]
+    return [f"Noise: while a proxy was under load, other processes (other engineers' tests, "
+            f"Redis, the harness) used a median {100 * statistics.median(shares):.0f}% "
+            f"(p90 {100 * p90:.0f}%, max {100 * shares[-1]:.0f}%) of its core."]
 
 
 def load_bound(runs: list[Run]) -> list[str]:

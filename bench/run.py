@@ -54,9 +54,9 @@ class Plan:
     def make(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
             plan = cls(quick=True, rounds=1, seconds=2, leak_targets=(5_000, 10_000),
-                       leak_cap=20.0, leak_cap_litellm=10.0, drain_cap=10.0,
-                       startup_samples=1, lookup_users=5_000, freshness_samples=10,
-                       profile_seconds=5)
+                       leak_cap=10.0, leak_cap_litellm=5.0, drain_cap=8.0,
+                       startup_samples=1, lookup_users=2_000, freshness_samples=8,
+                       profile_seconds=4)
         else:
             plan = cls(quick=False, rounds=3, seconds=4)
         if args.rounds:
@@ -268,6 +268,8 @@ class Suite:
         cpu1 = proc.cpu() if proc else 0.0
         drain_s, drain_cpu = self.drain(system)
         self.served[system.key] += count
+        window = res.get("seconds", res.get("wall", self.plan.seconds))
+        res["foreign0"] = round(res["busy"].get("cpu0", 0.0) - (cpu1 - cpu0) / window, 3)
         res.update(system=system.key, kind=kind, conc=conc, round=round_no,
                    cpu_window=cpu1 - cpu0, cpu_drain=drain_cpu, drain_s=drain_s,
                    rss_mib=proc.rss_mib() if proc else 0.0, rss0_mib=rss0)
