@@ -304,9 +304,13 @@ def _phrase_reason(text: str) -> str | None:
 def _directive_reason(text: str) -> str | None:
     """Score each sentence: a directive to the assistant plus what it asks for and of whom."""
     for sentence in _SENTENCES.split(text):
-        scores = [_clause_score(clause, negated) for clause, negated in _clauses(sentence)]
+        clauses = _clauses(sentence)
+        scores = [_clause_score(clause, negated) for clause, negated in clauses]
         clause_score = max(scores, default=0)
-        if clause_score and clause_score + _sentence_markers(sentence) >= _REFUSE_AT:
+        style_only = all(_style_request(c) for (c, _), n in zip(clauses, scores, strict=True)
+                         if n)
+        markers = _sentence_markers(sentence, style_only=style_only)
+        if clause_score and clause_score + markers >= _REFUSE_AT:
             return "reads as an instruction to the assistant"
     return None
 
@@ -362,6 +366,15 @@ def _clause_score(clause: str, negated: bool = False) -> int:
     return 1 + extra + weight
 
 
+def _style_request(clause: str) -> bool:
+    """An imperative about the form of the answer only ("answer in French", "keep it short"),
+    with no one but the user's assistant as its subject."""
+    if any(p.match(clause) for p in (_OBLIGE, _SOFT, _OTHER_MODAL)):
+        return False
+    words = _WORD.findall(clause.lower())
+    return bool(words) and words[0] in _STYLE and _verb_weight(clause) == 0
+
+
 def _only_content(clause: str) -> bool:
     """Whether the clause's pushing verbs are all content verbs (and it smuggles nothing)."""
     words = set(_WORD.findall(clause.lower())) & _PUSH
@@ -377,10 +390,17 @@ def _verb_weight(clause: str) -> int:
     return 1 if words & _NEUTRAL else 0
 
 
-def _sentence_markers(sentence: str) -> int:
-    """Persistence, other audiences and secrecy raise a directive's weight; "me" lowers it."""
+def _sentence_markers(sentence: str, *, style_only: bool = False) -> int:
+    """Persistence, other audiences and secrecy raise a directive's weight; "me" lowers it.
+
+    Persistence does not count against a directive about the form of the answers alone:
+    "answer in French from now on" is how a lasting preference is said, and is exactly what
+    selfmodel keeps (other audiences and secrecy still count).
+    """
     score = 0
-    if _PERSIST_STRONG.search(sentence):
+    if style_only:
+        pass
+    elif _PERSIST_STRONG.search(sentence):
         score += 2
     elif _PERSIST.search(sentence):
         score += 1

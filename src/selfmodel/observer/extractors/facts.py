@@ -83,9 +83,10 @@ def role(clause: Clause) -> list[Claim]:
 _LEVELS = {"beginner": "Beginner in {}", "intermediate": "Has some experience with {}",
            "expert": "Expert in {}"}
 _EXPERTISE: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(rf"{_IM}(?:a\s+|an\s+)?(?:complete\s+|total\s+|absolute\s+|relative\s+|real\s+)?"
-                r"(?:beginner|novice|newbie|newcomer|noob)\s+(?:in|at|with|to|on)\s+"), "beginner"),
-    (re.compile(rf"{_IM}(?:completely\s+|totally\s+|fairly\s+|pretty\s+|quite\s+|very\s+|"
+    (re.compile(rf"{_IM}{_NEG}(?:a\s+|an\s+)?(?:complete\s+|total\s+|absolute\s+|relative\s+|"
+                r"real\s+)?(?:beginner|novice|newbie|newcomer|noob)\s+(?:in|at|with|to|on)\s+"),
+     "beginner"),
+    (re.compile(rf"{_IM}{_NEG}(?:completely\s+|totally\s+|fairly\s+|pretty\s+|quite\s+|very\s+|"
                 r"relatively\s+|still\s+)?new\s+to\s+"), "beginner"),
     (re.compile(rf"{_IM}(?:just\s+)?(?:starting|getting\s+started|starting\s+out)\s+(?:out\s+)?"
                 r"(?:with|in|on)\s+"), "beginner"),
@@ -115,7 +116,8 @@ def expertise(clause: Clause) -> list[Claim]:
     for pattern, level in _EXPERTISE:
         found = clause.match(pattern)
         if found:
-            return _expertise_claim(clause, found.end(), level, None)
+            negated = bool(found.groupdict().get("neg"))
+            return _expertise_claim(clause, found.end(), level, None, -1 if negated else 1)
     found = clause.match(_YEARS)
     if found:
         years = _NUMBERS.get(found.group("n")) or int(found.group("n"))
@@ -124,13 +126,16 @@ def expertise(clause: Clause) -> list[Claim]:
     return []
 
 
-def _expertise_claim(clause: Clause, start: int, level: str, years: str | None) -> list[Claim]:
+def _expertise_claim(clause: Clause, start: int, level: str, years: str | None,
+                     polarity: int = 1) -> list[Claim]:
+    """A level of expertise in a topic; "I'm not a beginner in X" is evidence against the
+    beginner belief (kept only when held, like every negation)."""
     topic, _ = _object(clause, start, max_words=5)
     if not _usable(topic):
         return []
     statement = (f"Has {years} years of experience with {topic}" if years
                  else _LEVELS[level].format(topic))
-    return [claim(Kind.EXPERTISE, "expertise", slug(topic), level, statement)]
+    return [claim(Kind.EXPERTISE, "expertise", slug(topic), level, statement, polarity)]
 
 
 # -- diet and allergies ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors.facts import FACT_RULES
 from selfmodel.observer.extractors.feedback import read_feedback
 from selfmodel.observer.extractors.likes import likes
+from selfmodel.observer.extractors.scope import one_off
 from selfmodel.observer.extractors.style import (
     DOMAIN,
     StyleHit,
@@ -58,11 +59,12 @@ def extract_rules(observation: Observation, model: SelfModel | None) -> Extracti
     claims: list[Claim] = []
     slots: list[str] = []
     generic = False
-    for sentence in sentences(observation.content, observation.previous_assistant):
+    message = sentences(observation.content, observation.previous_assistant)
+    for sentence in message:
         if sentence.hypothetical:
             continue
         generic = generic or (reacting and generic_correction(sentence))
-        claims += _style_claims(sentence, reacting, slots)
+        claims += _style_claims(sentence, reacting, slots, one_off(sentence, message))
         if not sentence.question:
             claims += _statement_claims(sentence)
     extraction.correction = (bool(slots) or generic
@@ -82,12 +84,17 @@ def _reacting(observation: Observation) -> bool:
                 or observation.type is ObservationType.CORRECTION)
 
 
-def _style_claims(sentence: Sentence, reacting: bool, slots: list[str]) -> list[Claim]:
+def _style_claims(sentence: Sentence, reacting: bool, slots: list[str],
+                  task_only: bool) -> list[Claim]:
+    """Style requests and corrections; a request scoped to one task is not a preference
+    (extractors/scope.py), a correction of the answer just given always counts."""
     out = []
     for hit in style_hits(sentence):
         if hit.needs_context and not reacting:
             continue
         correcting = hit.complaint and reacting
+        if task_only and not correcting:
+            continue
         if correcting:
             slots.append(hit.slot)
         out.append(_style_claim(hit, sentence, correcting))

@@ -182,6 +182,9 @@ _JARGON = [
 ]
 
 _EMOJI = [
+    _rule(r"\b(?:use|add|include|with|love|like|enjoy)\s+(?:lots\s+of\s+|more\s+|plenty\s+of\s+|"
+          r"some\s+|a\s+few\s+)?emojis?\b|\bemojis?\s+(?:are|is)\s+(?:fine|welcome|great|ok|okay)\b",
+          "emoji", "lots", "Likes emojis in answers"),
     _rule(r"\b(?:no|stop\s+using|stop|don't\s+use|do\s+not\s+use|without|fewer|less|avoid|skip\s+"
           r"the|drop\s+the|lose\s+the|no\s+more|too\s+many)\s+(?:the\s+)?emojis?\b|\bi\s+(?:really"
           r"\s+)?(?:hate|dislike|don't like|can't stand)\s+emojis?\b",
@@ -247,3 +250,12 @@ _GENERIC_CORRECTIONS = re.compile(
 def generic_correction(sentence: Sentence) -> bool:
     """'That's wrong', 'no, I meant...', 'not what I asked': a correction of the answer."""
     return bool(_GENERIC_CORRECTIONS.search(sentence.lower))
+
+
+def without_style(lower: str) -> str:
+    """The sentence with every span a style rule matches blanked out: what else it says."""
+    chars = list(lower)
+    for pattern in (*(rule.pattern for rule in STYLE_RULES), *_LANGUAGE):
+        for found in pattern.finditer(lower):
+            chars[found.start():found.end()] = " " * (found.end() - found.start())
+    return "".join(chars)

@@ -172,10 +172,21 @@ def object_end(lower: str, start: int) -> int:
     return end
 
 
+# Time and degree words that close a statement without being part of its object
+# ("I can't stand spicy food anymore", "I like jazz too").
+_TRAILING = re.compile(
+    r"(?i)[\s,]+(?:any\s?more|these\s+days|nowadays|lately|again|either|as\s+well|too|now|"
+    r"at\s+all|in\s+general|whatsoever)$"
+)
+
+
 def clean_object(text: str) -> str:
-    """Trim an object: surrounding punctuation and dangling conjunctions."""
+    """Trim an object: surrounding punctuation, dangling conjunctions, closing time words."""
     text = text.strip().strip(",;:-\u2014\u2013 '\"")
     text = re.sub(r"(?i)[\s,]+(?:and|or|&|,)$", "", text)
+    previous = None
+    while previous != text:
+        previous, text = text, _TRAILING.sub("", text).strip(" ,")
     return re.sub(r"\s+", " ", text).strip(" ,")
 
 
