@@ -8,11 +8,15 @@ something the worker does off the request path.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import httpx
 
 from selfmodel.app import create_app
 from selfmodel.pipeline import Prepared
@@ -21,6 +25,22 @@ from tests.support.servers import ServedApp, serve
 
 BLOCK = "About this user: prefers concise answers."
 T = TypeVar("T")
+
+
+class Closing:
+    """SDK clients made by a test, closed after it: their pooled sockets would otherwise be
+    left to the garbage collector (a ResourceWarning, an error under -W error)."""
+
+    def __init__(self) -> None:
+        self.clients: list[Any] = []
+
+    def keep(self, client: T) -> T:
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        while self.clients:
+            self.clients.pop().close()
 
 
 @dataclass
@@ -44,6 +64,7 @@ class PersonalizingPipeline:
         return prepared
 
     async def finish(self, prepared: Prepared, **kwargs: Any) -> None:
+        await asyncio.sleep(0.05)  # a store write takes a moment: the terminal event must wait
         self.finished.append(Finished(prepared, kwargs))
 
 
@@ -78,6 +99,19 @@ def surface_gateway(store_url: str, deployments: list[tuple[str, str, str | None
         yield SurfaceGateway(served, app, pipeline)
 
 
+def finished_when_terminal_arrives(gw: SurfaceGateway, path: str, body: dict[str, Any],
+                                   terminal: bytes) -> int:
+    """How many exchanges were recorded when the stream's terminal event reached the client:
+    read raw, as it arrives, so no client-side parsing delay can hide the order."""
+    seen = b""
+    with httpx.stream("POST", gw.url + path, json=body) as response:
+        for chunk in response.iter_raw():
+            seen += chunk
+            if terminal in seen:
+                return len(gw.recorded.finished)
+    raise AssertionError(f"the stream ended without {terminal!r}")
+
+
 def poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
     """``probe()``'s first non-None value, asked every 50 ms until ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -88,3 +122,18 @@ def poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"nothing after {timeout} s")
         time.sleep(0.05)
+
+
+def sse_events(raw: bytes) -> list[tuple[str | None, Any]]:
+    """The events of an SSE body as ``(event type, parsed data)``, read as a client would."""
+    events: list[tuple[str | None, Any]] = []
+    for block in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        kind, data = None, []
+        for line in block.split(b"\n"):
+            if line.startswith(b"event:"):
+                kind = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data.append(line[5:].strip())
+        if data:
+            events.append((kind, json.loads(b"\n".join(data))))
+    return events

@@ -61,16 +61,14 @@ def _tool_call(call: dict[str, Any]) -> ToolCall:
                     str(function.get("arguments") or "{}"))
 
 
-def token_counts(usage: dict[str, Any]) -> tuple[int, int, int, int]:
-    """(prompt, completion, cached prompt, reasoning) tokens; missing counts are 0."""
-    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
-    cached = _int(_get(usage.get("prompt_tokens_details"), "cached_tokens"))
-    reasoning = _int(_get(usage.get("completion_tokens_details"), "reasoning_tokens"))
-    return prompt, completion, cached, reasoning
+def token_counts(usage: dict[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) tokens; missing counts are 0."""
+    return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
 
 
-def _get(details: Any, key: str) -> Any:
-    return details.get(key) if isinstance(details, dict) else None
+def token_detail(usage: dict[str, Any], details: str, key: str) -> int:
+    """One count of ``prompt_tokens_details`` or ``completion_tokens_details``, else 0."""
+    return _int(as_dict(usage.get(details)).get(key))
 
 
 def _int(value: Any) -> int:

@@ -30,7 +30,7 @@ def message_json(request: dict[str, Any], answer: ChatAnswer) -> bytes:
     content += [{"type": "tool_use", "id": c.call_id, "name": c.name,
                  "input": _arguments(c.arguments)} for c in answer.tool_calls]
     message = message_shell(request, answer.model)
-    prompt, completion, _cached, _reasoning = token_counts(answer.usage)
+    prompt, completion = token_counts(answer.usage)
     message.update(content=content, stop_reason=stop_reason(answer.finish_reason),
                    usage={"input_tokens": prompt, "output_tokens": completion})
     return to_json(message)
@@ -83,7 +83,7 @@ class MessagesEvents(ChatStreamTranslator):
         return [self._delta({"type": "input_json_delta", "partial_json": piece})]
 
     def end(self) -> bytes:
-        prompt, completion, _cached, _reasoning = token_counts(self.usage)
+        prompt, completion = token_counts(self.usage)
         delta = {"type": "message_delta",
                  "delta": {"stop_reason": stop_reason(self.finish_reason), "stop_sequence": None},
                  "usage": {"input_tokens": prompt, "output_tokens": completion}}

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from selfmodel.providers.chat_answer import ChatAnswer, token_counts
+from selfmodel.providers.chat_answer import ChatAnswer, token_counts, token_detail
 from selfmodel.providers.chat_stream import ChatStreamTranslator
 from selfmodel.providers.sse_events import frame
 
@@ -64,9 +64,13 @@ def finished(shell: dict[str, Any], output: list[dict[str, Any]], finish_reason:
 
 
 def responses_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    prompt, completion, cached, reasoning = token_counts(usage)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": reasoning},
+    prompt, completion = token_counts(usage)
+    cached = token_detail(usage, "prompt_tokens_details", "cached_tokens")
+    written = token_detail(usage, "prompt_tokens_details", "cache_write_tokens")
+    reasoning = token_detail(usage, "completion_tokens_details", "reasoning_tokens")
+    return {"input_tokens": prompt, "output_tokens": completion,
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
+            "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": prompt + completion}
 
 
