@@ -28,6 +28,7 @@ from tests.support.surfaces import (
     SurfaceGateway,
     finished_when_terminal_arrives,
     poll,
+    requests_counted,
     sse_events,
     surface_gateway,
 )
@@ -169,6 +170,12 @@ def test_native_stream_records_the_exchange_before_message_stop(
     body = {"model": "claude", "max_tokens": 10, "messages": MESSAGES, "stream": True}
     assert finished_when_terminal_arrives(gw, "/v1/messages", body,
                                           b"event: message_stop") == 2
+
+
+def test_requests_are_counted_under_the_messages_route(gw: SurfaceGateway) -> None:
+    client(gw).messages.create(model="claude", max_tokens=10, messages=MESSAGES)
+    assert requests_counted(gw, route="messages", model="claude", tenant="default",
+                            status="2xx") == 1
 
 
 def test_a_retryable_anthropic_error_is_retried_and_a_400_is_passed_on_once(

@@ -21,6 +21,9 @@ import respx
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from selfmodel.api.responses_routes import ResponsesReader
+from selfmodel.api.surfaces import HoldBack
+from selfmodel.providers.sse_events import SSEDecoder
 from tests.support.servers import serve
 from tests.support.surfaces import (
     BLOCK,
@@ -28,6 +31,7 @@ from tests.support.surfaces import (
     SurfaceGateway,
     finished_when_terminal_arrives,
     poll,
+    requests_counted,
     sse_events,
     surface_gateway,
 )
@@ -173,6 +177,15 @@ def test_stream_response_headers(gw: SurfaceGateway) -> None:
     assert response.headers["x-selfmodel-request-id"].startswith("req_")
     assert body.count(b"event: response.completed") == 1
     assert body.rstrip().endswith(b"}")  # the terminal event is the last one
+
+
+def test_requests_are_counted_under_the_responses_route(gw: SurfaceGateway) -> None:
+    client(gw).responses.create(model="gpt", input="Hi")
+    with pytest.raises(openai.NotFoundError):
+        client(gw).responses.create(model="nope", input="Hi")
+    labels = {"route": "responses", "tenant": "default"}
+    assert requests_counted(gw, **labels, model="gpt", status="2xx") == 1
+    assert requests_counted(gw, **labels, model="-", status="4xx") == 1
 
 
 def test_a_retryable_provider_error_is_retried_through_the_router(
@@ -490,3 +503,42 @@ def test_a_belief_reaches_the_provider_and_the_exchange_updates_the_self_model(
         assert sent == "You are terse.\n\n" + decision["system_prompt"]
         learned = poll(lambda: beliefs(http, "alice").get("vegetarian"))
         assert learned["domain"] == "diet"
+
+
+# -- the wire pieces: holding the terminal event back, reading events as they come ------------
+
+
+def test_holdback_passes_whole_events_and_holds_the_terminal_one() -> None:
+    held = HoldBack((b"event: response.completed",))
+    assert held.feed(b"event: a\ndata: {}\n\nevent: b\nda") == b"event: a\ndata: {}\n\n"
+    assert held.feed(b"ta: {}\n\nevent: response.comp") == b"event: b\ndata: {}\n\n"
+    assert held.feed(b"leted\ndata: {\"x\": 1}\n\n") == b""
+    assert held.feed(b"event: late\ndata: {}\n\n") == b""
+    assert held.end() == (b"event: response.completed\ndata: {\"x\": 1}\n\n"
+                          b"event: late\ndata: {}\n\n")
+
+
+def test_holdback_ignores_the_marker_inside_data_and_closes_an_unterminated_event() -> None:
+    held = HoldBack((b"event: message_stop",))
+    chunk = b'data: {"text": "event: message_stop"}\n\n'
+    assert held.feed(chunk) == chunk
+    assert held.feed(b"event: message_stop\r\ndata: {}") == b""
+    assert held.end() == b"event: message_stop\r\ndata: {}\n\n"
+
+
+def test_the_decoder_reads_events_cut_anywhere() -> None:
+    raw = (b'event: one\r\ndata: {"a": 1}\r\n\r\n: keep-alive\n\ndata: [DONE]\n\n'
+           b'event: two\ndata: {"b":\ndata: 2}\n\n')
+    decoder = SSEDecoder()
+    events = [e for i in range(len(raw)) for e in decoder.feed(raw[i:i + 1])]
+    assert events == [("one", {"a": 1}), ("two", {"b": 2})]
+
+
+def test_an_in_band_failure_marks_the_exchange_truncated() -> None:
+    reader = ResponsesReader()
+    reader.feed(b'event: response.output_text.delta\ndata: {"type": '
+                b'"response.output_text.delta", "delta": "Hel"}\n\n')
+    assert reader.answer() == ("Hel", 0) and not reader.failed
+    reader.feed(b'event: response.failed\ndata: {"type": "response.failed", "response": '
+                b'{"usage": {"total_tokens": 4}}}\n\n')
+    assert reader.failed and reader.answer() == ("Hel", 4)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from selfmodel.app import create_app
 from selfmodel.pipeline import Prepared
@@ -110,6 +111,16 @@ def finished_when_terminal_arrives(gw: SurfaceGateway, path: str, body: dict[str
             if terminal in seen:
                 return len(gw.recorded.finished)
     raise AssertionError(f"the stream ended without {terminal!r}")
+
+
+def requests_counted(gw: SurfaceGateway, **labels: str) -> float:
+    """``selfmodel_requests_total`` for exactly these labels, as /metrics exports it."""
+    text = httpx.get(gw.url + "/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "selfmodel_requests_total" and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 def poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:

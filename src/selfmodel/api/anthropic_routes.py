@@ -135,6 +135,8 @@ class MessagesReader(EventReader):
             self._count(message.get("usage") if isinstance(message, dict) else None)
         elif kind == "message_delta":
             self._count(event.get("usage"))
+        elif kind == "error":
+            self.failed = True
 
     def _count(self, usage: Any) -> None:
         if isinstance(usage, dict):

@@ -129,6 +129,8 @@ class ResponsesReader(EventReader):
             self.text(event.get("delta"))
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.tokens = _total_tokens(event.get("response"))
+        if kind in ("error", "response.failed"):
+            self.failed = True
 
 
 def answer_text(body: bytes) -> tuple[str, int]:

@@ -54,6 +54,7 @@ class EventReader(ABC):
         self._parts: list[str] = []
         self._room = _TEXT_LIMIT
         self.tokens = 0
+        self.failed = False  # the provider reported a failure in-band (the answer is cut)
 
     def feed(self, data: bytes) -> None:
         for _kind, event in self._decoder.feed(data):
@@ -166,7 +167,8 @@ class SurfaceRelay:
         finally:
             stream.close()
             await stream.rest.aclose()
-            await self._finish_shielded(reader, truncated=not completed)
+            cut = not completed or (reader is not None and reader.failed)
+            await self._finish_shielded(reader, truncated=cut)
         await send({"type": "http.response.body", "body": ending, "more_body": False})
 
     async def _finish_shielded(self, reader: EventReader | None, *, truncated: bool) -> None:
