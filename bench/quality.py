@@ -151,7 +151,7 @@ async def llm_extractor(config_path: str, alias: str) -> Extractor:
 
 
 def embedding_relevance() -> Relevance:
-    from bench.quality_embed import EmbeddingRelevance
+    from selfmodel.personalize.embedding import EmbeddingRelevance
 
     relevance: Relevance = EmbeddingRelevance()
     return relevance
