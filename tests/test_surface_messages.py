@@ -32,7 +32,7 @@ from tests.support.surfaces import (
     sse_events,
     surface_gateway,
 )
-from tests.support.upstream import FakeUpstream, die, error, ok, stream_texts
+from tests.support.upstream import FakeUpstream, die, error, forever, ok, stream_texts
 
 MISTRAL_BASE = "https://mistral.test/v1"
 MESSAGES = [{"role": "user", "content": "Hi there"}]
@@ -207,6 +207,20 @@ def test_a_provider_dying_mid_stream_is_an_error_event_and_a_truncated_exchange(
     finished = poll(lambda: gw.recorded.finished or None)[0]
     assert finished.kwargs["truncated"] is True
     assert finished.kwargs["assistant"] == "".join(stream_texts(ok())[:2])
+
+
+def test_a_client_leaving_a_translated_stream_closes_the_provider_stream(
+        gw: SurfaceGateway, fake: tuple[FakeUpstream, str]) -> None:
+    fake[0].then(forever(delay=0.02))
+    with client(gw).messages.stream(model="gpt", max_tokens=10, messages=MESSAGES,
+                                    metadata={"user_id": "u1"}) as stream:
+        for index, _text in enumerate(stream.text_stream):
+            if index == 2:
+                break
+    assert fake[0].wait_closed(2)
+    finished = poll(lambda: gw.recorded.finished or None)[0]
+    assert finished.kwargs["truncated"] is True
+    assert finished.kwargs["assistant"].startswith("tick0 tick1 tick2")
 
 
 # -- translated: other providers answer through chat completions ------------------------------

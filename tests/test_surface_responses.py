@@ -35,7 +35,7 @@ from tests.support.surfaces import (
     sse_events,
     surface_gateway,
 )
-from tests.support.upstream import FakeUpstream, die, error, ok, stream_texts
+from tests.support.upstream import FakeUpstream, die, error, forever, ok, stream_texts
 
 CLAUDE_BASE = "https://anthropic.test"
 CLAUDE = "anthropic/claude-3-5-haiku-latest"
@@ -234,6 +234,18 @@ def test_a_provider_dying_mid_stream_is_an_api_error_and_a_truncated_exchange(
     finished = poll(lambda: gw.recorded.finished or None)[0]
     assert finished.kwargs["truncated"] is True
     assert finished.kwargs["assistant"] == "".join(stream_texts(ok())[:2])
+
+
+def test_a_client_leaving_the_stream_closes_the_provider_stream(
+        gw: SurfaceGateway, fake: tuple[FakeUpstream, str]) -> None:
+    fake[0].then(forever(delay=0.02))
+    with httpx.stream("POST", gw.url + "/v1/responses", json={
+            "model": "gpt", "input": "Hi", "stream": True, "user": "u1"}) as response:
+        chunks = response.iter_raw()
+        assert next(chunks) and next(chunks)
+    assert fake[0].wait_closed(2)
+    finished = poll(lambda: gw.recorded.finished or None)[0]
+    assert finished.kwargs["truncated"] is True
 
 
 # -- translated: echo and litellm providers answer through chat completions -------------------
