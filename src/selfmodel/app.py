@@ -17,7 +17,7 @@ from selfmodel.api import (
 )
 from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
-from selfmodel.api.middleware import RequestObserver, route_table
+from selfmodel.api.middleware import InFlight, RequestObserver, route_table
 from selfmodel.config import Config
 from selfmodel.metrics import Metrics
 from selfmodel.pipeline import Pipeline
@@ -43,6 +43,7 @@ def create_app(config: Config, *, store: Store | None = None,
                run_workers: bool = True) -> FastAPI:
     """The gateway as an ASGI app. ``run_workers``: start in-process observation workers."""
     services = build_services(config, store)
+    inflight = InFlight()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,8 +52,10 @@ def create_app(config: Config, *, store: Store | None = None,
         try:
             yield
         finally:
+            # Streams cut at the end of the grace period are still recording their exchange.
+            await inflight.wait(max(config.server.graceful_timeout, 1.0))
             drain = getattr(services.pipeline, "drain", None)  # a test's stand-in has none
-            if drain is not None:  # exchanges still being recorded (streams cut at the grace)
+            if drain is not None:
                 await drain(config.server.graceful_timeout)
             await services.router.close()
             await services.store.close()
@@ -69,5 +72,5 @@ def create_app(config: Config, *, store: Store | None = None,
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestObserver, metrics=services.metrics, routes=route_table(routers),
-                       debug_content=config.server.debug_log_content)
+                       inflight=inflight, debug_content=config.server.debug_log_content)
     return app

@@ -48,6 +48,25 @@ _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})  # probes: counted, not 
 _MAX_SERIES = 20_000  # a bound on cached children, in case configs name very many tenants
 
 
+class InFlight:
+    """The request tasks still running, so shutdown can wait for them.
+
+    Past the grace period uvicorn cancels the requests still in flight and at once moves on
+    to the app's shutdown; a cancelled stream is then still in its ``finally`` (closing the
+    provider stream, recording the exchange as truncated). The lifespan waits for these
+    tasks before it closes the store, or that last write would fail.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def wait(self, timeout: float) -> None:
+        pending = {t for t in self.tasks if t is not asyncio.current_task()}
+        if pending:
+            log.info("waiting for %d request(s) to wind up", len(pending))
+            await asyncio.wait(pending, timeout=timeout)
+
+
 @dataclass(slots=True)
 class _Series:
     """The label children of one (route, model, tenant, status class)."""
@@ -62,10 +81,11 @@ class RequestObserver:
     """Wraps the app; ``debug_content`` is ``server.debug_log_content``."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, routes: dict[object, str],
-                 debug_content: bool = False) -> None:
+                 inflight: InFlight | None = None, debug_content: bool = False) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
+        self.inflight = inflight or InFlight()
         self.debug_content = debug_content
         self._series: dict[tuple[str, str, str, str], _Series] = {}
 
@@ -75,6 +95,9 @@ class RequestObserver:
             return
         started = time.perf_counter()
         trace, token = observability.begin()
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.tasks.add(task)
 
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -95,6 +118,7 @@ class RequestObserver:
             raise
         finally:
             observability.end(token)
+            self.inflight.tasks.discard(task)
             self._record(scope, trace, started, time.perf_counter())
 
     def _record(self, scope: Scope, trace: Trace, started: float, ended: float) -> None:
