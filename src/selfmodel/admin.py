@@ -19,7 +19,6 @@ from selfmodel.api.schemas import model_json
 from selfmodel.config import Config
 from selfmodel.domain.confidence import alignment_score, confidence
 from selfmodel.domain.models import Belief, Evidence, SelfModel
-from selfmodel.insights_report import iso
 from selfmodel.store import open_store
 from selfmodel.store.base import StoreError
 
@@ -109,4 +108,5 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def _when(ts: float) -> str:
-    return iso(ts) if ts > 0 else "never"
+    """UTC to the second: enough to read, short enough for a table."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts)) if ts > 0 else "never"

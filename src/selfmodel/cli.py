@@ -74,7 +74,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from selfmodel.app import create_app
 
     configure_logging(args.log_level)
-    log.info("selfmodel: OpenAI-compatible gateway on http://%s:%d/v1 (models: %s)",
+    log.info("OpenAI-compatible gateway on http://%s:%d/v1 (models: %s)",
              args.host, args.port, ", ".join(config.aliases()) or "none")
     if args.workers > 1:
         return _serve_workers(args, config)

@@ -102,7 +102,10 @@ def template_checks(config: Config) -> list[Check]:
     if problems:
         return [Check("FAIL", "templates", f"{p} (requests of that tenant go out "
                       "unpersonalized)") for p in problems]
-    return [Check("ok", "templates", f"compiled from {config.resolve_path(config.templates_dir)}")]
+    folder = config.resolve_path(config.templates_dir)
+    where = f"from {folder}" if folder.is_dir() else f"({folder} does not exist: the packaged " \
+        "default.j2 serves every tenant)"
+    return [Check("ok", "templates", f"every template compiles {where}")]
 
 
 # -- store -----------------------------------------------------------------------------------
