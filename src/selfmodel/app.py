@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -20,11 +22,31 @@ from selfmodel.api.errors import install_error_handlers
 from selfmodel.api.middleware import InFlight, RequestObserver, route_table
 from selfmodel.config import Config
 from selfmodel.metrics import Metrics
+from selfmodel.observer.extractors import build_extractor
+from selfmodel.observer.worker import run_workers as run_observers
+from selfmodel.personalize.engine import Personalizer
 from selfmodel.pipeline import Pipeline
 from selfmodel.providers.router import Router
 from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
+
+log = logging.getLogger("selfmodel")
+
+
+async def _drain(task: asyncio.Task[None], timeout: float) -> None:
+    """Let in-process workers finish and ack what they hold; queued work stays queued."""
+    try:
+        await asyncio.wait_for(task, timeout=max(timeout, 1.0))
+    except TimeoutError:
+        log.warning("observation workers did not stop within %.0f s", timeout)
+    except Exception:
+        log.exception("observation workers failed")
+    finally:
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 def build_services(config: Config, store: Store | None = None) -> Services:
@@ -35,6 +57,9 @@ def build_services(config: Config, store: Store | None = None) -> Services:
         metrics=Metrics(),
     )
     services.router = Router(config, services.metrics)
+    services.personalizer = Personalizer(config)
+    services.extras["extractor"] = build_extractor(config, services.router,
+                                                   metrics=services.metrics)
     services.pipeline = Pipeline(services)
     return services
 
@@ -44,11 +69,17 @@ def create_app(config: Config, *, store: Store | None = None,
     """The gateway as an ASGI app. ``run_workers``: start in-process observation workers."""
     services = build_services(config, store)
     inflight = InFlight()
+    for problem in services.personalizer.problems():
+        log.error("template problem (requests of that tenant go out unpersonalized): %s",
+                  problem)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.store.start()
         await services.router.start()
+        stop = asyncio.Event()
+        count = config.observer.workers if run_workers else 0
+        workers = asyncio.create_task(run_observers(services, stop, count)) if count else None
         try:
             yield
         finally:
@@ -57,6 +88,10 @@ def create_app(config: Config, *, store: Store | None = None,
             drain = getattr(services.pipeline, "drain", None)  # a test's stand-in has none
             if drain is not None:
                 await drain(config.server.graceful_timeout)
+            # Then the workers: what they hold is finished and acked, the rest stays queued.
+            stop.set()
+            if workers is not None:
+                await _drain(workers, config.server.graceful_timeout)
             await services.router.close()
             await services.store.close()
 
