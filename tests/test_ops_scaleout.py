@@ -3,9 +3,10 @@ workers) and one ``selfmodel worker``, driven over HTTP with the openai SDK.
 
 These are the steps docs/SCALING.md tells an operator to take; the test runs them as written:
 one config file whose ``store.url`` is the shared Redis and whose ``observer.workers`` is 0,
-``selfmodel serve`` twice, ``selfmodel worker`` once. What a user says through replica 1 is
-applied by the worker and is visible through replica 2, both in the self-model API and in
-the system prompt replica 2 forwards next.
+``selfmodel doctor`` on it, ``selfmodel serve`` twice (each ready when ``/readyz`` says so),
+``selfmodel worker`` once. What a user says through replica 1 is applied by the worker and
+is visible through replica 2, both in the self-model API and in the system prompt replica 2
+forwards next.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from tests.support.processes import (
     Process,
     poll,
+    start,
     start_serve,
     start_worker,
     write_config,
@@ -81,6 +83,9 @@ def deployment(redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
         config = write_config(tmp_path, scaleout_config(redis_url, served))
         replicas: list[Process] = []
         deployment = Deployment(tmp_path, config, upstream, replicas)
+        doctor = start("doctor", ["doctor", "--config", str(config)], tmp_path)
+        assert doctor.popen.wait(60) == 0, doctor.stderr()
+        assert "Everything checked is fine." in doctor.stderr()
         try:
             replicas.append(start_serve("replica1", config, tmp_path))
             replicas.append(start_serve("replica2", config, tmp_path))
