@@ -97,9 +97,9 @@ def check_chat(body: dict[str, Any], max_messages: int) -> None:
                               f"{max_messages}).", param="messages")
     for index, message in enumerate(messages):
         _check_message(message, index)
-    _check_type(body, "stream", bool, "a boolean")
-    _check_type(body, "stream_options", dict, "an object")
-    _check_type(body, "user", str, "a string")
+    check_type(body, "stream", bool, "a boolean")
+    check_type(body, "stream_options", dict, "an object")
+    check_type(body, "user", str, "a string")
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise InvalidRequest("Invalid value for 'n': expected an integer of at least 1.",
@@ -138,7 +138,7 @@ def _check_message(message: Any, index: int) -> None:
                              f"values are: {_ROLE_LIST}.", param=f"messages[{index}].role")
 
 
-def _check_type(body: dict[str, Any], field: str, kind: type, name: str) -> None:
+def check_type(body: dict[str, Any], field: str, kind: type, name: str) -> None:
     value = body.get(field)
     if value is not None and not isinstance(value, kind):
         raise InvalidRequest(f"Invalid type for '{field}': expected {name}.", param=field)

@@ -38,6 +38,7 @@ log = logging.getLogger("selfmodel.api")
 
 REQUEST_ID = "x-selfmodel-request-id"
 DEPLOYMENT = "x-selfmodel-deployment"
+ARM = "x-selfmodel-arm"
 _RECENT_USER_MESSAGES = 3
 _JSON = "application/json"
 
@@ -62,9 +63,9 @@ async def chat_completions(request: Request) -> Response:
     server = services.config.server
     body = parse_object(await read_body(request, server.max_body_bytes))
     check_chat(body, server.max_messages)
-    alias = _allowed_model(services, tenant, body["model"])
+    alias = allowed_model(services, tenant, body["model"])
     messages: list[dict[str, Any]] = body["messages"]
-    pipeline = _pipeline(services)
+    pipeline = pipeline_of(services)
     prepared = await pipeline.prepare(
         tenant=tenant, surface="chat", model=alias, user_id=user_id_of(body, request),
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
@@ -76,13 +77,13 @@ async def chat_completions(request: Request) -> Response:
     exchange = Exchange(pipeline, prepared, messages)
     if body.get("stream"):
         stream = await services.router.stream(alias, body)
-        headers = _headers(prepared.request_id, stream.target.label)
+        headers = answer_headers(prepared.request_id, stream.target.label, prepared.arm)
         return SSEResponse(exchange.pump(stream), headers)
     reply = await services.router.complete(alias, body)
     text, tokens = reply_answer(reply.body) if exchange.wants_text else ("", 0)
     await exchange.finish(text, truncated=False, tokens=tokens)
     return Response(reply.body, media_type=_JSON,
-                    headers=_headers(prepared.request_id, reply.target.label))
+                    headers=answer_headers(prepared.request_id, reply.target.label, prepared.arm))
 
 
 async def list_models(request: Request) -> Response:
@@ -100,9 +101,10 @@ async def embeddings(request: Request) -> Response:
     tenant = services.directory.authenticate(request.headers)
     body = parse_object(await read_body(request, services.config.server.max_body_bytes))
     check_embeddings(body)
-    alias = _allowed_model(services, tenant, body["model"])
+    alias = allowed_model(services, tenant, body["model"])
     reply = await services.router.embed(alias, body)
-    return Response(reply.body, media_type=_JSON, headers=_headers(request_id, reply.target.label))
+    return Response(reply.body, media_type=_JSON,
+                    headers=answer_headers(request_id, reply.target.label))
 
 
 router.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
@@ -174,7 +176,7 @@ async def _send(send: Send, data: bytes, delivered: Delivered | None) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-def _allowed_model(services: Services, tenant: Tenant, alias: str) -> str:
+def allowed_model(services: Services, tenant: Tenant, alias: str) -> str:
     if not services.router.knows(alias) or not tenant.allows(alias):
         raise ModelNotFound(f"The model '{alias}' does not exist or you do not have access "
                             "to it.", param="model")
@@ -182,14 +184,18 @@ def _allowed_model(services: Services, tenant: Tenant, alias: str) -> str:
     return alias
 
 
-def _pipeline(services: Services) -> Pipeline:
+def pipeline_of(services: Services) -> Pipeline:
     if services.pipeline is None:
         raise RuntimeError("the app was built without a pipeline")
     return services.pipeline
 
 
-def _headers(request_id: str, deployment: str) -> dict[str, str]:
-    return {REQUEST_ID: request_id, DEPLOYMENT: deployment}
+def answer_headers(request_id: str, deployment: str, arm: str | None = None) -> dict[str, str]:
+    """The headers every proxied answer carries: request id, deployment, experiment arm."""
+    headers = {REQUEST_ID: request_id, DEPLOYMENT: deployment}
+    if arm is not None:
+        headers[ARM] = arm
+    return headers
 
 
 def user_id_of(body: dict[str, Any], request: Request) -> str | None:

@@ -97,7 +97,7 @@ class EventSplitter:
         if self.done:
             self.held = data
             return b""
-        cut = len(data) if data.endswith(b"\n\n") else _last_boundary(data)
+        cut = len(data) if data.endswith(b"\n\n") else last_boundary(data)
         if len(data) - cut > MAX_EVENT_BYTES:
             cut = len(data)  # a runaway event is passed on rather than buffered without end
         whole, self.held = data[:cut], data[cut:]
@@ -118,7 +118,7 @@ class EventSplitter:
         return ended if _done_line(ended) >= 0 else ended + DONE
 
 
-def _last_boundary(data: bytes) -> int:
+def last_boundary(data: bytes) -> int:
     """The end of the last complete event in ``data`` (0 if there is none)."""
     lf = data.rfind(b"\n\n")
     crlf = data.rfind(b"\r\n\r\n")

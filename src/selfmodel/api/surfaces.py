@@ -22,14 +22,16 @@ from starlette.responses import Response
 from starlette.types import Send
 
 # The chat route's own helpers, reused as they are so every surface decides these alike.
-from selfmodel.api.bodies import _check_type as check_type
-from selfmodel.api.bodies import parse_object, read_body
-from selfmodel.api.openai_routes import Exchange, new_request_id, recent_user_text
-from selfmodel.api.openai_routes import _allowed_model as allowed_model
-from selfmodel.api.openai_routes import _headers as answer_headers
-from selfmodel.api.openai_routes import _pipeline as pipeline_of
-from selfmodel.api.sse import MAX_EVENT_BYTES, Pump, SSEResponse
-from selfmodel.api.sse import _last_boundary as last_boundary
+from selfmodel.api.bodies import check_type, parse_object, read_body
+from selfmodel.api.openai_routes import (
+    Exchange,
+    allowed_model,
+    answer_headers,
+    new_request_id,
+    pipeline_of,
+    recent_user_text,
+)
+from selfmodel.api.sse import MAX_EVENT_BYTES, Pump, SSEResponse, last_boundary
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError
 from selfmodel.pipeline import Pipeline
@@ -125,11 +127,13 @@ async def answer(exchange: Exchange, reply: Reply, wire: Wire) -> Response:
     text, tokens = wire.answer(reply.body) if exchange.wants_text else ("", 0)
     await exchange.finish(text, truncated=False, tokens=tokens)
     return Response(reply.body, media_type=_JSON,
-                    headers=answer_headers(exchange.prepared.request_id, reply.target.label))
+                    headers=answer_headers(exchange.prepared.request_id, reply.target.label,
+                                           exchange.prepared.arm))
 
 
 def relay(exchange: Exchange, stream: Stream, wire: Wire) -> SSEResponse:
-    headers = answer_headers(exchange.prepared.request_id, stream.target.label)
+    headers = answer_headers(exchange.prepared.request_id, stream.target.label,
+                             exchange.prepared.arm)
     return SSEResponse(SurfaceRelay(exchange, wire).pump(stream), headers)
 
 
