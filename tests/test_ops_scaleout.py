@@ -32,7 +32,7 @@ from tests.support.processes import (
     write_config,
 )
 from tests.support.prometheus import scrape, series
-from tests.support.servers import ServedApp, serve
+from tests.support.servers import ServedApp, free_port, serve
 from tests.support.upstream import FakeUpstream
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -115,7 +115,9 @@ def test_an_observation_through_replica_1_is_applied_and_seen_through_replica_2(
     assert deployment.self_model(1, early) == {}
 
     # `selfmodel worker` delivers it (the consumer group reads from the stream's start).
-    deployment.worker = start_worker("worker1", deployment.config, deployment.folder)
+    metrics_port = free_port()
+    deployment.worker = start_worker("worker1", deployment.config, deployment.folder,
+                                     "--metrics-port", str(metrics_port))
     first = poll(lambda: beliefs(deployment.self_model(1, early)).get(
         "communication/response_length"))
     assert first["value"] == "detailed" and first["evidence"]
@@ -138,6 +140,11 @@ def test_an_observation_through_replica_1_is_applied_and_seen_through_replica_2(
     system = deployment.upstream.last.body["messages"][0]
     assert system["role"] == "system" and belief["statement"] in system["content"]
     assert "<user_profile>" in system["content"]
+
+    # The worker's own metrics: what it extracted and applied, and how fresh.
+    worker = scrape(f"http://127.0.0.1:{metrics_port}")
+    assert worker[series("selfmodel_extractor_calls_total", extractor="rules", result="ok")] >= 2
+    assert worker["selfmodel_observation_freshness_seconds_count"] >= 2
 
 
 def test_each_replica_counts_what_it_served(deployment: Deployment) -> None:

@@ -159,16 +159,27 @@ def add_worker(commands: Commands) -> None:
                         help="workers in this process (default: observer.workers, at least 1)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve this worker's Prometheus metrics (extractor calls, "
+                             "observations applied, freshness, queue) on this port")
+    parser.add_argument("--metrics-host", default="127.0.0.1",
+                        help="address for --metrics-port (0.0.0.0 in a container)")
     parser.set_defaults(run=run_worker)
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from selfmodel.metrics import Metrics
     from selfmodel.observer.process import run_worker_process
 
     config = config_from(args)
     configure_logging(args.log_level)
+    metrics = Metrics()
+    if args.metrics_port:  # a thread: scrapes never wait behind the worker's event loop
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
     concurrency = args.concurrency or config.observer.workers or 1
-    return run_worker_process(config, name=args.name, concurrency=concurrency)
+    return run_worker_process(config, name=args.name, concurrency=concurrency, metrics=metrics)
 
 
 def add_user(commands: Commands) -> None:

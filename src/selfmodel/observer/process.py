@@ -33,15 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("selfmodel.observer")
 
 
-def run_worker_process(config: Config, *, name: str | None, concurrency: int) -> int:
-    """Run ``concurrency`` workers until SIGTERM / SIGINT; the process exit code."""
-    return asyncio.run(_main(config, name or default_name(), max(1, concurrency)))
+def run_worker_process(config: Config, *, name: str | None, concurrency: int,
+                       metrics: Metrics | None = None) -> int:
+    """Run ``concurrency`` workers until SIGTERM / SIGINT; the process exit code.
+    ``metrics``: the registry the caller exports (``selfmodel worker --metrics-port``)."""
+    return asyncio.run(_main(config, name or default_name(), max(1, concurrency),
+                             metrics or Metrics()))
 
 
-async def _main(config: Config, name: str, concurrency: int) -> int:
+async def _main(config: Config, name: str, concurrency: int, metrics: Metrics) -> int:
     stop = asyncio.Event()
     _install_signals(stop)
-    metrics = Metrics()
     store = open_store(config.store_url())
     router = _router(config, metrics)
     services = Services(config=config, store=store, directory=TenantDirectory(config),
