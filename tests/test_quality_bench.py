@@ -100,3 +100,36 @@ async def test_the_llm_extractor_is_evaluated_through_the_production_apply_path(
     assert result.small_talk.any_belief.share() == (0.0, 1)
     assert result.fixture.share() == (0.0, 1)
     assert model.calls == 2 + 2 + 1
+
+
+class Vector(tuple[float, ...]):
+    def __matmul__(self, other: tuple[float, ...]) -> float:
+        return sum(a * b for a, b in zip(self, other, strict=True))
+
+
+class FakeEncoder:
+    """Stands in for the sentence model: a fixed unit vector per text, counting texts."""
+
+    VECTORS = {"food": Vector((1.0, 0.0)), "Is vegan": Vector((0.8, 0.6)),
+               "Hates flying": Vector((-0.6, 0.8))}
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str], **_: Any) -> list[Vector]:
+        self.encoded += texts
+        return [self.VECTORS[t] for t in texts]
+
+
+def test_embedding_relevance_is_the_clipped_cosine_and_caches_by_text() -> None:
+    from selfmodel.domain.models import Belief
+    from selfmodel.personalize.embedding import EmbeddingRelevance
+
+    encoder = FakeEncoder()
+    relevance = EmbeddingRelevance(encoder)
+    beliefs = [Belief(id=f"b{i}", domain="general", key=f"k{i}", value="v", statement=text,
+                      ref_at=0.0) for i, text in enumerate(("Is vegan", "Hates flying"))]
+    assert relevance("food", beliefs) == pytest.approx([0.8, 0.0])
+    assert relevance("food", beliefs) == pytest.approx([0.8, 0.0])
+    assert sorted(encoder.encoded) == ["Hates flying", "Is vegan", "food"]
+    assert relevance("   ", beliefs) == [0.0, 0.0]

