@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 T = TypeVar("T")
 KEY = "sk-acme-shutdown"
 PREFERENCE = "I prefer detailed explanations, with examples."
-STREAMS = 4
+STREAMS = 20  # RELIABILITY.md item 8
 TRICKLE = ok("Slow answer", chunks=8, delay=0.25)  # two seconds per stream
 
 

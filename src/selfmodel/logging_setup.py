@@ -75,6 +75,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> logg
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller lookup (file, line) for each record
     for name, floor in _QUIET.items():
         logging.getLogger(name).setLevel(max(floor, root.level))
     logging.captureWarnings(True)
