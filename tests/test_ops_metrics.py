@@ -21,7 +21,7 @@ from tests.support.gateway import gateway_config
 from tests.support.processes import poll
 from tests.support.prometheus import moved, scrape, series
 from tests.support.servers import ServedApp, serve
-from tests.support.upstream import FakeUpstream, error, ok
+from tests.support.upstream import FakeUpstream, die, error, ok
 
 KEY = "sk-acme-metrics"
 MODEL = "gpt-4o-mini"
@@ -130,3 +130,15 @@ def test_probes_answer_without_a_key_and_are_counted(gw: Gateway) -> None:
     for route in ("/healthz", "/readyz"):
         assert moved(before, after, series("selfmodel_requests_total", route=route, model="-",
                                            tenant="-", status="2xx")) == 1
+
+
+def test_a_provider_failing_mid_stream_is_counted(gw: Gateway) -> None:
+    before = scrape(gw.url)
+    gw.upstream.then(die(after=2))
+    with pytest.raises(openai.APIError):
+        gw.chat("u3", "Tell me a story", stream=True)
+    after = scrape(gw.url)
+    assert moved(before, after, series("selfmodel_provider_errors_total", model=MODEL,
+                                       type="api_error")) == 1
+    assert moved(before, after, series("selfmodel_requests_total", route="chat", model=MODEL,
+                                       tenant="acme", status="2xx")) == 1  # headers were 200

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from selfmodel.pipeline import Prepared
 
-__all__ = ["Trace", "begin", "current", "end", "note_model", "note_prepared", "note_tenant"]
+__all__ = ["Trace", "begin", "current", "end", "note_model", "note_prepared",
+           "note_stream_error", "note_tenant"]
 
 
 class Trace:
     """One request's facts. Labels hold configured names only (never what a caller sent)."""
 
     __slots__ = ("first_chunk", "last_chunk", "model", "prepared", "provider_seconds",
-                 "provider_started", "status", "tenant")
+                 "provider_started", "status", "stream_error", "tenant")
 
     def __init__(self) -> None:
         self.tenant: str | None = None
@@ -39,6 +40,7 @@ class Trace:
         self.provider_seconds = 0.0  # time spent inside provider calls (retries included)
         self.first_chunk = 0.0  # perf_counter of the first streamed body message
         self.last_chunk = 0.0  # and of the last one before the closing message
+        self.stream_error: str | None = None  # type of a provider failure after the first byte
 
     def provider_begin(self) -> float:
         started = time.perf_counter()
@@ -85,6 +87,14 @@ def note_model(alias: str) -> None:
     trace = _CURRENT.get()
     if trace is not None:
         trace.model = alias
+
+
+def note_stream_error(error_type: str) -> None:
+    """A provider that failed mid-stream (the router counts failures before the first byte;
+    after it, only the relay sees them)."""
+    trace = _CURRENT.get()
+    if trace is not None:
+        trace.stream_error = error_type
 
 
 def note_prepared(prepared: Prepared) -> None:

@@ -134,6 +134,8 @@ class RequestObserver:
             series.own.observe(own)
             if trace.first_chunk and series.ttft is not None:
                 series.ttft.observe(trace.first_chunk - started)
+            if trace.stream_error is not None:
+                self.metrics.provider_errors.labels(model, trace.stream_error).inc()
             if route not in _QUIET and access_log.isEnabledFor(logging.INFO):
                 fields = request_fields(scope, trace, route, model, tenant, whole, own, started)
                 if self.debug_content:
@@ -197,6 +199,8 @@ def request_fields(scope: Scope, trace: Trace, route: str, model: str, tenant: s
         fields["provider_ms"] = round(trace.provider_span() * 1000, 2)
     if trace.first_chunk:
         fields["ttft_ms"] = round((trace.first_chunk - started) * 1000, 2)
+    if trace.stream_error is not None:
+        fields["stream_error"] = trace.stream_error
     if prepared is not None:
         user = prepared.user_id
         fields["user"] = user_hash(prepared.tenant.name, user) if user else None

@@ -28,7 +28,7 @@ from selfmodel.api.bodies import check_chat, check_embeddings, parse_object, rea
 from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error_event
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound
-from selfmodel.observability import note_model
+from selfmodel.observability import note_model, note_stream_error
 from selfmodel.personalize.inject import inject_chat
 from selfmodel.pipeline import Pipeline, Prepared
 from selfmodel.providers.answers import Stream
@@ -161,6 +161,7 @@ class Exchange:
             ending, completed = splitter.end(), True
         except GatewayError as exc:
             log.warning("stream %s broke off: %s", self.prepared.request_id, exc.message)
+            note_stream_error(exc.type)
             ending = error_event(exc)
         finally:
             stream.close()

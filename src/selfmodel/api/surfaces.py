@@ -34,6 +34,7 @@ from selfmodel.api.openai_routes import (
 from selfmodel.api.sse import MAX_EVENT_BYTES, Pump, SSEResponse, last_boundary
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError
+from selfmodel.observability import note_stream_error
 from selfmodel.pipeline import Pipeline
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.sse_events import SSEDecoder
@@ -167,6 +168,7 @@ class SurfaceRelay:
         except GatewayError as exc:
             log.warning("stream %s broke off: %s", self._exchange.prepared.request_id,
                         exc.message)
+            note_stream_error(exc.type)
             ending = self._wire.error_event(exc)
         finally:
             stream.close()
