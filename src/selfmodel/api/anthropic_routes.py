@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from selfmodel.api.bodies import require_string
+from selfmodel.api.bodies import json_object, message_list, require_string
 from selfmodel.api.surfaces import (
     EventReader,
     Wire,
@@ -27,7 +26,7 @@ from selfmodel.api.surfaces import (
     open_exchange,
     relay,
 )
-from selfmodel.errors import ContextTooLarge, GatewayError, InvalidRequest
+from selfmodel.errors import GatewayError, InvalidRequest
 from selfmodel.personalize.inject import append_text
 from selfmodel.providers import messages_path
 from selfmodel.providers.sse_events import frame
@@ -69,16 +68,7 @@ def check_messages(body: dict[str, Any], max_messages: int) -> None:
     """What the gateway relies on: model, max_tokens, messages and their roles, system."""
     require_string(body, "model")
     _check_max_tokens(body.get("max_tokens"))
-    messages = body.get("messages")
-    if messages is None:
-        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array of message objects.",
-                             param="messages")
-    if len(messages) > max_messages:
-        raise ContextTooLarge(f"Too many messages: {len(messages)} (the limit is "
-                              f"{max_messages}).", param="messages")
-    for index, message in enumerate(messages):
+    for index, message in enumerate(message_list(body, max_messages)):
         _check_message(message, index)
     _check_system(body.get("system"))
     check_type(body, "stream", bool, "a boolean")
@@ -147,12 +137,7 @@ class MessagesReader(EventReader):
 
 def answer_text(body: bytes) -> tuple[str, int]:
     """The text blocks and total tokens of a non-stream message."""
-    try:
-        data = from_json(body)
-    except ValueError:
-        return "", 0
-    if not isinstance(data, dict):
-        return "", 0
+    data = json_object(body)
     texts = [str(block.get("text", "")) for block in data.get("content") or ()
              if isinstance(block, dict) and block.get("type") == "text"]
     usage = data.get("usage")

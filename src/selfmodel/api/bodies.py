@@ -86,6 +86,30 @@ def parse_object(raw: bytes) -> dict[str, Any]:
 def check_chat(body: dict[str, Any], max_messages: int) -> None:
     """What the gateway itself relies on: model, messages and their roles, n, stream."""
     require_string(body, "model")
+    for index, message in enumerate(message_list(body, max_messages)):
+        _check_message(message, index)
+    check_type(body, "stream", bool, "a boolean")
+    check_type(body, "stream_options", dict, "an object")
+    check_type(body, "user", str, "a string")
+    n = body.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidRequest("Invalid value for 'n': expected an integer of at least 1.",
+                             param="n")
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A provider's JSON answer as a dict; empty when it is not a JSON object. For reading an
+    answer back (observation), where a malformed answer means "nothing to learn", not an error."""
+    try:
+        data = from_json(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def message_list(body: dict[str, Any], max_messages: int) -> list[Any]:
+    """``messages``: present, a non-empty array, no longer than the configured limit (a
+    far too long conversation is refused before any provider is called)."""
     messages = body.get("messages")
     if messages is None:
         raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
@@ -95,15 +119,7 @@ def check_chat(body: dict[str, Any], max_messages: int) -> None:
     if len(messages) > max_messages:
         raise ContextTooLarge(f"Too many messages: {len(messages)} (the limit is "
                               f"{max_messages}).", param="messages")
-    for index, message in enumerate(messages):
-        _check_message(message, index)
-    check_type(body, "stream", bool, "a boolean")
-    check_type(body, "stream_options", dict, "an object")
-    check_type(body, "user", str, "a string")
-    n = body.get("n")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise InvalidRequest("Invalid value for 'n': expected an integer of at least 1.",
-                             param="n")
+    return messages
 
 
 def check_embeddings(body: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from selfmodel.api.bodies import parse_object, read_body
+from selfmodel.api.bodies import parse_object, read_body, require_string
 from selfmodel.config import Tenant
 from selfmodel.errors import InvalidRequest, StoreUnavailable
 from selfmodel.insights_report import collect_insights, insights_json, iso
@@ -94,12 +94,7 @@ async def _record(services: Services, tenant: Tenant, user_id: str, name: str, v
 
 def check_text(body: dict[str, Any], field: str, limit: int) -> str:
     """A required string of 1..``limit`` characters with no control characters."""
-    value = body.get(field)
-    if value is None:
-        raise InvalidRequest(f"Missing required parameter: '{field}'.", param=field)
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest(f"Invalid type for '{field}': expected a non-empty string.",
-                             param=field)
+    value = require_string(body, field)
     if len(value) > limit:
         raise InvalidRequest(f"Invalid value for '{field}': longer than {limit} characters.",
                              param=field)

@@ -19,12 +19,12 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
 
-from selfmodel.api.bodies import check_chat, check_embeddings, parse_object, read_body
+from selfmodel.api.bodies import check_chat, check_embeddings, json_object, parse_object, read_body
 from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error_event
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound
@@ -235,17 +235,14 @@ def turns_of(messages: list[dict[str, Any]]) -> tuple[str, str]:
 
 def reply_answer(body: bytes) -> tuple[str, int]:
     """The first choice's text and the usage total of a non-stream answer."""
-    try:
-        data = from_json(body)
-    except ValueError:
-        return "", 0
+    data = json_object(body)
     text, tokens = "", 0
-    choices = data.get("choices") if isinstance(data, dict) else None
+    choices = data.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         message = choices[0].get("message")
         if isinstance(message, dict):
             text = message_text(message)
-    usage = data.get("usage") if isinstance(data, dict) else None
+    usage = data.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
         tokens = usage["total_tokens"]
     return text, tokens

@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic_core import from_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from selfmodel.api.bodies import require_string
+from selfmodel.api.bodies import json_object, require_string
 from selfmodel.api.openai_routes import user_id_of
 from selfmodel.api.surfaces import (
     EventReader,
@@ -135,12 +134,7 @@ class ResponsesReader(EventReader):
 
 def answer_text(body: bytes) -> tuple[str, int]:
     """The output text and total tokens of a non-stream response object."""
-    try:
-        data = from_json(body)
-    except ValueError:
-        return "", 0
-    if not isinstance(data, dict):
-        return "", 0
+    data = json_object(body)
     texts = [str(part.get("text", "")) for item in data.get("output") or ()
              if isinstance(item, dict) and item.get("type") == "message"
              for part in item.get("content") or ()
