@@ -161,9 +161,11 @@ class RedisStore:
                 await self._erased_at(tenant, user_id), observed_at
             ):
                 return None
-            current = _model(await pipe.get(uk.model))
+            # The applied-id check comes first: the model read after it is at least as new as
+            # the write that recorded the id (same transaction), never an older one.
             if observation_id is not None and await pipe.sismember(uk.applied, observation_id):
-                return current
+                return _model(await pipe.get(uk.model))
+            current = _model(await pipe.get(uk.model))
             if current is None and not create:
                 return None
             new = next_version(tenant, user_id, current, fn)
