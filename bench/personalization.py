@@ -19,6 +19,7 @@ import random
 import secrets
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -100,25 +101,65 @@ def http_json(port: int, method: str, path: str, body: dict[str, Any] | None = N
         conn.close()
 
 
-def one_freshness(port: int, user: str, cap: float) -> float:
-    """Seconds from the end of the answer to the stated belief in the API; inf past ``cap``."""
+def ask(port: int, user: str) -> float:
+    """Send the stating request; return when its answer ended (perf_counter)."""
     status, _ = http_json(port, "POST", "/v1/chat/completions", {
         "model": "bench-model", "user": user,
         "messages": [{"role": "user", "content": FRESH_TEXT}]})
-    end = time.perf_counter()
     if status != 200:
         raise RuntimeError(f"chat answered {status}")
-    while time.perf_counter() - end < cap:
-        status, model = http_json(port, "GET", f"/v1/self-models/{user}")
-        if status == 200 and any(b.get("key") == "diet" for b in model.get("beliefs", [])):
-            return time.perf_counter() - end
+    return time.perf_counter()
+
+
+def visible(port: int, user: str) -> bool:
+    status, model = http_json(port, "GET", f"/v1/self-models/{user}")
+    return status == 200 and any(b.get("key") == "diet" for b in model.get("beliefs", []))
+
+
+def sample_freshness(port: int, count: int, spread: float, cap: float) -> list[float]:
+    """``count`` fresh users state a fact, one every ``spread / count`` seconds; one poller
+    walks the pending users (GET each in turn) so checking costs the gateway little.
+    Seconds from end of answer to visible; inf when not visible within ``cap``."""
+    tag = secrets.token_hex(3)
+    pending: dict[str, float] = {}
+    lock = threading.Lock()
+    out: list[float] = []
+
+    def sampler() -> None:
+        t0 = time.perf_counter()
+        for i in range(count):
+            time.sleep(max(0.0, t0 + i * spread / count - time.perf_counter()))
+            user = f"fresh-{tag}-{i}"
+            end = ask(port, user)
+            with lock:
+                pending[user] = end
+
+    thread = threading.Thread(target=sampler)
+    thread.start()
+    while thread.is_alive() or pending:
+        with lock:
+            users = list(pending.items())
+        if not users:
+            time.sleep(0.005)
+            continue
+        for user, end in users:
+            if visible(port, user):
+                out.append(time.perf_counter() - end)
+            elif time.perf_counter() - end > cap:
+                out.append(float("inf"))
+            else:
+                continue
+            with lock:
+                del pending[user]
         time.sleep(0.005)
-    return float("inf")
+    thread.join()
+    return out
 
 
 def freshness(suite: Suite) -> None:
     plan = suite.plan
     out: dict[str, Any] = {}
+    cap = 30.0 if plan.quick else 90.0
     for key in ("sm_on", "sm_redis"):
         system = suite.systems.get(key)
         if system is None or system.proc is None:
@@ -126,7 +167,7 @@ def freshness(suite: Suite) -> None:
         for conc in (1, 10):
             suite.quiesce(cap=120 if not plan.quick else 20)
             system.proc.resume()
-            seconds = 6 if plan.quick else 30
+            seconds = 6 if plan.quick else 20
             wrk = subprocess.Popen(
                 ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{conc}", f"-d{seconds}s",
                  "-s", str(loads.LUA), system.url],
@@ -134,25 +175,22 @@ def freshness(suite: Suite) -> None:
                      "WRK_API_KEY": system.api_key},
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(1.0)  # let the load settle first
-            samples: list[float] = []
-            tag = secrets.token_hex(3)
-            while wrk.poll() is None and len(samples) < plan.freshness_samples:
-                left = seconds - 1.0
-                samples.append(one_freshness(system.port, f"fresh-{tag}-{len(samples)}",
-                                             cap=max(1.0, left)))
-            output, _ = wrk.communicate(timeout=seconds + 60)
+            samples = sample_freshness(system.port, plan.freshness_samples, seconds - 2.0, cap)
+            output, _ = wrk.communicate(timeout=seconds + cap + 60)
             res = loads.parse_wrk(output)
             suite.served[key] += res["requests"]
             drain_s, _ = suite.drain(system)
             finite = [s for s in samples if s != float("inf")]
-            row = {"samples": len(samples), "load": f"wrk c={conc}, {res['rps']:.0f} req/s",
+            row = {"samples": len(samples), "load": f"wrk c={conc}, {res['rps']:.0f} req/s "
+                                                    f"for {seconds} s",
                    "p50": pct(samples, 50), "p95": pct(samples, 95),
                    "max": max(samples) if samples else float("nan"),
-                   "timeouts": len(samples) - len(finite), "drain_after_s": drain_s}
+                   "timeouts": len(samples) - len(finite), "cap": cap,
+                   "drain_after_s": drain_s}
             out[f"{key} c={conc}"] = row
             suite.log(f"freshness {key} under c={conc}: p50 {row['p50']:.3f} s p95 "
-                      f"{row['p95']:.3f} s ({len(samples)} samples, {row['timeouts']} over the "
-                      f"cap; drained {drain_s:.1f} s after)")
+                      f"{row['p95']:.3f} s ({len(samples)} samples, {row['timeouts']} not "
+                      f"visible within {cap:.0f} s; drained {drain_s:.1f} s after)")
     suite.results["extras"]["freshness"] = out
 
 

@@ -269,10 +269,12 @@ def personalization_section(results: dict[str, Any]) -> list[str]:
     if fresh:
         lines += ["Freshness (end of answer -> belief visible through GET /v1/self-models/"
                   "{user}), rules extractor, under load:", "",
-                  "| system | samples | background load | p50 s | p95 s | max s |",
+                  "| system | samples | background load | p50 s | p95 s | max s (inf: not "
+                  "visible within the cap) |",
                   "|---|---|---|---|---|---|"]
         for key, row in fresh.items():
-            lines.append(f"| {LABELS.get(key, key)} | {row['samples']} | {row['load']} | "
+            label = LABELS.get(key.split()[0], key)
+            lines.append(f"| {label} | {row['samples']} | {row['load']} | "
                          f"{fmt(row['p50'], 3)} | {fmt(row['p95'], 3)} | "
                          f"{fmt(row['max'], 3)} |")
         lines.append("")

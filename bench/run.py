@@ -42,7 +42,7 @@ class Plan:
     concurrencies: tuple[int, ...] = (1, 10, 16, 64)
     stream_concurrency: int = 10
     leak_targets: tuple[int, int] = (50_000, 100_000)
-    leak_cap: float = 120.0  # seconds per half of the leak check, per system
+    leak_cap: float = 90.0  # seconds per half of the leak check, per system
     leak_cap_litellm: float = 45.0
     drain_cap: float = 30.0
     startup_samples: int = 3
