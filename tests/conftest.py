@@ -15,6 +15,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REDIS_URL = os.environ.get("SELFMODEL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Close the SDK clients a test handed to ``tests.support.clients.keep``."""
+    yield
+    from tests.support.clients import close_all
+
+    close_all()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'selfmodel.db'}"

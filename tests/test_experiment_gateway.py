@@ -62,9 +62,11 @@ def _teach(api: httpx.Client, user: str) -> None:
 
 
 def _chat(served: ServedApp, user: str, text: str) -> Any:
-    client = openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=0)
-    return client.chat.completions.with_raw_response.create(
-        model="echo", user=user, messages=[{"role": "user", "content": text}])
+    with openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="echo", user=user, messages=[{"role": "user", "content": text}])
+        raw.parse()  # read while the client is open
+        return raw
 
 
 def _wait_for_belief(api: httpx.Client, user: str, value: str) -> dict[str, Any]:

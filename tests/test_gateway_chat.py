@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from selfmodel.pipeline import Prepared
+from tests.support.clients import keep
 from tests.support.gateway import Running, running
 from tests.support.upstream import error, ok, stream_texts
 
@@ -27,7 +28,7 @@ def gw(sqlite_url: str) -> Iterator[Running]:
 
 
 def client(gw: Running) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url, api_key="sk-local", max_retries=0)
+    return keep(openai.OpenAI(base_url=gw.url, api_key="sk-local", max_retries=0))
 
 
 def without_model(body: dict[str, object]) -> dict[str, object]:

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from selfmodel.cli import main
+from tests.support.clients import keep
 from tests.support.servers import free_port
 
 
@@ -58,8 +59,8 @@ def test_serve_with_no_config_answers_with_echo(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_healthy(port, process)
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x",
-                               max_retries=0)
+        client = keep(openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x",
+                                    max_retries=0))
         answer = client.chat.completions.create(
             model="selfmodel/echo", messages=[{"role": "user", "content": "ping"}], user="u1")
         assert "ping" in (answer.choices[0].message.content or "")

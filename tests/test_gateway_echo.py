@@ -12,6 +12,7 @@ import pytest
 
 from selfmodel.app import create_app
 from selfmodel.config import default_config
+from tests.support.clients import keep
 from tests.support.servers import ServedApp, serve
 
 MESSAGES = [
@@ -27,7 +28,8 @@ def gateway(tmp_path: Path) -> Iterator[ServedApp]:
 
 
 def client(gateway: ServedApp) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key="anything", max_retries=0)
+    return keep(openai.OpenAI(base_url=gateway.url + "/v1", api_key="anything",
+                              max_retries=0))
 
 
 def test_echo_non_stream_shows_the_system_prompt_first(gateway: ServedApp) -> None:

@@ -19,6 +19,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from selfmodel.app import create_app
+from tests.support.clients import keep
 from tests.support.gateway import Running, gateway_config, running
 from tests.support.servers import free_port, serve
 from tests.support.upstream import error, hang, ok
@@ -33,7 +34,8 @@ def gw(sqlite_url: str) -> Iterator[Running]:
 
 
 def client(gw: Running, **options: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url, api_key="sk-local", **{"max_retries": 0, **options})
+    return keep(openai.OpenAI(base_url=gw.url, api_key="sk-local",
+                              **{"max_retries": 0, **options}))
 
 
 def post(gw: Running, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -153,11 +155,11 @@ def test_every_openai_route_refuses_without_a_key(tenants_gw: Running) -> None:
 
 
 def test_a_model_outside_the_tenants_list_is_404(tenants_gw: Running) -> None:
-    small = openai.OpenAI(base_url=tenants_gw.url, api_key="sk-small", max_retries=0)
+    small = keep(openai.OpenAI(base_url=tenants_gw.url, api_key="sk-small", max_retries=0))
     with pytest.raises(openai.NotFoundError):
         small.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert [m.id for m in small.models.list()] == ["echo"]
-    acme = openai.OpenAI(base_url=tenants_gw.url, api_key="sk-acme", max_retries=0)
+    acme = keep(openai.OpenAI(base_url=tenants_gw.url, api_key="sk-acme", max_retries=0))
     assert acme.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices
     assert len(tenants_gw.upstream.requests) == 1
 
@@ -243,7 +245,7 @@ def test_unreachable_provider_is_502(sqlite_url: str) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}/v1"
     config = gateway_config(sqlite_url, [("gpt-4o-mini", "openai/gpt-4o-mini", dead)])
     with serve(create_app(config, run_workers=False)) as gateway:
-        sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+        sdk = keep(openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0))
         with pytest.raises(openai.APIStatusError) as caught:
             sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert caught.value.status_code == 502

@@ -16,6 +16,7 @@ import pytest
 import respx
 
 from selfmodel.app import create_app
+from tests.support.clients import keep
 from tests.support.gateway import gateway_config
 from tests.support.servers import ServedApp, serve
 
@@ -42,7 +43,7 @@ def gateway(sqlite_url: str, mock: respx.MockRouter) -> Iterator[ServedApp]:
 
 
 def client(gateway: ServedApp) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk", max_retries=0)
+    return keep(openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk", max_retries=0))
 
 
 def message(text: str) -> dict[str, Any]:

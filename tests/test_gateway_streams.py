@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from selfmodel.pipeline import Prepared
+from tests.support.clients import keep
 from tests.support.gateway import Running, running
 from tests.support.upstream import die, forever, hang, ok, stream_texts, trickle
 
@@ -62,7 +63,7 @@ def recording(gw: Running) -> RecordingPipeline:
 
 
 def client(gw: Running) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url, api_key="sk", max_retries=0)
+    return keep(openai.OpenAI(base_url=gw.url, api_key="sk", max_retries=0))
 
 
 def test_finish_gets_the_exchange_before_done(gw: Running) -> None:

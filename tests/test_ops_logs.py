@@ -60,34 +60,41 @@ def content() -> str:
 
 def drive(gateway: Process) -> list[str]:
     """Requests on every surface and error path; the request ids the gateway answered with."""
-    ids: list[str] = []
-    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=TENANT_KEY, max_retries=0)
-    messages: Any = [{"role": "user", "content": content()}]
+    url = gateway.url
+    with openai.OpenAI(base_url=url + "/v1", api_key=TENANT_KEY, max_retries=0) as client, \
+            anthropic.Anthropic(base_url=url, api_key=TENANT_KEY, max_retries=0) as claude, \
+            openai.OpenAI(base_url=url + "/v1", api_key=WRONG_KEY, max_retries=0) as stranger:
+        ids = send_all(client, claude)
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[
+                {"role": "wizard", "content": content()}], user=USER)
+        with pytest.raises(openai.AuthenticationError):
+            stranger.chat.completions.create(model="gpt-4o-mini", messages=user_messages())
+    headers = {"Authorization": f"Bearer {TENANT_KEY}"}
+    poll(lambda: httpx.get(f"{url}/v1/self-models/{USER}", headers=headers).json()
+         .get("beliefs"))  # the in-process worker read the exchange (and logged nothing of it)
+    return ids
+
+
+def user_messages() -> Any:
+    return [{"role": "user", "content": content()}]
+
+
+def send_all(client: openai.OpenAI, claude: anthropic.Anthropic) -> list[str]:
+    """Chat (whole and streamed), Responses and Messages, all under the same user."""
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=messages, user=USER)
-    ids.append(raw.headers["x-selfmodel-request-id"])
+        model="gpt-4o-mini", messages=user_messages(), user=USER)
+    ids = [raw.headers["x-selfmodel-request-id"]]
     with client.chat.completions.with_streaming_response.create(
-            model="gpt-4o-mini", messages=messages, user=USER, stream=True) as stream:
+            model="gpt-4o-mini", messages=user_messages(), user=USER, stream=True) as stream:
         ids.append(stream.headers["x-selfmodel-request-id"])
         list(stream.iter_lines())
     response = client.responses.with_raw_response.create(
         model="gpt-4o-mini", input=content(), user=USER)
     ids.append(response.headers["x-selfmodel-request-id"])
-    messages_client = anthropic.Anthropic(base_url=gateway.url, api_key=TENANT_KEY,
-                                          max_retries=0)
-    reply = messages_client.messages.with_raw_response.create(
-        model="gpt-4o-mini", max_tokens=50, messages=messages, metadata={"user_id": USER})
+    reply = claude.messages.with_raw_response.create(
+        model="gpt-4o-mini", max_tokens=50, messages=user_messages(), metadata={"user_id": USER})
     ids.append(reply.headers["x-selfmodel-request-id"])
-    with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[
-            {"role": "wizard", "content": content()}], user=USER)
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=gateway.url + "/v1", api_key=WRONG_KEY,
-                      max_retries=0).chat.completions.create(model="gpt-4o-mini",
-                                                             messages=messages)
-    headers = {"Authorization": f"Bearer {TENANT_KEY}"}
-    poll(lambda: httpx.get(f"{gateway.url}/v1/self-models/{USER}", headers=headers).json()
-         .get("beliefs"))  # the in-process worker read the exchange (and logged nothing of it)
     return ids
 
 
@@ -124,8 +131,9 @@ def test_debug_log_content_adds_the_user_and_the_injected_block(
                 "policy": {"defaults": ["Prefers clear, direct answers"]}}]
     config = gateway_config(sqlite_url, [], tenants=tenants, debug_log_content=True)
     caplog.set_level("INFO", logger="selfmodel.access")
-    with serve(create_app(config, run_workers=False)) as served:
-        client = openai.OpenAI(base_url=served.url + "/v1", api_key=TENANT_KEY, max_retries=0)
+    with serve(create_app(config, run_workers=False)) as served, \
+            openai.OpenAI(base_url=served.url + "/v1", api_key=TENANT_KEY,
+                          max_retries=0) as client:
         client.chat.completions.create(model="echo", user=USER,
                                        messages=[{"role": "user", "content": "hi"}])
     fields = [r.__dict__["fields"] for r in caplog.records if r.name == "selfmodel.access"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import openai
@@ -32,13 +32,17 @@ PREFERENCE = "I prefer detailed explanations, with examples."
 class Gateway:
     served: ServedApp
     upstream: FakeUpstream
+    clients: dict[str, openai.OpenAI] = field(default_factory=dict)  # closed by the fixture
 
     @property
     def url(self) -> str:
         return self.served.url
 
     def client(self, key: str = KEY) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
+        if key not in self.clients:
+            self.clients[key] = openai.OpenAI(base_url=self.url + "/v1", api_key=key,
+                                              max_retries=0)
+        return self.clients[key]
 
     def chat(self, user: str | None, text: str, model: str = MODEL, **extra: object) -> None:
         kwargs = {"user": user} if user else {}
@@ -63,7 +67,12 @@ def gw(sqlite_url: str) -> Iterator[Gateway]:
                                 tenants=tenants)
         config.observer.workers = 1
         with serve(create_app(config)) as served:
-            yield Gateway(served, upstream)
+            gateway = Gateway(served, upstream)
+            try:
+                yield gateway
+            finally:
+                for client in gateway.clients.values():
+                    client.close()
 
 
 def test_series_move_as_requests_go_through(gw: Gateway) -> None:

@@ -15,7 +15,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,13 @@ class Deployment:
     upstream: FakeUpstream
     replicas: list[Process]
     worker: Process | None = None
+    clients: dict[int, openai.OpenAI] = field(default_factory=dict)  # closed by the fixture
 
     def client(self, replica: int) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.replicas[replica].url + "/v1", api_key=KEY,
-                             max_retries=0)
+        if replica not in self.clients:
+            self.clients[replica] = openai.OpenAI(base_url=self.replicas[replica].url + "/v1",
+                                                  api_key=KEY, max_retries=0)
+        return self.clients[replica]
 
     def self_model(self, replica: int, user: str) -> dict[str, Any]:
         response = httpx.get(f"{self.replicas[replica].url}/v1/self-models/{user}",
@@ -91,6 +94,8 @@ def deployment(redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
             replicas.append(start_serve("replica2", config, tmp_path))
             yield deployment
         finally:
+            for client in deployment.clients.values():
+                client.close()
             for process in [*replicas, *([deployment.worker] if deployment.worker else [])]:
                 process.kill()
 

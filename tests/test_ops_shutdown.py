@@ -98,14 +98,14 @@ class StreamingClient(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        client = openai.OpenAI(base_url=self.url + "/v1", api_key=KEY, max_retries=0)
         try:
-            stream = client.chat.completions.create(
-                model="gpt-4o-mini", stream=True, user=self.user,
-                messages=[{"role": "user", "content": PREFERENCE}])
-            for chunk in stream:
-                self.first.set()
-                self.text += "".join(c.delta.content or "" for c in chunk.choices)
+            with openai.OpenAI(base_url=self.url + "/v1", api_key=KEY, max_retries=0) as client:
+                stream = client.chat.completions.create(
+                    model="gpt-4o-mini", stream=True, user=self.user,
+                    messages=[{"role": "user", "content": PREFERENCE}])
+                for chunk in stream:
+                    self.first.set()
+                    self.text += "".join(c.delta.content or "" for c in chunk.choices)
         except BaseException as exc:  # reported by the test thread
             self.error = exc
         finally:
