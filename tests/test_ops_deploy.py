@@ -1,6 +1,7 @@
 """The container files: the baked config loads as the image and the compose file run it, the
-compose topology is what docs/SCALING.md says, and the Dockerfile keeps its promises
-(non-root, healthcheck on /healthz). No Docker engine runs here, so nothing is built."""
+compose topology is what the README's "Scaling out" section says, and the Dockerfile keeps
+its promises (non-root, healthcheck on /healthz).
+No Docker engine runs here, so nothing is built."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Scale-out on one Redis, with real processes: two ``selfmodel serve`` replicas (no in-process
 workers) and one ``selfmodel worker``, driven over HTTP with the openai SDK.
 
-These are the steps docs/SCALING.md tells an operator to take; the test runs them as written:
+These are the steps the README's "Scaling out" section tells an operator to take; the test
+runs them as written:
 one config file whose ``store.url`` is the shared Redis and whose ``observer.workers`` is 0,
 ``selfmodel doctor`` on it, ``selfmodel serve`` twice (each ready when ``/readyz`` says so),
 ``selfmodel worker`` once. What a user says through replica 1 is applied by the worker and
@@ -66,7 +67,7 @@ class Deployment:
 
 
 def scaleout_config(redis_url: str, upstream: ServedApp) -> dict[str, Any]:
-    """DESIGN.md section 3's shape, as SCALING.md shows it."""
+    """DESIGN.md section 3's shape, as the README shows it."""
     return {
         "model_list": [{"model_name": "gpt-4o-mini", "litellm_params": {
             "model": "openai/gpt-4o-mini", "api_base": upstream.url + "/v1",
