@@ -1,4 +1,5 @@
-"""Holdout experiments through the real gateway: control users get no injection but are observed.
+"""Holdout experiments and consent through the real gateway: control users get no injection
+but are observed; a withdrawn consent stops both.
 
 The gateway is served on loopback with the built-in echo model (which answers with the
 messages the provider would have received), in-process observation workers and a real SQLite
@@ -121,3 +122,33 @@ def test_arm_is_recorded_under_the_experiment_name(gateway: ServedApp, sqlite_ur
             await store.close()
 
     assert asyncio.run(arms()) == {"holdout-2026": "control"}
+
+
+def _consent_config(store_url: str, policy: str) -> Config:
+    return Config.model_validate({
+        "model_list": [{"model_name": "echo", "litellm_params": {"model": "selfmodel/echo"}}],
+        "store": {"url": store_url},
+        "tenants": [{"name": "acme", "api_keys": [KEY], "policy": {"consent": policy}}],
+    })
+
+
+def _profile_sent(served: ServedApp, user: str) -> bool:
+    answer = _chat(served, user, "What should I cook tonight?").parse()
+    return "<user_profile>" in (answer.choices[0].message.content or "")
+
+
+@pytest.mark.parametrize("policy", ["implied", "required"])
+def test_consent_gates_personalization_through_the_gateway(sqlite_url: str, policy: str) -> None:
+    with serve(create_app(_consent_config(sqlite_url, policy))) as served, \
+            _api(served) as api:
+        assert api.put("/v1/self-models/ann/consent", json={"granted": True}).status_code == 200
+        _teach(api, "ann")
+        assert _profile_sent(served, "ann")
+        assert api.put("/v1/self-models/ann/consent", json={"granted": False}).status_code == 200
+        assert not _profile_sent(served, "ann")  # withdrawal stops it at once, any policy
+        raw = _chat(served, "ann", "I'm a senior Go engineer.")
+        record = api.get(f"/v1/decisions/{raw.headers['x-selfmodel-request-id']}").json()
+        assert record["personalized"] is False and "consent" in record["reason"]
+        time.sleep(0.5)  # the in-process worker would have applied an observation by now
+        beliefs = api.get("/v1/self-models/ann").json()["beliefs"]
+        assert not any("senior" in b["value"] for b in beliefs)  # and nothing was observed

@@ -260,6 +260,15 @@ async def test_consent(store: Store) -> None:
     assert await store.get_consent(T, "u1") is False
 
 
+async def test_profile_reads_model_and_consent_together(store: Store) -> None:
+    assert await store.get_profile(T, "u1") == (None, None)
+    await store.create_model(T, "u1")
+    await store.set_consent(T, "u1", False)
+    model, consent = await store.get_profile(T, "u1")
+    assert model is not None and model.user_id == "u1" and consent is False
+    assert await store.get_profile("other-tenant", "u1") == (None, None)
+
+
 async def test_observation_log_is_idempotent_and_purged(store: Store) -> None:
     now = time.time()
     old, new = obs("u1", at=now - 100), obs("u1", at=now)

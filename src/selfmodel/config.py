@@ -88,6 +88,12 @@ class Policy(_Strict):
     never_store: list[str] = Field(default_factory=list)
     defaults: list[str] = Field(default_factory=list)
 
+    def consent_allows(self, recorded: bool | None) -> bool:
+        """Whether a user may be observed and personalized, given their recorded consent:
+        under ``required`` only a recorded opt-in allows it; under ``implied`` only a recorded
+        withdrawal forbids it."""
+        return recorded is True or (self.consent == "implied" and recorded is not False)
+
 
 class Tenant(_Strict):
     name: str

@@ -87,16 +87,16 @@ class Pipeline:
                                   surface=surface, personalized=False)
         prepared.decision = decision
         try:
-            if not await self._consented(tenant, user_id):
-                decision.reason = "consent required and not given"
-                self._count(tenant, "no_consent")
-                return prepared
-            self_model = await self.services.store.get_model(tenant.name, user_id)
+            self_model, consent = await self.services.store.get_profile(tenant.name, user_id)
         except Exception:  # the store is down: answer unpersonalized, never fail the chat
             log.warning("store unavailable; forwarding unpersonalized", exc_info=True)
             self.services.metrics.store_errors.labels("get_model").inc()
             decision.reason = "store unavailable"
             self._count(tenant, "store_error")
+            return prepared
+        if not tenant.policy.consent_allows(consent):
+            decision.reason = "no consent: withdrawn, or required and not given"
+            self._count(tenant, "no_consent")
             return prepared
         prepared.observe = True
         prepared.arm = self._arm(tenant, user_id, self_model)
@@ -107,11 +107,6 @@ class Pipeline:
             return prepared
         self._personalize(prepared, decision, self_model, conversation)
         return prepared
-
-    async def _consented(self, tenant: Tenant, user_id: str) -> bool:
-        if tenant.policy.consent != "required":
-            return True
-        return bool(await self.services.store.get_consent(tenant.name, user_id))
 
     def _arm(self, tenant: Tenant, user_id: str, model: SelfModel | None) -> str | None:
         if tenant.experiment is None:

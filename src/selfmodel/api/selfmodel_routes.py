@@ -94,12 +94,6 @@ async def _model(services: Services, tenant: Tenant, user_id: str) -> SelfModel:
     return model
 
 
-def consent_allows(policy: Policy, consent: bool | None) -> bool:
-    """Under ``consent: required`` only a recorded opt-in allows observing; under ``implied``
-    only a recorded withdrawal forbids it."""
-    return consent is True or (policy.consent == "implied" and consent is not False)
-
-
 # -- create, query ---------------------------------------------------------------------------
 
 @router.post(PREFIX)
@@ -191,7 +185,7 @@ def _flag(raw: str | None, name: str) -> bool:
 async def _require_consent(services: Services, tenant: Tenant, user_id: str) -> None:
     with _store(services, "get_consent"):
         consent = await services.store.get_consent(tenant.name, user_id)
-    if not consent_allows(tenant.policy, consent):
+    if not tenant.policy.consent_allows(consent):
         raise PermissionDenied(
             f"User {user_id!r} has not consented to being observed. Record their opt-in "
             f"with PUT {PREFIX}/{{user_id}}/consent {{\"granted\": true}} first.",

@@ -95,6 +95,12 @@ def _write(conn: sqlite3.Connection, new: SelfModel, current: SelfModel | None) 
         raise ConflictError(f"self-model of {new.user_id!r} changed under a write lock")
 
 
+def get_profile(
+    conn: sqlite3.Connection, tenant: str, user_id: str
+) -> tuple[SelfModel | None, bool | None]:
+    return get_model(conn, tenant, user_id), get_consent(conn, tenant, user_id)
+
+
 def get_consent(conn: sqlite3.Connection, tenant: str, user_id: str) -> bool | None:
     row = conn.execute(
         "SELECT granted FROM consent WHERE tenant=? AND user_id=?", (tenant, user_id)

@@ -120,6 +120,10 @@ class Store(Protocol):
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         """The time of the user's last erasure, if any."""
 
+    async def get_profile(self, tenant: str, user_id: str) -> tuple[SelfModel | None, bool | None]:
+        """The model and the consent record in one round trip: what every personalized
+        request needs (a withdrawn consent stops personalization under any policy)."""
+
     # -- consent --------------------------------------------------------------------------
     async def get_consent(self, tenant: str, user_id: str) -> bool | None: ...
 

@@ -203,6 +203,14 @@ class RedisStore:
         raw = await self._r.get(self.keys.tombstone(tenant, user_id))
         return float(raw) if raw is not None else None
 
+    @_translated
+    async def get_profile(
+        self, tenant: str, user_id: str
+    ) -> tuple[SelfModel | None, bool | None]:
+        keys = self.keys.user(tenant, user_id)  # one hash slot: one MGET, cluster or not
+        raw_model, raw_consent = await self._r.mget([keys.model, keys.consent])
+        return _model(raw_model), None if raw_consent is None else raw_consent == b"1"
+
     # -- consent ----------------------------------------------------------------------------
     @_translated
     async def get_consent(self, tenant: str, user_id: str) -> bool | None:

@@ -107,6 +107,11 @@ class SQLiteStore:
     async def get_model(self, tenant: str, user_id: str) -> SelfModel | None:
         return await self._read(models.get_model, tenant, user_id)
 
+    async def get_profile(
+        self, tenant: str, user_id: str
+    ) -> tuple[SelfModel | None, bool | None]:
+        return await self._read(models.get_profile, tenant, user_id)
+
     async def create_model(
         self, tenant: str, user_id: str, context: dict[str, object] | None = None
     ) -> SelfModel:
