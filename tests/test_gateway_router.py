@@ -157,7 +157,7 @@ def test_splitter_ignores_done_inside_content_and_adds_done_when_missing() -> No
     splitter = EventSplitter()
     event = b'data: {"content":"data: [DONE]"}\n\n'
     assert splitter.feed(event) == event
-    assert not splitter.done
+    assert not splitter.holding
     assert splitter.end() == DONE
 
 

@@ -77,40 +77,54 @@ def event(data: object) -> bytes:
     return b"data: " + to_json(data) + b"\n\n"
 
 
-class EventSplitter:
-    """Cuts a provider's byte stream at event boundaries, and holds the ``[DONE]`` event back.
+class HeldEvents:
+    """Cuts a provider's byte stream at event boundaries and holds back its terminal event.
 
     Only whole events are passed on: an event cut across two reads waits for its end (a
-    provider that fails mid-event must not leave the client half an event, which would glue
-    our error event onto it). Chunks from a well-behaved provider are whole events, so in
-    practice nothing waits. ``end()`` gives the closing bytes, sent after ``finish``.
+    provider that fails mid-event must not leave the client half an event glued to our error
+    event). From the terminal event on, everything is held, and sent by the relay only after
+    the exchange is recorded. Subclasses say which event is terminal and how the stream ends.
     """
 
-    __slots__ = ("done", "held")
+    __slots__ = ("held", "holding")
 
     def __init__(self) -> None:
         self.held = b""
-        self.done = False
+        self.holding = False
+
+    def terminal(self, data: bytes) -> int:
+        """Where the first terminal event starts in ``data`` (whole events), or -1."""
+        raise NotImplementedError
 
     def feed(self, chunk: bytes) -> bytes:
         data = self.held + chunk if self.held else chunk
-        if self.done:
+        if self.holding:
             self.held = data
             return b""
         cut = len(data) if data.endswith(b"\n\n") else last_boundary(data)
         if len(data) - cut > MAX_EVENT_BYTES:
             cut = len(data)  # a runaway event is passed on rather than buffered without end
         whole, self.held = data[:cut], data[cut:]
-        start = _done_line(whole)
+        start = self.terminal(whole)
         if start >= 0:
-            self.done = True
-            self.held = whole[start:] + self.held
+            self.holding, self.held = True, whole[start:] + self.held
             return whole[:start]
         return whole
 
+
+class EventSplitter(HeldEvents):
+    """Chat's stream: holds the ``data: [DONE]`` event back. Chunks from a well-behaved
+    provider are whole events, so in practice nothing waits. ``end()`` gives the closing
+    bytes, sent after ``finish``."""
+
+    __slots__ = ()
+
+    def terminal(self, data: bytes) -> int:
+        return _done_line(data)
+
     def end(self) -> bytes:
         """The closing bytes: the provider's ``[DONE]`` event, or ours if it sent none."""
-        if self.done:
+        if self.holding:
             return self.held
         if not self.held.strip():
             return DONE

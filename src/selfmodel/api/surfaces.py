@@ -31,7 +31,7 @@ from selfmodel.api.openai_routes import (
     pipeline_of,
     recent_user_text,
 )
-from selfmodel.api.sse import MAX_EVENT_BYTES, Pump, SSEResponse, last_boundary
+from selfmodel.api.sse import HeldEvents, Pump, SSEResponse
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError
 from selfmodel.observability import note_stream_error
@@ -195,36 +195,15 @@ async def _send(send: Send, data: bytes, reader: EventReader | None) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-class HoldBack:
-    """Passes whole events on at once, and holds back the stream's terminal event.
+class HoldBack(HeldEvents):
+    """Holds back a surface's terminal event (``response.completed``, ``message_stop``): it
+    tells the client the answer is whole, so it is sent only after the exchange is recorded."""
 
-    A surface's terminal event (``response.completed``, ``message_stop``) tells its client the
-    answer is whole, so it is sent only after the exchange is recorded. As for chat
-    (``EventSplitter``), only whole events are passed on: a provider that fails mid-event
-    must not leave the client half an event glued to our error event.
-    """
-
-    __slots__ = ("_markers", "held", "holding")
+    __slots__ = ("_markers",)
 
     def __init__(self, markers: tuple[bytes, ...]) -> None:
+        super().__init__()
         self._markers = markers
-        self.held = b""
-        self.holding = False
-
-    def feed(self, chunk: bytes) -> bytes:
-        data = self.held + chunk if self.held else chunk
-        if self.holding:
-            self.held = data
-            return b""
-        cut = len(data) if data.endswith(b"\n\n") else last_boundary(data)
-        if len(data) - cut > MAX_EVENT_BYTES:
-            cut = len(data)  # a runaway event is passed on rather than buffered without end
-        whole, self.held = data[:cut], data[cut:]
-        start = self._terminal(whole)
-        if start >= 0:
-            self.holding, self.held = True, whole[start:] + self.held
-            return whole[:start]
-        return whole
 
     def end(self) -> bytes:
         """What was held back (the terminal event), ending with the blank line it needs."""
@@ -232,8 +211,7 @@ class HoldBack:
             return self.held
         return self.held.rstrip(b"\r\n") + b"\n\n"
 
-    def _terminal(self, data: bytes) -> int:
-        """Where the first terminal event starts in ``data`` (whole events), or -1."""
+    def terminal(self, data: bytes) -> int:
         found = [i for i in (_line_at(data, m) for m in self._markers) if i >= 0]
         return min(found, default=-1)
 
