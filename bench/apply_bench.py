@@ -65,7 +65,7 @@ async def drain_with_one_worker(store: Any, count: int) -> float:
 
 
 async def run(url: str, label: str, *, quick: bool) -> list[dict[str, Any]]:
-    count = 300 if quick else 3000
+    count = 200 if quick else 3000
     store = await seed.open_started(url)
     rows = []
     try:

@@ -167,7 +167,7 @@ def freshness(suite: Suite) -> None:
         for conc in (1, 10):
             suite.quiesce(cap=120 if not plan.quick else 20)
             system.proc.resume()
-            seconds = 6 if plan.quick else 20
+            seconds = 5 if plan.quick else 20
             wrk = subprocess.Popen(
                 ["taskset", "-c", str(LOAD_CORE), "wrk", "-t1", f"-c{conc}", f"-d{seconds}s",
                  "-s", str(loads.LUA), system.url],

@@ -45,6 +45,7 @@ class Plan:
     leak_cap: float = 90.0  # seconds per half of the leak check, per system
     leak_cap_litellm: float = 45.0
     drain_cap: float = 30.0
+    warmup_seconds: int = 2
     startup_samples: int = 3
     lookup_users: int = 100_000
     freshness_samples: int = 40
@@ -54,9 +55,9 @@ class Plan:
     def make(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
             plan = cls(quick=True, rounds=1, seconds=2, leak_targets=(5_000, 10_000),
-                       leak_cap=10.0, leak_cap_litellm=5.0, drain_cap=8.0,
-                       startup_samples=1, lookup_users=2_000, freshness_samples=8,
-                       profile_seconds=4)
+                       leak_cap=6.0, leak_cap_litellm=3.0, drain_cap=6.0, warmup_seconds=1,
+                       startup_samples=1, lookup_users=1_000, freshness_samples=8,
+                       profile_seconds=3)
         else:
             plan = cls(quick=False, rounds=3, seconds=4)
         if args.rounds:
@@ -226,7 +227,7 @@ class Suite:
     def warmup(self) -> None:
         for key, system in self.systems.items():
             res = loads.wrk(system.url, body=system.body, api_key=system.api_key,
-                            connections=16, seconds=2, core=LOAD_CORE)
+                            connections=16, seconds=self.plan.warmup_seconds, core=LOAD_CORE)
             self.served[key] += res["requests"]
             self.drain(system)
 
