@@ -534,3 +534,30 @@ async def test_in_memory_sqlite_works_for_quick_use() -> None:
     finally:
         await store.close()
     assert await store.ping() is False
+
+
+# -- SQLite: the parsed-model cache never hides another process's write ---------------------
+
+async def test_sqlite_profile_cache_sees_other_writers_and_erasure(sqlite_url: str) -> None:
+    here, there = open_store(sqlite_url), open_store(sqlite_url)  # two processes' stores
+    await here.start()
+    await there.start()
+    try:
+        await here.mutate_model(T, "u1", add_belief("a"))
+        first, _ = await here.get_profile(T, "u1")
+        again, _ = await here.get_profile(T, "u1")
+        assert first is not None and again is first  # unchanged: not parsed again
+        await there.mutate_model(T, "u1", add_belief("b"))
+        seen, _ = await here.get_profile(T, "u1")
+        assert seen is not None and [b.key for b in seen.beliefs] == ["a", "b"]
+        await there.delete_model(T, "u1")
+        assert await here.get_profile(T, "u1") == (None, None)
+        await here.mutate_model(T, "u2", add_belief("x"))
+        assert (await here.get_profile(T, "u2"))[0] is not None  # cached at version 1
+        await there.delete_model(T, "u2")
+        await there.mutate_model(T, "u2", add_belief("y"))  # re-created, at version 1 again
+        fresh, _ = await here.get_profile(T, "u2")
+        assert fresh is not None and [b.key for b in fresh.beliefs] == ["y"]
+    finally:
+        await here.close()
+        await there.close()

@@ -9,7 +9,9 @@ in the UPDATE is a second guard that would turn any such bug into an error, not 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 
 from selfmodel.domain.models import SelfModel
 from selfmodel.store._codec import erased_before, next_version, user_digest
@@ -17,8 +19,61 @@ from selfmodel.store._sqlite_schema import immediate
 from selfmodel.store.base import ConflictError, Mutation
 
 _GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
+# The stored document only when it differs from the cached one (same version and stamp).
+_GET_CHANGED = ("SELECT CASE WHEN version=? AND stamp=? THEN NULL ELSE doc END FROM models "
+                "WHERE tenant=? AND user_id=?")
 _ERASED = "SELECT erased_at FROM tombstones WHERE tenant=? AND user_hash=?"
 _APPLIED = "SELECT 1 FROM applied WHERE tenant=? AND user_id=? AND obs_id=?"
+
+
+class ModelCache:
+    """Self-models this process parsed or wrote, so the chat path does not parse the same
+    JSON document again on every request (parsing a model with 50 beliefs and their evidence
+    was the largest cost of a personalized request).
+
+    Every read still asks the database, but for the document only when its (version, stamp)
+    differs from the cached model's: a write by another process, or an erasure followed by a
+    new model, is always seen. The stamp is the model's ``updated_at``, so a model re-created
+    at the same version after an erasure never matches. Models are immutable by contract
+    (domain functions return new ones), so sharing one object between readers is safe.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], SelfModel] = OrderedDict()
+        self._lock = threading.Lock()  # the read and write lanes are two threads
+
+    def get(self, tenant: str, user_id: str) -> SelfModel | None:
+        with self._lock:
+            return self._items.get((tenant, user_id))
+
+    def put(self, model: SelfModel) -> None:
+        with self._lock:
+            self._items[(model.tenant, model.user_id)] = model
+            self._items.move_to_end((model.tenant, model.user_id))
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def drop(self, tenant: str, user_id: str) -> None:
+        with self._lock:
+            self._items.pop((tenant, user_id), None)
+
+
+def cached_model(
+    conn: sqlite3.Connection, tenant: str, user_id: str, cache: ModelCache
+) -> SelfModel | None:
+    """The stored model, parsed only if it changed since this process last saw it."""
+    known = cache.get(tenant, user_id)
+    token = (known.version, known.updated_at) if known is not None else (-1, -1.0)
+    row = conn.execute(_GET_CHANGED, (*token, tenant, user_id)).fetchone()
+    if row is None:
+        cache.drop(tenant, user_id)
+        return None
+    if row[0] is None:
+        return known
+    model = SelfModel.model_validate_json(row[0])
+    cache.put(model)
+    return model
 
 
 def get_model(conn: sqlite3.Connection, tenant: str, user_id: str) -> SelfModel | None:
@@ -48,8 +103,8 @@ def create_model(
         now = time.time()
         model = SelfModel(tenant=tenant, user_id=user_id, version=1, created_at=now,
                           updated_at=now, context=dict(context or {}))
-        conn.execute("INSERT INTO models (tenant, user_id, version, doc) VALUES (?, ?, 1, ?)",
-                     (tenant, user_id, model.model_dump_json()))
+        conn.execute("INSERT INTO models (tenant, user_id, version, doc, stamp) "
+                     "VALUES (?, ?, 1, ?, ?)", (tenant, user_id, model.model_dump_json(), now))
         return model
 
 
@@ -61,12 +116,13 @@ def mutate_model(
     observation_id: str | None,
     observed_at: float | None,
     create: bool,
+    cache: ModelCache,
 ) -> SelfModel | None:
     with immediate(conn):
         if observed_at is not None and erased_before(erased_at(conn, tenant, user_id),
                                                      observed_at):
             return None
-        current = get_model(conn, tenant, user_id)
+        current = cached_model(conn, tenant, user_id, cache)
         if observation_id is not None and conn.execute(
             _APPLIED, (tenant, user_id, observation_id)
         ).fetchone():
@@ -78,27 +134,29 @@ def mutate_model(
         if observation_id is not None:
             conn.execute("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
                          (tenant, user_id, observation_id))
-        return new
+    cache.put(new)  # after the commit: a rolled-back write never reaches the cache
+    return new
 
 
 def _write(conn: sqlite3.Connection, new: SelfModel, current: SelfModel | None) -> None:
     doc = new.model_dump_json()
     if current is None:
-        conn.execute("INSERT INTO models (tenant, user_id, version, doc) VALUES (?, ?, ?, ?)",
-                     (new.tenant, new.user_id, new.version, doc))
+        conn.execute("INSERT INTO models (tenant, user_id, version, doc, stamp) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     (new.tenant, new.user_id, new.version, doc, new.updated_at))
         return
     cursor = conn.execute(
-        "UPDATE models SET version=?, doc=? WHERE tenant=? AND user_id=? AND version=?",
-        (new.version, doc, new.tenant, new.user_id, current.version),
+        "UPDATE models SET version=?, doc=?, stamp=? WHERE tenant=? AND user_id=? AND version=?",
+        (new.version, doc, new.updated_at, new.tenant, new.user_id, current.version),
     )
     if cursor.rowcount != 1:
         raise ConflictError(f"self-model of {new.user_id!r} changed under a write lock")
 
 
 def get_profile(
-    conn: sqlite3.Connection, tenant: str, user_id: str
+    conn: sqlite3.Connection, tenant: str, user_id: str, cache: ModelCache
 ) -> tuple[SelfModel | None, bool | None]:
-    return get_model(conn, tenant, user_id), get_consent(conn, tenant, user_id)
+    return cached_model(conn, tenant, user_id, cache), get_consent(conn, tenant, user_id)
 
 
 def get_consent(conn: sqlite3.Connection, tenant: str, user_id: str) -> bool | None:

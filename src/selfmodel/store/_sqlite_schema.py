@@ -18,6 +18,7 @@ BUSY_TIMEOUT_MS = 10_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
     tenant TEXT NOT NULL, user_id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    stamp REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, user_id));
 CREATE TABLE IF NOT EXISTS applied (
     tenant TEXT NOT NULL, user_id TEXT NOT NULL, obs_id TEXT NOT NULL,
@@ -78,6 +79,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(models)")}
+        if "stamp" not in columns:  # a file made before the stamp existed
+            conn.execute("ALTER TABLE models ADD COLUMN stamp REAL NOT NULL DEFAULT 0")
 
 
 @contextmanager

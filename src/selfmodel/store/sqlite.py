@@ -72,6 +72,7 @@ class SQLiteStore:
             self._reader = _Lane(ThreadPoolExecutor(1, thread_name_prefix="selfmodel-sqlite-r"))
         self._next_purge = 0.0
         self._enqueued: asyncio.Event | None = None  # created on the store's own loop
+        self._cache = models.ModelCache()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,7 +111,7 @@ class SQLiteStore:
     async def get_profile(
         self, tenant: str, user_id: str
     ) -> tuple[SelfModel | None, bool | None]:
-        return await self._read(models.get_profile, tenant, user_id)
+        return await self._read(models.get_profile, tenant, user_id, self._cache)
 
     async def create_model(
         self, tenant: str, user_id: str, context: dict[str, object] | None = None
@@ -128,10 +129,13 @@ class SQLiteStore:
         create: bool = True,
     ) -> SelfModel | None:
         return await self._write(models.mutate_model, tenant, user_id, fn, observation_id,
-                                 observed_at, create)
+                                 observed_at, create, self._cache)
 
     async def delete_model(self, tenant: str, user_id: str) -> bool:
-        return await self._write(records.delete_user, tenant, user_id)
+        self._cache.drop(tenant, user_id)
+        existed = await self._write(records.delete_user, tenant, user_id)
+        self._cache.drop(tenant, user_id)  # and again, for a read that raced the erasure
+        return existed
 
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
         return await self._read(models.list_models, tenant, limit)
