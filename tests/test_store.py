@@ -536,10 +536,14 @@ async def test_in_memory_sqlite_works_for_quick_use() -> None:
     assert await store.ping() is False
 
 
-# -- SQLite: the parsed-model cache never hides another process's write ---------------------
+# -- the parsed-model caches never hide another process's write -------------------------------
 
-async def test_sqlite_profile_cache_sees_other_writers_and_erasure(sqlite_url: str) -> None:
-    here, there = open_store(sqlite_url), open_store(sqlite_url)  # two processes' stores
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+async def test_profile_cache_sees_other_writers_and_erasure(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    here, there = open_store(url), open_store(url)  # two processes' stores
     await here.start()
     await there.start()
     try:

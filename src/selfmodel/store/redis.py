@@ -75,6 +75,8 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 10)))
 
 
+RECENT_MODELS = 256  # parsed documents kept by get_profile, oldest dropped first
+
 def _model(raw: bytes | str | None) -> SelfModel | None:
     return SelfModel.model_validate_json(raw) if raw else None
 
@@ -96,6 +98,7 @@ class RedisStore:
                                 socket_timeout=SOCKET_TIMEOUT)
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
+        self._recent: dict[bytes | str, SelfModel] = {}  # raw document -> parsed (get_profile)
         self._eraser = Eraser(self._r, self.keys, self.queue, self.cluster)
         self._exchange = self._r.register_script(rec.EXCHANGE_LUA)
 
@@ -209,7 +212,25 @@ class RedisStore:
     ) -> tuple[SelfModel | None, bool | None]:
         keys = self.keys.user(tenant, user_id)  # one hash slot: one MGET, cluster or not
         raw_model, raw_consent = await self._r.mget([keys.model, keys.consent])
-        return _model(raw_model), None if raw_consent is None else raw_consent == b"1"
+        return self._parsed(raw_model), None if raw_consent is None else raw_consent == b"1"
+
+    def _parsed(self, raw: bytes | str | None) -> SelfModel | None:
+        """The model in ``raw``, parsed only if these exact bytes were not parsed before.
+
+        Parsing a model with 50 beliefs and their evidence costs milliseconds; comparing the
+        bytes with the last ones seen costs microseconds. Equal bytes are the same model, so
+        this can never serve a stale or erased one. Models are immutable by contract.
+        """
+        if raw is None:
+            return None
+        hit = self._recent.get(raw)
+        if hit is not None:
+            return hit
+        model = SelfModel.model_validate_json(raw)
+        if len(self._recent) >= RECENT_MODELS:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[raw] = model
+        return model
 
     # -- consent ----------------------------------------------------------------------------
     @_translated
