@@ -36,9 +36,11 @@ class ModelCache:
     new model, is always seen. The stamp is the model's ``updated_at``, so a model re-created
     at the same version after an erasure never matches. Models are immutable by contract
     (domain functions return new ones), so sharing one object between readers is safe.
+    The bound is a count of the most recently used users: a model with 50 beliefs and full
+    evidence chains takes about half a megabyte parsed, so the default keeps memory bounded.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 256) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, str], SelfModel] = OrderedDict()
         self._lock = threading.Lock()  # the read and write lanes are two threads

@@ -75,7 +75,7 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 10)))
 
 
-RECENT_MODELS = 256  # parsed documents kept by get_profile, oldest dropped first
+RECENT_MODELS = 64  # parsed documents kept by get_profile, oldest dropped first
 
 def _model(raw: bytes | str | None) -> SelfModel | None:
     return SelfModel.model_validate_json(raw) if raw else None
