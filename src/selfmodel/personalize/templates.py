@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,20 @@ _LOOKALIKE = str.maketrans({"<": "\u2039", ">": "\u203a", '"': "'", "`": "'"})
 
 def neutralize(text: object) -> str:
     """``text`` as one printable line that cannot close a tag or a quoted item."""
-    cleaned = "".join(
-        " " if char in "\t\n\r\u2028\u2029" else char
-        for char in str(text)
-        if char in "\t\n\r\u2028\u2029" or unicodedata.category(char)[0] != "C"
-    )
+    return _neutralized(str(text))
+
+
+@lru_cache(maxsize=16384)
+def _neutralized(text: str) -> str:
+    """Cached: the same belief statements are rendered on request after request."""
+    if text.isascii() and text.isprintable():
+        cleaned = text  # the common case: nothing to drop or replace character by character
+    else:
+        cleaned = "".join(
+            " " if char in "\t\n\r\u2028\u2029" else char
+            for char in text
+            if char in "\t\n\r\u2028\u2029" or unicodedata.category(char)[0] != "C"
+        )
     line = " ".join(cleaned.translate(_LOOKALIKE).split())
     if len(line) > MAX_FIELD_CHARS:
         line = line[: MAX_FIELD_CHARS - 1].rstrip() + "\u2026"
