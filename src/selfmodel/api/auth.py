@@ -24,8 +24,10 @@ class TenantDirectory:
         self.open_mode = config.open_mode
         self.tenants = {t.name: t for t in config.effective_tenants()}
         self._by_digest: dict[str, Tenant] = {}
+        self._digests: dict[str, tuple[str, ...]] = {}  # hashed once here, not per request
         for tenant in config.tenants:
-            for digest in tenant.key_digests():
+            self._digests[tenant.name] = tuple(tenant.key_digests())
+            for digest in self._digests[tenant.name]:
                 self._by_digest[digest] = tenant
 
     def authenticate(self, headers: Headers) -> Tenant:
@@ -41,7 +43,7 @@ class TenantDirectory:
         digest = hashlib.sha256(key.encode()).hexdigest()
         tenant = self._by_digest.get(digest)
         if tenant is None or not any(
-            hmac.compare_digest(digest, d) for d in tenant.key_digests()
+            hmac.compare_digest(digest, d) for d in self._digests[tenant.name]
         ):
             raise AuthenticationFailed("Incorrect API key provided.")
         note_tenant(tenant.name)
