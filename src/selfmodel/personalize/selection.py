@@ -213,10 +213,12 @@ class CachedConfidence:
 
     Confidence moves with time at the pace of half-lives measured in days, so a value
     computed within the same minute is the same to three decimals; the hot path then pays
-    one dictionary lookup instead of the exponentials for each of a user's beliefs.
+    one dictionary lookup instead of the exponentials for each of a user's beliefs. Every
+    applied observation changes a belief's key, so the table is cleared when full: 20,000
+    entries (a few MB) bound the memory a busy gateway spends on it.
     """
 
-    def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 200_000) -> None:
+    def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 20_000) -> None:
         self._fn = fn
         self._max = max_entries
         self._values: dict[tuple[object, ...], float] = {}
