@@ -8,6 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import respx
+
+from tests.support.servers import serve
+from tests.support.upstream import FakeUpstream
 
 # No test may reach a real provider or the internet: litellm reads its price map locally.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -48,3 +52,19 @@ def redis_url() -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeUpstream, str]]:
+    """A fake OpenAI/Anthropic-compatible provider served on loopback, and its URL."""
+    upstream = FakeUpstream()
+    with serve(upstream) as served:
+        yield upstream, served.url
+
+
+@pytest.fixture
+def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    """respx routes for providers litellm translates (litellm put on httpx so respx sees it)."""
+    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
+    with respx.mock(assert_all_called=False) as router:
+        yield router

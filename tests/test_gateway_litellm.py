@@ -28,13 +28,6 @@ MESSAGES = [{"role": "system", "content": "You are terse."},
 
 
 @pytest.fixture
-def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
 def gateway(sqlite_url: str, mock: respx.MockRouter) -> Iterator[ServedApp]:
     config = gateway_config(sqlite_url, [("claude", MODEL, PRIMARY), ("claude", MODEL, SECONDARY)],
                             num_retries=0)

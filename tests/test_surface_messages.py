@@ -21,10 +21,9 @@ import respx
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from tests.support.servers import serve
+from tests.support.clients import keep
 from tests.support.surfaces import (
     BLOCK,
-    Closing,
     SurfaceGateway,
     finished_when_terminal_arrives,
     poll,
@@ -40,29 +39,6 @@ TOOL = {"name": "get_weather", "description": "Weather for a city",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                          "required": ["city"]}}
 EVENT = TypeAdapter(RawMessageStreamEvent)
-CLIENTS = Closing()
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    CLIENTS.close()
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeUpstream, str]]:
-    upstream = FakeUpstream()
-    with serve(upstream) as served:
-        yield upstream, served.url
-
-
-@pytest.fixture
-def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")  # litellm on httpx, seen by respx
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
 @pytest.fixture
 def gw(sqlite_url: str, fake: tuple[FakeUpstream, str]) -> Iterator[SurfaceGateway]:
     deployments = [("claude", "anthropic/claude-sonnet-4-5", fake[1]),
@@ -73,7 +49,7 @@ def gw(sqlite_url: str, fake: tuple[FakeUpstream, str]) -> Iterator[SurfaceGatew
 
 
 def client(gw: SurfaceGateway, key: str = "sk-local") -> anthropic.Anthropic:
-    return CLIENTS.keep(anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0))
+    return keep(anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0))
 
 
 # -- native: anthropic/ deployments get the Messages API as sent ------------------------------
@@ -455,7 +431,7 @@ def test_the_tenant_key_is_accepted_as_x_api_key_or_bearer(sqlite_url: str) -> N
         missing = post(gw, b"not even json")
         by_key = client(gw, "sk-acme").messages.create(model="echo", max_tokens=10,
                                                        messages=MESSAGES)
-        bearer = CLIENTS.keep(anthropic.Anthropic(base_url=gw.url, auth_token="sk-acme",
+        bearer = keep(anthropic.Anthropic(base_url=gw.url, auth_token="sk-acme",
                                                   max_retries=0))
         by_token = bearer.messages.create(model="echo", max_tokens=10, messages=MESSAGES)
     assert isinstance(caught.value.body, dict)

@@ -24,10 +24,10 @@ from pydantic import TypeAdapter
 from selfmodel.api.responses_routes import ResponsesReader
 from selfmodel.api.surfaces import HoldBack
 from selfmodel.providers.sse_events import SSEDecoder
+from tests.support.clients import keep
 from tests.support.servers import serve
 from tests.support.surfaces import (
     BLOCK,
-    Closing,
     SurfaceGateway,
     finished_when_terminal_arrives,
     poll,
@@ -44,29 +44,6 @@ TOOL = {"type": "function", "name": "get_weather", "description": "Weather for a
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                        "required": ["city"]}, "strict": True}
 EVENT = TypeAdapter(ResponseStreamEvent)
-CLIENTS = Closing()
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    CLIENTS.close()
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeUpstream, str]]:
-    upstream = FakeUpstream()
-    with serve(upstream) as served:
-        yield upstream, served.url
-
-
-@pytest.fixture
-def mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
-    monkeypatch.setenv("DISABLE_AIOHTTP_TRANSPORT", "True")  # litellm on httpx, seen by respx
-    with respx.mock(assert_all_called=False) as router:
-        yield router
-
-
 @pytest.fixture
 def gw(sqlite_url: str, fake: tuple[FakeUpstream, str]) -> Iterator[SurfaceGateway]:
     deployments = [("gpt", "openai/gpt-4.1-mini", fake[1] + "/v1"),
@@ -76,7 +53,7 @@ def gw(sqlite_url: str, fake: tuple[FakeUpstream, str]) -> Iterator[SurfaceGatew
 
 
 def client(gw: SurfaceGateway, key: str = "sk-local") -> openai.OpenAI:
-    return CLIENTS.keep(openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0))
+    return keep(openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0))
 
 
 # -- native: an OpenAI-compatible deployment serves /responses itself -------------------------

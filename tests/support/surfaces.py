@@ -28,22 +28,6 @@ BLOCK = "About this user: prefers concise answers."
 T = TypeVar("T")
 
 
-class Closing:
-    """SDK clients made by a test, closed after it: their pooled sockets would otherwise be
-    left to the garbage collector (a ResourceWarning, an error under -W error)."""
-
-    def __init__(self) -> None:
-        self.clients: list[Any] = []
-
-    def keep(self, client: T) -> T:
-        self.clients.append(client)
-        return client
-
-    def close(self) -> None:
-        while self.clients:
-            self.clients.pop().close()
-
-
 @dataclass
 class Finished:
     prepared: Prepared
