@@ -16,6 +16,7 @@ import pytest
 import respx
 
 from selfmodel.app import create_app
+from tests.support.anthropic_wire import anthropic_message, anthropic_sse
 from tests.support.clients import keep
 from tests.support.gateway import gateway_config
 from tests.support.servers import ServedApp, serve
@@ -40,28 +41,10 @@ def client(gateway: ServedApp) -> openai.OpenAI:
 
 
 def message(text: str) -> dict[str, Any]:
-    return {"id": "msg_1", "type": "message", "role": "assistant",
-            "model": "claude-3-5-haiku-latest", "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": 10, "output_tokens": 5}}
+    return anthropic_message([{"type": "text", "text": text}])
 
 
-def sse(*texts: str) -> bytes:
-    events: list[tuple[str, dict[str, Any]]] = [
-        ("message_start", {"type": "message_start", "message": {
-            **message(""), "content": [], "stop_reason": None,
-            "usage": {"input_tokens": 10, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        *(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                   "delta": {"type": "text_delta", "text": t}}) for t in texts),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 2},
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-                    for name, data in events)
+sse = anthropic_sse
 
 
 def test_anthropic_non_stream(gateway: ServedApp, mock: respx.MockRouter) -> None:
