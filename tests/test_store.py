@@ -8,15 +8,17 @@ tests on a throwaway 3-master cluster (marked slow; skipped only if redis-server
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from selfmodel.domain.models import Belief, DecisionRecord, Observation, SelfModel
 from selfmodel.store import open_store
-from selfmodel.store.base import QueueEntry, Store, StoreError
+from selfmodel.store.base import QueueEntry, Step, Store, StoreError
 from tests.store_cluster import RedisClusterProcess, start_cluster
 from tests.store_raw import raw_mentions
 
@@ -135,6 +137,49 @@ async def test_same_observation_applies_once(store: Store) -> None:
     model = await store.get_model(T, "u1")
     assert model is not None and len(model.beliefs) == 2 and model.version == 2
     assert all(m == model for m in racing)
+
+
+async def test_a_batch_applies_each_observation_once_in_one_write(store: Store) -> None:
+    first, second = obs(), obs()
+    before = await store.apply_observations(T, "u1", [Step(first, add_belief("a"))])
+    assert before.applied == {first.id} and before.model is not None
+    assert before.model.version == 1
+    result = await store.apply_observations(T, "u1", [
+        Step(first, add_belief("again")),  # applied before: skipped
+        Step(second, add_belief("b")),
+        Step(second, add_belief("twice")),  # the same id twice in one batch: once
+    ])
+    assert result.applied == {second.id} and not result.erased
+    model = await store.get_model(T, "u1")
+    assert model == result.model
+    assert model is not None and [b.key for b in model.beliefs] == ["a", "b"]
+    assert model.version == 2  # one write for the whole batch
+    logged = await store.list_observations(T, "u1")
+    assert sorted(o.id for o in logged) == sorted([first.id, second.id])
+    nothing = await store.apply_observations(T, "u1", [Step(second, add_belief("c"))])
+    assert nothing.applied == frozenset() and nothing.model == model
+
+
+async def test_a_batch_drops_what_predates_an_erasure(store: Store) -> None:
+    old = obs(at=time.time() - 60)
+    await store.mutate_model(T, "u1", add_belief("a"))
+    await store.delete_model(T, "u1")
+    new = obs(at=time.time() + 1)
+    result = await store.apply_observations(T, "u1", [Step(old, add_belief("old")),
+                                                      Step(new, add_belief("new"))])
+    assert result.erased == {old.id} and result.applied == {new.id}
+    model = await store.get_model(T, "u1")
+    assert model is not None and [b.key for b in model.beliefs] == ["new"]
+    assert [o.id for o in await store.list_observations(T, "u1")] == [new.id]
+    gone = await store.apply_observations(T, "u2", [])
+    assert gone.model is None and not gone.applied
+
+
+async def test_concurrent_batches_lose_nothing(store: Store) -> None:
+    batches = [[Step(obs(), add_belief(f"k{i}-{j}")) for j in range(3)] for i in range(10)]
+    await asyncio.gather(*(store.apply_observations(T, "u1", b) for b in batches))
+    model = await store.get_model(T, "u1")
+    assert model is not None and len(model.beliefs) == 30 and model.version == 10
 
 
 async def test_tombstone_drops_observations_made_before_erasure(store: Store) -> None:
@@ -399,6 +444,18 @@ async def test_claim_then_ack(store: Store) -> None:
     assert (await store.queue_stats()).depth == 0
 
 
+async def test_ack_many_in_one_call(store: Store) -> None:
+    for i in range(5):
+        await store.enqueue(obs(f"u{i}"))
+    got = await store.claim("w1", 4)
+    await store.ack_many(got)
+    await store.ack_many([])
+    stats = await store.queue_stats()
+    assert (stats.depth, stats.pending) == (1, 0)
+    [last] = await store.claim("w1", 10)
+    assert last.entry_id not in {e.entry_id for e in got}
+
+
 async def test_claim_order_follows_enqueue_time(store: Store) -> None:
     sent = [obs("u1", content=f"m{i}") for i in range(6)]
     for o in sent:
@@ -565,3 +622,61 @@ async def test_profile_cache_sees_other_writers_and_erasure(
     finally:
         await here.close()
         await there.close()
+
+
+# -- SQLite group commit ----------------------------------------------------------------------
+
+async def test_sqlite_group_commit_writes_concurrent_exchanges_together(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfmodel.store import _sqlite_queue
+
+    groups: list[int] = []
+    real = _sqlite_queue.record_exchanges
+
+    def spy(conn: Any, exchanges: Any, purge: bool) -> int:
+        groups.append(len(exchanges))
+        return real(conn, exchanges, purge)
+
+    monkeypatch.setattr(_sqlite_queue, "record_exchanges", spy)
+    store = open_store(sqlite_url)
+    await store.start()
+    try:
+        records = [decision() for _ in range(20)]
+        await asyncio.gather(*(store.record_exchange(r, obs(), 60) for r in records))
+        assert sum(groups) == 20 and max(groups) > 1  # fewer commits than requests
+        assert (await store.queue_stats()).depth == 20
+        for record in records:
+            assert await store.get_decision(T, record.request_id) == record
+    finally:
+        await store.close()
+
+
+async def test_sqlite_a_failed_group_is_written_one_by_one(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfmodel.store import _sqlite_queue
+
+    real = _sqlite_queue.record_exchanges
+    bad = decision(user="bad")
+
+    def picky(conn: Any, exchanges: Any, purge: bool) -> int:
+        if any(record is bad for record, _, _ in exchanges):
+            raise sqlite3.OperationalError("this record cannot be written")
+        return real(conn, exchanges, purge)
+
+    monkeypatch.setattr(_sqlite_queue, "record_exchanges", picky)
+    store = open_store(sqlite_url)
+    await store.start()
+    try:
+        good = [decision() for _ in range(5)]
+        results = await asyncio.gather(
+            *(store.record_exchange(r, obs(), 60) for r in [*good[:2], bad, *good[2:]]),
+            return_exceptions=True)
+        assert [isinstance(r, StoreError) for r in results] == [False, False, True, False,
+                                                                False, False]
+        assert (await store.queue_stats()).depth == 5
+        for record in good:
+            assert await store.get_decision(T, record.request_id) == record
+    finally:
+        await store.close()

@@ -232,7 +232,9 @@ def test_carrying_on_from_a_personalized_answer_supports_what_it_applied() -> No
     assert model.last_exchange_at == T0 + 120
     belief = model.belief(formal)
     assert belief is not None and belief.times_applied == 1
-    assert belief.evidence[-1].source == Source.APPLIED
+    assert belief.times_accepted == 1  # acceptance is counted, not kept as an evidence item
+    assert all(item.source != Source.APPLIED for item in belief.evidence)
+    assert belief.observations == len(belief.evidence) + 1
 
 
 def test_an_exchange_long_after_the_previous_is_not_a_follow_up() -> None:

@@ -308,3 +308,80 @@ async def test_no_entry_is_started_once_most_of_the_lease_has_passed(store: Stor
     assert (await store.queue_stats()).depth == outcomes["deferred"]
     await drain(w, store)  # its next claims take the deferred entries back, in order
     assert slow.seen == ["step0", "step1", "step2", "step3"]
+
+
+async def test_a_users_batch_is_one_write_and_each_entry_counts(store: Store) -> None:
+    now = time.time()
+    texts = ["I'm vegetarian", "What is a monad?", "I live in Oslo", "I love jazz"]
+    for k, text in enumerate(texts):
+        await store.enqueue(obs("u1", text, at=now + k))
+    metrics = Metrics()
+    w = worker(store, metrics=metrics, batch_size=10)
+    entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
+    assert await w.process(entries) == {"done": 4}
+    model = await store.get_model(T, "u1")
+    assert model is not None and model.version == 1  # one write for the user's four entries
+    assert {b.key for b in model.beliefs} == {"diet", "location", "likes:jazz"}
+    assert len(await store.list_observations(T, "u1")) == 4
+    assert (await store.queue_stats()).depth == 0
+    applied = metrics.registry.get_sample_value("selfmodel_observations_applied_total",
+                                                {"outcome": "applied"})
+    assert applied == 4
+    # Redelivered (a worker died before its ack): skipped, counted as duplicates.
+    assert await w.process(entries) == {"done": 4}
+    again = await store.get_model(T, "u1")
+    assert again is not None and again.version == 1
+    duplicates = metrics.registry.get_sample_value("selfmodel_observations_applied_total",
+                                                   {"outcome": "duplicate"})
+    assert duplicates == 4
+
+
+class Picky:
+    """Extracts like the rules, but fails on one text."""
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+        self.rules = RulesExtractor()
+
+    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
+        if observation.content == self.bad:
+            raise RuntimeError("cannot read this one")
+        return await self.rules.extract(observation, model)
+
+
+async def test_an_entry_that_fails_in_a_batch_fails_alone(store: Store) -> None:
+    now = time.time()
+    for k, text in enumerate(["I'm vegetarian", "poison", "I live in Oslo"]):
+        await store.enqueue(obs("u1", text, at=now + k))
+    w = worker(store, Picky("poison"), batch_size=10, max_tries=1)
+    entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
+    assert await w.process(entries) == {"done": 2, "dead": 1}
+    model = await store.get_model(T, "u1")
+    assert model is not None and {b.key for b in model.beliefs} == {"diet", "location"}
+    stats = await store.queue_stats()
+    assert (stats.depth, stats.dead) == (0, 1)
+
+
+class BrokenBatches:
+    """A store whose batched write always fails: the worker falls back to one by one."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def apply_observations(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("batch write refused")
+
+
+async def test_a_failed_batch_write_falls_back_to_one_by_one(store: Store) -> None:
+    now = time.time()
+    for k, text in enumerate(["I'm vegetarian", "I live in Oslo"]):
+        await store.enqueue(obs("u1", text, at=now + k))
+    w = worker(BrokenBatches(store), batch_size=10)  # type: ignore[arg-type]
+    entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
+    assert await w.process(entries) == {"done": 2}
+    model = await store.get_model(T, "u1")
+    assert model is not None and model.version == 2  # written one by one
+    assert {b.key for b in model.beliefs} == {"diet", "location"}

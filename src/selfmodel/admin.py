@@ -88,7 +88,8 @@ def _details(belief: Belief, now: float) -> list[str]:
     head = (f"  {belief.domain}/{belief.key} = {belief.value}  "
             f"[{confidence(belief, now):.2f}, {belief.status.value}]{context}")
     lines = [head, f"    {belief.statement}",
-             f"    applied {belief.times_applied} times; evidence, newest first:"]
+             f"    applied {belief.times_applied} times, accepted {belief.times_accepted}; "
+             "evidence, newest first:"]
     lines += [_evidence(item) for item in reversed(belief.evidence)] or ["      (none kept)"]
     return lines
 

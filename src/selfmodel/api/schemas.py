@@ -189,6 +189,7 @@ def belief_json(belief: Belief, now: float) -> dict[str, Any]:
         "context": belief.context, "confidence": round(confidence(belief, now), DIGITS),
         "observations": belief.observations, "status": belief.status.value,
         "times_applied": belief.times_applied,
+        "times_accepted": belief.times_accepted,
         "evidence": [evidence_json(item) for item in reversed(belief.evidence)],
         "first_seen": iso_or_none(belief.first_seen), "last_seen": iso_or_none(belief.last_seen),
     }

@@ -8,6 +8,11 @@ Only *active* beliefs contradict their rivals: when the user rejects a value (or
 away) its support is withdrawn from the rivals' ``against`` sums (``exert``), and it is added
 back if the user revives it. Observations never change a status, so between user actions
 the sums stay order-independent.
+
+An answer the user accepted (source ``applied``) moves the sums and ``times_accepted`` but
+adds no item to the chain: it has no quote to show, and one per exchange would push the
+user's own words out of the newest MAX_EVIDENCE items, so a decision could no longer show
+why the belief is held. It also kept every user's document growing with traffic.
 """
 
 from __future__ import annotations
@@ -88,11 +93,14 @@ def with_evidence(belief: Belief, piece: Piece, *, direct: bool = True) -> Belie
     amount = piece.weighed()
     exerts = amount * contradiction_share(piece.source) if piece.polarity > 0 else 0.0
     updated = add_evidence(belief, amount, piece.polarity, piece.at, exerts=exerts)
-    item = Evidence(observation_id=piece.observation_id, quote=piece.quote[:MAX_QUOTE],
-                    polarity=1 if piece.polarity > 0 else -1, weight=amount,
-                    source=piece.source, at=piece.at)
-    changes: dict[str, object] = {"evidence": newest([*belief.evidence, item]),
-                                  "observations": belief.observations + 1}
+    changes: dict[str, object] = {"observations": belief.observations + 1}
+    if piece.source is Source.APPLIED:
+        changes["times_accepted"] = belief.times_accepted + 1
+    else:
+        item = Evidence(observation_id=piece.observation_id, quote=piece.quote[:MAX_QUOTE],
+                        polarity=1 if piece.polarity > 0 else -1, weight=amount,
+                        source=piece.source, at=piece.at)
+        changes["evidence"] = newest([*belief.evidence, item])
     if direct:
         changes["first_seen"] = min(belief.first_seen or piece.at, piece.at)
         changes["last_seen"] = max(belief.last_seen, piece.at)

@@ -85,6 +85,10 @@ class Belief(BaseModel):
     rejected_weight: float = 0.0  # the weight a new claim needs to revive a rejected belief
     context: str | None = None  # e.g. "work"; None applies everywhere
     times_applied: int = 0
+    # Answers that applied the belief and that the user carried on from without correcting.
+    # Counted here, not kept as evidence items: they carry no quote, and one per exchange
+    # would push the user's own words out of the evidence chain (see domain/evidence.py).
+    times_accepted: int = 0
 
     @property
     def slot(self) -> tuple[str, str]:

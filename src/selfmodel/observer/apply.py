@@ -29,7 +29,7 @@ from selfmodel.domain.models import (
 )
 from selfmodel.domain.update import apply_extraction
 from selfmodel.metrics import Metrics
-from selfmodel.store.base import Store
+from selfmodel.store.base import Mutation, Store
 
 _SOURCES = {
     ObservationType.CORRECTION: Source.CORRECTION,
@@ -97,10 +97,33 @@ async def extract(store: Store, extractor: Extractor | None,
     """Read the observation, giving the extractor the user's current beliefs as context."""
     if not needs_extractor(observation):
         return structured_extraction(observation)
+    model = await store.get_model(observation.tenant, observation.user_id)
+    return await extract_with(extractor, observation, model)
+
+
+async def extract_with(extractor: Extractor | None, observation: Observation,
+                       model: SelfModel | None) -> Extraction:
+    """``extract`` with the model already read (a worker reads it once per user's batch)."""
+    if not needs_extractor(observation):
+        return structured_extraction(observation)
     if extractor is None:
         raise ValueError("an unstructured observation needs an extractor")
-    model = await store.get_model(observation.tenant, observation.user_id)
     return await extractor.extract(observation, model)
+
+
+def mutation(observation: Observation, extraction: Extraction, policy: Policy,
+             refused: list[str] | None = None) -> Mutation:
+    """The pure change one observation makes; the reasons for refused claims land in
+    ``refused`` (replaced, not appended, since the store may run the function again)."""
+
+    def mutate(model: SelfModel) -> SelfModel:
+        new, why = apply_extraction(model, observation, extraction, at=observation.at,
+                                    never_store=policy.never_store)
+        if refused is not None:
+            refused[:] = why
+        return new
+
+    return mutate
 
 
 async def apply_observation_detailed(
@@ -115,20 +138,19 @@ async def apply_observation_detailed(
     extraction = await extract(store, extractor, observation)
     refused: list[str] = []
     calls: list[int] = []
+    change = mutation(observation, extraction, policy, refused)
 
     def mutate(model: SelfModel) -> SelfModel:
         calls.append(1)
-        new, why = apply_extraction(model, observation, extraction, at=observation.at,
-                                    never_store=policy.never_store)
-        refused[:] = why
-        return new
+        return change(model)
 
     model = await store.mutate_model(observation.tenant, observation.user_id, mutate,
                                      observation_id=observation.id, observed_at=observation.at)
     if model is not None:
         await store.log_observation(observation)
     result = Applied(model=model, applied=model is not None and bool(calls), refused=refused)
-    _count(metrics, observation, result)
+    outcome = "erased" if result.model is None else "applied" if result.applied else "duplicate"
+    count_outcome(metrics, observation, outcome)
     return result
 
 
@@ -146,10 +168,11 @@ async def apply_observation(
     return result.model
 
 
-def _count(metrics: Metrics | None, observation: Observation, result: Applied) -> None:
+def count_outcome(metrics: Metrics | None, observation: Observation, outcome: str) -> None:
+    """Count one observation's outcome (applied, duplicate, erased) and, when applied, how
+    long after the exchange its effect became visible."""
     if metrics is None:
         return
-    outcome = "erased" if result.model is None else "applied" if result.applied else "duplicate"
     metrics.observations.labels(outcome=outcome).inc()
-    if result.applied:
+    if outcome == "applied":
         metrics.freshness.observe(max(0.0, time.time() - observation.at))

@@ -8,7 +8,10 @@ transaction as the belief change). So the loop never has to be clever about cras
   leased, and it is delivered again (to the same name at once, to others after the lease);
 - a failure is recorded with ``store.fail`` (a short error, no payload); after ``max_tries``
   the store moves the entry to the dead letters and the queue flows on;
-- within a batch, each user's entries are applied oldest exchange first, users in parallel;
+- within a batch, each user's entries are applied oldest exchange first, in one store write
+  per user (one read, one write, one commit: applying them one by one cost more than
+  serving the requests that produced them), users in parallel; the acknowledgements of a
+  user's entries go in one call too;
 - stopping is bounded and graceful: the batch in flight is finished and acknowledged, nothing
   new is claimed, and queued work stays for the next worker (RELIABILITY 9).
 
@@ -31,9 +34,15 @@ from typing import TYPE_CHECKING
 from selfmodel.config import Config, Policy
 from selfmodel.domain.privacy import redact
 from selfmodel.metrics import Metrics
-from selfmodel.observer.apply import apply_observation
+from selfmodel.observer.apply import (
+    apply_observation,
+    count_outcome,
+    extract_with,
+    mutation,
+    needs_extractor,
+)
 from selfmodel.observer.extractors import Extractor, build_extractor
-from selfmodel.store.base import QueueEntry, Store
+from selfmodel.store.base import QueueEntry, Step, Store
 
 if TYPE_CHECKING:
     from selfmodel.services import Services
@@ -130,22 +139,78 @@ class Worker:
         return outcomes
 
     async def _apply_user(self, entries: list[QueueEntry], deadline: float) -> list[str]:
-        """One user's entries in order. Past ``deadline`` the lease may soon pass to another
-        worker, so the rest is left alone: this worker's next claim takes (and re-leases) its
-        own entries first, and no entry is worked on by two workers at once."""
-        outcomes = []
+        """One user's entries, in order, in one store write (``Store.apply_observations``).
+
+        Past ``deadline`` the lease may soon pass to another worker, so the group is left
+        alone: this worker's next claim takes (and re-leases) its own entries first, and no
+        entry is worked on by two workers at once. If the batched write fails, the entries
+        are applied one by one, so one entry that cannot be applied fails alone.
+        """
+        if time.monotonic() > deadline:
+            return ["deferred"] * len(entries)
+        first = entries[0].observation
+        policy = self.policies(first.tenant)
+        if policy is None:
+            log.warning("dropping %d observation(s) of unknown tenant %r", len(entries),
+                        first.tenant)
+            for _ in entries:
+                self._count("unknown_tenant")
+            return await self._ack_all(entries, "unknown_tenant")
+        ready, outcomes = await self._extract_all(entries, policy, deadline)
+        if not ready:
+            return outcomes
+        try:
+            result = await self.store.apply_observations(
+                first.tenant, first.user_id, [step for _, step in ready])
+        except Exception as exc:
+            log.warning("worker %s: batch of %d for one user failed (%s); one by one",
+                        self.name, len(ready), short_error(exc))
+            return outcomes + [await self._handle(entry) for entry, _ in ready]
+        for entry, _ in ready:
+            obs = entry.observation
+            outcome = ("applied" if obs.id in result.applied
+                       else "erased" if obs.id in result.erased else "duplicate")
+            count_outcome(self.metrics, obs, outcome)
+        return outcomes + await self._ack_all([entry for entry, _ in ready], "done")
+
+    async def _extract_all(
+        self, entries: list[QueueEntry], policy: Policy, deadline: float
+    ) -> tuple[list[tuple[QueueEntry, Step]], list[str]]:
+        """Each entry's extraction, with the user's model read once for the group; an entry
+        whose extraction fails is recorded as failed and left out, and so are the entries
+        that would start past ``deadline`` (an llm extractor can be slow): deferred."""
+        model = None
+        if any(needs_extractor(e.observation) for e in entries):
+            first = entries[0].observation
+            model = await self.store.get_model(first.tenant, first.user_id)
+        ready: list[tuple[QueueEntry, Step]] = []
+        outcomes: list[str] = []
         for entry in entries:
+            obs = entry.observation
             if time.monotonic() > deadline:
                 outcomes.append("deferred")
                 continue
-            outcomes.append(await self._handle(entry))
-        return outcomes
+            try:
+                extraction = await extract_with(self.extractor, obs, model)
+            except Exception as exc:
+                outcomes.append(await self._fail(entry, exc))
+                continue
+            ready.append((entry, Step(obs, mutation(obs, extraction, policy))))
+        return ready, outcomes
+
+    async def _ack_all(self, entries: list[QueueEntry], outcome: str) -> list[str]:
+        try:
+            await self.store.ack_many(entries)
+        except Exception as exc:  # applied but not acknowledged: redelivered, then skipped
+            log.warning("worker %s cannot ack %d entries: %s", self.name, len(entries),
+                        short_error(exc))
+            self._count_store_error("ack")
+        return [outcome] * len(entries)
 
     async def _handle(self, entry: QueueEntry) -> str:
         observation = entry.observation
         policy = self.policies(observation.tenant)
         if policy is None:
-            log.warning("dropping an observation of unknown tenant %r", observation.tenant)
             self._count("unknown_tenant")
             return await self._ack(entry, "unknown_tenant")
         try:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from selfmodel.domain.models import Observation, SelfModel
-from selfmodel.store.base import DeadLetter, Mutation
+from selfmodel.store.base import BatchApplied, DeadLetter, Mutation, Step
 
 _TAG_ESCAPES = str.maketrans({"%": "%25", "{": "%7B", "}": "%7D"})
 
@@ -80,3 +81,39 @@ def next_version(
         "tenant": tenant, "user_id": user_id, "version": base.version + 1,
         "created_at": base.created_at, "updated_at": now,
     })
+
+
+def fold_steps(
+    tenant: str,
+    user_id: str,
+    current: SelfModel | None,
+    steps: Sequence[Step],
+    *,
+    done: Collection[str],
+    erased: float | None,
+) -> tuple[SelfModel | None, BatchApplied]:
+    """The batch's steps applied in order to ``current``, as one new version; ``done`` holds
+    the ids applied before. Returns (the model to write, or None when no step applies; what
+    happened). Both backends call it inside their transaction, so they agree on the rules."""
+    seen = set(done)
+    fns: list[Mutation] = []
+    applied: set[str] = set()
+    dropped: set[str] = set()
+    for step in steps:
+        obs = step.observation
+        if erased_before(erased, obs.at):
+            dropped.add(obs.id)
+        elif obs.id not in seen:
+            seen.add(obs.id)
+            applied.add(obs.id)
+            fns.append(step.fn)
+    if not fns:
+        return None, BatchApplied(current, frozenset(), frozenset(dropped))
+
+    def all_steps(model: SelfModel) -> SelfModel:
+        for fn in fns:
+            model = fn(model)
+        return model
+
+    new = next_version(tenant, user_id, current, all_steps)
+    return new, BatchApplied(new, frozenset(applied), frozenset(dropped))

@@ -14,6 +14,7 @@ user's entries without parsing every payload.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -158,10 +159,10 @@ class StreamQueue:
                           observation=Observation.model_validate_json(fields[b"p"]),
                           tries=tries, enqueued_at=_stream_ms(entry_id))
 
-    async def ack(self, entry_id: str) -> None:
+    async def ack(self, entry_ids: Sequence[str]) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.xack(self._keys.stream, GROUP, entry_id)
-            pipe.xdel(self._keys.stream, entry_id)
+            pipe.xack(self._keys.stream, GROUP, *entry_ids)
+            pipe.xdel(self._keys.stream, *entry_ids)
             await pipe.execute()
 
     async def fail(self, entry: QueueEntry, error: str, max_tries: int) -> bool:

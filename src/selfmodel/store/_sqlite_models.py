@@ -12,11 +12,12 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from selfmodel.domain.models import SelfModel
-from selfmodel.store._codec import erased_before, next_version, user_digest
+from selfmodel.store._codec import erased_before, fold_steps, next_version, user_digest
 from selfmodel.store._sqlite_schema import immediate
-from selfmodel.store.base import ConflictError, Mutation
+from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step
 
 _GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
 # The stored document only when it differs from the cached one (same version and stamp).
@@ -24,6 +25,7 @@ _GET_CHANGED = ("SELECT CASE WHEN version=? AND stamp=? THEN NULL ELSE doc END F
                 "WHERE tenant=? AND user_id=?")
 _ERASED = "SELECT erased_at FROM tombstones WHERE tenant=? AND user_hash=?"
 _APPLIED = "SELECT 1 FROM applied WHERE tenant=? AND user_id=? AND obs_id=?"
+_IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on bound parameters
 
 
 class ModelCache:
@@ -79,6 +81,7 @@ def cached_model(
 
 
 def get_model(conn: sqlite3.Connection, tenant: str, user_id: str) -> SelfModel | None:
+    """The stored model, parsed afresh (see ``cached_model`` for the shared parsed copy)."""
     row = conn.execute(_GET, (tenant, user_id)).fetchone()
     return SelfModel.model_validate_json(row[0]) if row else None
 
@@ -138,6 +141,51 @@ def mutate_model(
                          (tenant, user_id, observation_id))
     cache.put(new)  # after the commit: a rolled-back write never reaches the cache
     return new
+
+
+def apply_observations(
+    conn: sqlite3.Connection, tenant: str, user_id: str, steps: Sequence[Step],
+    cache: ModelCache,
+) -> BatchApplied:
+    """A batch of one user's observations in one transaction: read once, apply the steps not
+    applied before (store.base.Store.apply_observations), write once, record and log them."""
+    ids = list(dict.fromkeys(step.observation.id for step in steps))
+    with immediate(conn):
+        erased = erased_at(conn, tenant, user_id)
+        current = cached_model(conn, tenant, user_id, cache)
+        new, result = fold_steps(tenant, user_id, current, steps,
+                                 done=applied_among(conn, tenant, user_id, ids), erased=erased)
+        if new is None:
+            return result
+        _write(conn, new, current)
+        conn.executemany("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
+                         [(tenant, user_id, obs_id) for obs_id in result.applied])
+        conn.executemany(
+            "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(tenant, s.observation.id, user_id, s.observation.at,
+              s.observation.model_dump_json())
+             for s in _first_of_each(steps) if s.observation.id in result.applied])
+    cache.put(new)
+    return result
+
+
+def applied_among(conn: sqlite3.Connection, tenant: str, user_id: str,
+                  ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` were applied to the user's model before."""
+    found: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start:start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT obs_id FROM applied WHERE tenant=? AND user_id=? "
+                            f"AND obs_id IN ({marks})", (tenant, user_id, *chunk))
+        found.update(row[0] for row in rows)
+    return found
+
+
+def _first_of_each(steps: Sequence[Step]) -> list[Step]:
+    """One step per observation id (a redelivered entry may repeat one in a batch)."""
+    return list({s.observation.id: s for s in reversed(steps)}.values())
 
 
 def _write(conn: sqlite3.Connection, new: SelfModel, current: SelfModel | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._sqlite_records import put_decision
@@ -45,17 +46,23 @@ def enqueue(conn: sqlite3.Connection, obs: Observation) -> str:
         return insert(conn, obs, time.time())
 
 
-def record_exchange(conn: sqlite3.Connection, decision: DecisionRecord | None,
-                    obs: Observation | None, ttl: float, purge: bool) -> int:
-    """The decision record and the queue entry commit together or not at all; returns how
-    many expired decision records were purged on the way."""
+Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
+
+
+def record_exchanges(conn: sqlite3.Connection, exchanges: Sequence[Exchange],
+                     purge: bool) -> int:
+    """Decision records and queue entries of several exchanges in one transaction (group
+    commit): each record and its entry commit together or not at all. Returns how many
+    expired decision records were purged on the way."""
     now = time.time()
     purged = 0
     with immediate(conn):
-        if decision is not None:
-            purged = put_decision(conn, decision, ttl, now, purge)
-        if obs is not None:
-            insert(conn, obs, now)
+        for decision, obs, ttl in exchanges:
+            if decision is not None:
+                purged += put_decision(conn, decision, ttl, now, purge)
+                purge = False  # at most one purge batch per transaction
+            if obs is not None:
+                insert(conn, obs, now)
     return purged
 
 
@@ -82,9 +89,9 @@ def claim(conn: sqlite3.Connection, consumer: str, count: int,
                        tries=tries + 1, enqueued_at=at) for i, p, tries, at in rows]
 
 
-def ack(conn: sqlite3.Connection, entry_id: str) -> None:
+def ack(conn: sqlite3.Connection, entry_ids: Sequence[str]) -> None:
     with immediate(conn):
-        conn.execute("DELETE FROM queue WHERE id=?", (int(entry_id),))
+        conn.executemany("DELETE FROM queue WHERE id=?", [(int(i),) for i in entry_ids])
 
 
 def fail(conn: sqlite3.Connection, entry_id: str, error: str, max_tries: int) -> bool:

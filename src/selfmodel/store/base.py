@@ -13,11 +13,16 @@ Why these operations:
   dropped at apply time, so in-flight observations cannot bring an erased user back.
 - ``record_exchange`` writes the decision record and enqueues the observation in one
   durable step, before the gateway relies on either.
+- ``apply_observations`` is ``mutate_model`` plus ``log_observation`` for several
+  observations of one user at once: one read, one write and one commit for a worker's whole
+  batch of that user, where one per observation made the worker slower than the gateway
+  (every exchange through a personalized request is an observation). Each observation is
+  still applied at most once, and never when it predates the user's erasure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -42,6 +47,25 @@ class QueueEntry:
     observation: Observation
     tries: int  # deliveries so far, this one included
     enqueued_at: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One observation of a batch and its pure change to the model (see ``Mutation``)."""
+
+    observation: Observation
+    fn: Mutation
+
+
+@dataclass(frozen=True)
+class BatchApplied:
+    """What ``apply_observations`` did: the model after it (None when the user does not
+    exist, e.g. every step predates an erasure), and which observation ids it applied now
+    and which it dropped for an erasure; the others had been applied before."""
+
+    model: SelfModel | None
+    applied: frozenset[str]
+    erased: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,14 @@ class Store(Protocol):
         exist and ``create`` is False, or if ``observed_at`` predates the user's erasure.
         """
 
+    async def apply_observations(
+        self, tenant: str, user_id: str, steps: Sequence[Step]
+    ) -> BatchApplied:
+        """Apply each step's ``fn`` in order, in one transaction, to one user's model (created
+        if absent), skipping steps whose observation id was applied before (or repeats in
+        ``steps``) and steps observed at or before the user's erasure; record the ids and
+        log the applied observations in the same write."""
+
     async def delete_model(self, tenant: str, user_id: str) -> bool:
         """Erase everything about the user: model, applied ids, observation log, decision
         records, consent, queued entries where the backend can find them; leave a tombstone.
@@ -167,6 +199,9 @@ class Store(Protocol):
         (another worker died), then new ones. Blocks up to ``block_ms`` when there are none."""
 
     async def ack(self, entry: QueueEntry) -> None: ...
+
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        """Acknowledge several entries in one round trip / commit."""
 
     async def fail(self, entry: QueueEntry, error: str, *, max_tries: int) -> bool:
         """Record a failed try; after ``max_tries`` move it to the dead-letter list with

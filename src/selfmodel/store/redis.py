@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -29,16 +29,18 @@ from redis.exceptions import RedisError, WatchError
 
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _redis_records as rec
-from selfmodel.store._codec import erased_before, next_version
+from selfmodel.store._codec import erased_before, fold_steps, next_version
 from selfmodel.store._redis_erase import Eraser
 from selfmodel.store._redis_keys import Keys, UserKeys, parse_url
 from selfmodel.store._redis_queue import StreamQueue
 from selfmodel.store.base import (
+    BatchApplied,
     ConflictError,
     DeadLetter,
     Mutation,
     QueueEntry,
     QueueStats,
+    Step,
     StoreError,
 )
 
@@ -119,7 +121,7 @@ class RedisStore:
     # -- self-models ------------------------------------------------------------------------
     @_translated
     async def get_model(self, tenant: str, user_id: str) -> SelfModel | None:
-        return _model(await self._r.get(self.keys.user(tenant, user_id).model))
+        return self._parsed(await self._r.get(self.keys.user(tenant, user_id).model))
 
     @_translated
     async def create_model(
@@ -182,6 +184,55 @@ class RedisStore:
         if current is None and self.cluster:
             await self._r.sadd(self.keys.users(tenant), user_id)
         return new
+
+    @_translated
+    async def apply_observations(
+        self, tenant: str, user_id: str, steps: Sequence[Step]
+    ) -> BatchApplied:
+        uk = self.keys.user(tenant, user_id)
+        return await _optimistic(lambda: self._apply_once(uk, tenant, user_id, steps),
+                                 f"self-model of {user_id!r}")
+
+    async def _apply_once(self, uk: UserKeys, tenant: str, user_id: str,
+                          steps: Sequence[Step]) -> BatchApplied:
+        """``mutate_model`` for a batch: one WATCH, one read, one MULTI with the new
+        document, every applied id and every log entry."""
+        ids = list(dict.fromkeys(step.observation.id for step in steps))
+        async with self._r.pipeline(transaction=True) as pipe:
+            await pipe.watch(uk.model, uk.applied)
+            erased = await self._erased_at(tenant, user_id)
+            flags = await pipe.smismember(uk.applied, ids) if ids else []
+            done = {i for i, flag in zip(ids, flags, strict=True) if flag}
+            current = self._parsed(await pipe.get(uk.model))
+            new, result = fold_steps(tenant, user_id, current, steps, done=done, erased=erased)
+            if new is None:
+                return result
+            logged = {s.observation.id: s.observation for s in steps
+                      if s.observation.id in result.applied}
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(uk.model, new.model_dump_json())
+            pipe.sadd(uk.applied, *result.applied)
+            for obs in logged.values():
+                rec.add_log_entry(pipe, self.keys, obs, user_part=True,
+                                  shared_part=not self.cluster)
+            if current is None and not self.cluster:
+                pipe.sadd(self.keys.users(tenant), user_id)
+            await pipe.execute()
+        await self._after_cluster_write(tenant, user_id, current, list(logged.values()))
+        return result
+
+    async def _after_cluster_write(self, tenant: str, user_id: str, current: SelfModel | None,
+                                   logged: list[Observation]) -> None:
+        """In a cluster the tenant's user set and the shared retention index sit in other
+        slots than the user's keys, so they are written after the user's transaction."""
+        if not self.cluster:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            if current is None:
+                pipe.sadd(self.keys.users(tenant), user_id)
+            for obs in logged:
+                rec.add_log_entry(pipe, self.keys, obs, user_part=False, shared_part=True)
+            await pipe.execute()
 
     @_translated
     async def delete_model(self, tenant: str, user_id: str) -> bool:
@@ -326,7 +377,12 @@ class RedisStore:
 
     @_translated
     async def ack(self, entry: QueueEntry) -> None:
-        await self.queue.ack(entry.entry_id)
+        await self.queue.ack([entry.entry_id])
+
+    @_translated
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        if entries:
+            await self.queue.ack([entry.entry_id for entry in entries])
 
     @_translated
     async def fail(self, entry: QueueEntry, error: str, *, max_tries: int) -> bool:

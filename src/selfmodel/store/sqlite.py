@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -27,10 +27,12 @@ from selfmodel.store import _sqlite_queue as queue
 from selfmodel.store import _sqlite_records as records
 from selfmodel.store._sqlite_schema import connect, create_schema
 from selfmodel.store.base import (
+    BatchApplied,
     DeadLetter,
     Mutation,
     QueueEntry,
     QueueStats,
+    Step,
     StoreError,
 )
 
@@ -73,6 +75,8 @@ class SQLiteStore:
         self._next_purge = 0.0
         self._enqueued: asyncio.Event | None = None  # created on the store's own loop
         self._cache = models.ModelCache()
+        self._exchanges: list[_Waiting] = []  # exchanges waiting for the next group commit
+        self._exchange_writer: asyncio.Future[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -91,6 +95,8 @@ class SQLiteStore:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._exchange_writer is not None:  # exchanges accepted before close are written
+            await asyncio.wait([self._exchange_writer])
         loop = asyncio.get_running_loop()
         for lane in {id(self._reader): self._reader, id(self._writer): self._writer}.values():
             if lane.conn is not None:
@@ -106,7 +112,7 @@ class SQLiteStore:
 
     # -- self-models ------------------------------------------------------------------------
     async def get_model(self, tenant: str, user_id: str) -> SelfModel | None:
-        return await self._read(models.get_model, tenant, user_id)
+        return await self._read(models.cached_model, tenant, user_id, self._cache)
 
     async def get_profile(
         self, tenant: str, user_id: str
@@ -130,6 +136,13 @@ class SQLiteStore:
     ) -> SelfModel | None:
         return await self._write(models.mutate_model, tenant, user_id, fn, observation_id,
                                  observed_at, create, self._cache)
+
+    async def apply_observations(
+        self, tenant: str, user_id: str, steps: Sequence[Step]
+    ) -> BatchApplied:
+        if not steps:
+            return BatchApplied(await self.get_model(tenant, user_id), frozenset(), frozenset())
+        return await self._write(models.apply_observations, tenant, user_id, steps, self._cache)
 
     async def delete_model(self, tenant: str, user_id: str) -> bool:
         self._cache.drop(tenant, user_id)
@@ -185,11 +198,40 @@ class SQLiteStore:
         self, decision: DecisionRecord | None, observation: Observation | None,
         ttl_seconds: float,
     ) -> None:
+        """Group commit: the exchanges of concurrent requests share one transaction.
+
+        The writer lane takes whatever exchanges are waiting when it comes free, so under
+        load one commit carries many requests' records (a commit per request was the
+        largest store cost of the chat path), and a lone request is written at once. Each
+        call returns only after its own exchange is committed; if a group fails, its
+        exchanges are written one by one, so one bad record cannot lose the others.
+        """
         if decision is None and observation is None:
             return
-        self._purged(await self._write(queue.record_exchange, decision, observation,
-                                       ttl_seconds, self._purge_due()))
-        if observation is not None:
+        done = asyncio.get_running_loop().create_future()
+        self._exchanges.append(((decision, observation, ttl_seconds), done))
+        if self._exchange_writer is None or self._exchange_writer.done():
+            self._exchange_writer = asyncio.ensure_future(self._write_exchanges())
+        await done
+
+    async def _write_exchanges(self) -> None:
+        """Write the waiting exchanges, group by group, until none is left."""
+        while self._exchanges:
+            group, self._exchanges = self._exchanges, []
+            try:
+                await self._commit_group([exchange for exchange, _ in group])
+                _settle(group, None)
+            except Exception:
+                for exchange, done in group:  # each on its own: one bad record fails alone
+                    try:
+                        await self._commit_group([exchange])
+                        _settle([(exchange, done)], None)
+                    except Exception as exc:
+                        _settle([(exchange, done)], exc)
+
+    async def _commit_group(self, exchanges: list[queue.Exchange]) -> None:
+        self._purged(await self._write(queue.record_exchanges, exchanges, self._purge_due()))
+        if any(obs is not None for _, obs, _ in exchanges):
             self._wake()
 
     def _wake(self) -> None:
@@ -221,7 +263,11 @@ class SQLiteStore:
             await asyncio.wait_for(self._enqueued.wait(), seconds)
 
     async def ack(self, entry: QueueEntry) -> None:
-        await self._write(queue.ack, entry.entry_id)
+        await self._write(queue.ack, [entry.entry_id])
+
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        if entries:
+            await self._write(queue.ack, [entry.entry_id for entry in entries])
 
     async def fail(self, entry: QueueEntry, error: str, *, max_tries: int) -> bool:
         return await self._write(queue.fail, entry.entry_id, error, max_tries)
@@ -283,6 +329,20 @@ async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T]
     except ValidationError as exc:
         raise StoreError(f"SQLite store holds a record this version cannot read: {exc}"
                          ) from exc
+
+
+_Waiting = tuple[queue.Exchange, "asyncio.Future[None]"]
+
+
+def _settle(group: list[_Waiting], error: Exception | None) -> None:
+    """Tell each waiting caller how its write went (a caller may have gone meanwhile)."""
+    for _, done in group:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def _ping(conn: sqlite3.Connection) -> bool:
