@@ -33,10 +33,22 @@ _ACCOUNT_RE = re.compile(
     r"(?i)\b((?:account|acct|a/c|routing|sort code|iban|bsb)(?:\s+(?:number|no\.?|num|#))?"
     r"\s*[:#]?\s*)(\d(?:[ -]?\d){5,19})\b"
 )
+_DIGIT_RE = re.compile(r"\d")  # every pattern but the e-mail one needs a digit
 
 
 def redact(text: str) -> str:
-    """Text with e-mail addresses, phone, card and account numbers replaced by markers."""
+    """Text with e-mail addresses, phone, card and account numbers replaced by markers.
+
+    An e-mail address needs an "@" and every other pattern a digit (``\\d``, as they spell
+    it): text with neither, most of what users write, comes back unchanged after two quick
+    scans instead of five pattern passes."""
+    if "@" not in text and not _DIGIT_RE.search(text):
+        return text
+    return _redact_all(text)
+
+
+def _redact_all(text: str) -> str:
+    """``redact`` without the shortcut: every pattern, in order."""
     if not text:
         return text
     text = _EMAIL_RE.sub(EMAIL, text)

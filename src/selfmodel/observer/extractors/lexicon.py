@@ -165,10 +165,10 @@ def guess_domain(text: str, default: str = "general") -> str:
     """The domain whose stems the words of ``text`` hit most, longer (more specific) stems
     weighing more: "musicals" is entertainment rather than music. Ties: the first listed."""
     lowered = text.lower()
-    words = _WORD.findall(lowered)
+    found = _stems_in(_WORD.findall(lowered), lowered)
     best, best_hits = default, 0
     for domain, stems in DOMAINS.items():
-        hits = sum(len(s) for s in stems if _hit(s, words, lowered))
+        hits = sum(len(s) for s in stems if s in found)
         if hits > best_hits:
             best, best_hits = domain, hits
     return best
@@ -179,13 +179,41 @@ def _hit(stem: str, words: list[str], lowered: str) -> bool:
     "career"), longer stems as word prefixes ("spic" in "spicy")."""
     if " " in stem:
         return stem in lowered
-    if len(stem) <= 4:
+    if len(stem) <= _SHORT:
         return any(w == stem or (w.startswith(stem) and w[len(stem):] in _SUFFIXES)
                    for w in words)
     return any(w.startswith(stem) for w in words)
 
 
+_SHORT = 4
 _SUFFIXES = frozenset({"s", "es", "ing", "ed", "er", "ers", "d", "r", "rs"})
+_ALL_STEMS = [stem for stems in DOMAINS.values() for stem in stems]
+_PHRASES = [stem for stem in _ALL_STEMS if " " in stem]
+_LONG_STEMS = frozenset(s for s in _ALL_STEMS if " " not in s and len(s) > _SHORT)
+
+
+def _short_forms() -> dict[str, set[str]]:
+    """Every word a short stem hits, to the stems it hits ("cars" -> {"car"})."""
+    forms: dict[str, set[str]] = {}
+    for stem in _ALL_STEMS:
+        if " " not in stem and len(stem) <= _SHORT:
+            for suffix in ("", *_SUFFIXES):
+                forms.setdefault(stem + suffix, set()).add(stem)
+    return forms
+
+
+_SHORT_FORMS = _short_forms()
+
+
+def _stems_in(words: list[str], lowered: str) -> set[str]:
+    """Every stem ``_hit`` finds in the text, by looking each word and its prefixes up rather
+    than testing some 500 stems against every word (guess_domain runs for every like)."""
+    found = {stem for stem in _PHRASES if stem in lowered}
+    for word in words:
+        found.update(_SHORT_FORMS.get(word, ()))
+        found.update(word[:end] for end in range(_SHORT + 1, len(word) + 1)
+                     if word[:end] in _LONG_STEMS)
+    return found
 
 
 def is_tech(name: str) -> bool:

@@ -64,7 +64,7 @@ def extract_rules(observation: Observation, model: SelfModel | None) -> Extracti
         if sentence.hypothetical:
             continue
         generic = generic or (reacting and generic_correction(sentence))
-        claims += _style_claims(sentence, reacting, slots, one_off(sentence, message))
+        claims += _style_claims(sentence, message, reacting, slots)
         if not sentence.question:
             claims += _statement_claims(sentence)
     extraction.correction = (bool(slots) or generic
@@ -84,12 +84,17 @@ def _reacting(observation: Observation) -> bool:
                 or observation.type is ObservationType.CORRECTION)
 
 
-def _style_claims(sentence: Sentence, reacting: bool, slots: list[str],
-                  task_only: bool) -> list[Claim]:
+def _style_claims(sentence: Sentence, message: list[Sentence], reacting: bool,
+                  slots: list[str]) -> list[Claim]:
     """Style requests and corrections; a request scoped to one task is not a preference
-    (extractors/scope.py), a correction of the answer just given always counts."""
+    (extractors/scope.py), a correction of the answer just given always counts.
+
+    Whether a request is scoped to one task is asked only of a sentence that makes one: it
+    costs more than finding the request, and most sentences make none."""
+    hits = style_hits(sentence)
+    task_only = bool(hits) and one_off(sentence, message)
     out = []
-    for hit in style_hits(sentence):
+    for hit in hits:
         if hit.needs_context and not reacting:
             continue
         correcting = hit.complaint and reacting

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from selfmodel.observer.extractors.lexicon import LANGUAGES
+from selfmodel.observer.extractors.literals import Prefilter
 from selfmodel.observer.extractors.text import Sentence, capitalize, clause_starts
 
 DOMAIN = "communication"
@@ -203,16 +204,23 @@ _LANGUAGE = [
 ]
 
 STYLE_RULES: tuple[StyleRule, ...] = (*_LENGTH, *_FORMAT, *_TONE, *_JARGON, *_EMOJI)
+# Every pattern a sentence is searched with: the rules' in order, then the language ones.
+_PATTERNS = (*(rule.pattern for rule in STYLE_RULES), *_LANGUAGE)
+# Most sentences ask for no style at all: the pre-filter rules out nearly every pattern first.
+_PREFILTER = Prefilter(_PATTERNS)
 
 
 def style_hits(sentence: Sentence) -> list[StyleHit]:
     """Every style request or complaint in one sentence (negated requests excluded)."""
+    lower = sentence.lower
+    possible = _PREFILTER.possible(lower)
+    ruled = len(STYLE_RULES)
     hits: list[StyleHit] = []
-    for rule in STYLE_RULES:
-        if _matches(rule, sentence.lower):
+    for rule, maybe in zip(STYLE_RULES, possible[:ruled], strict=True):
+        if maybe and _matches(rule, lower):
             hits.append(StyleHit(rule.key, rule.value, rule.statement, rule.complaint,
                                  rule.needs_context))
-    hits.extend(_language_hits(sentence.lower))
+    hits.extend(_language_hits(lower, possible[ruled:]))
     return hits
 
 
@@ -225,9 +233,9 @@ def _matches(rule: StyleRule, lower: str) -> bool:
     return False
 
 
-def _language_hits(lower: str) -> list[StyleHit]:
-    for pattern in _LANGUAGE:
-        found = pattern.search(lower)
+def _language_hits(lower: str, possible: list[bool]) -> list[StyleHit]:
+    for pattern, maybe in zip(_LANGUAGE, possible, strict=True):
+        found = pattern.search(lower) if maybe else None
         if found and not _NEG_GUARD.search(lower[max(0, found.start() - 40):found.start()]):
             lang = found.group("lang")
             return [StyleHit("reply_language", lang, f"Prefers replies in {capitalize(lang)}",
@@ -247,15 +255,19 @@ _GENERIC_CORRECTIONS = re.compile(
 )
 
 
+_GENERIC_PREFILTER = Prefilter([_GENERIC_CORRECTIONS])
+
+
 def generic_correction(sentence: Sentence) -> bool:
     """'That's wrong', 'no, I meant...', 'not what I asked': a correction of the answer."""
-    return bool(_GENERIC_CORRECTIONS.search(sentence.lower))
+    lower = sentence.lower
+    return _GENERIC_PREFILTER.possible(lower)[0] and bool(_GENERIC_CORRECTIONS.search(lower))
 
 
 def without_style(lower: str) -> str:
     """The sentence with every span a style rule matches blanked out: what else it says."""
     chars = list(lower)
-    for pattern in (*(rule.pattern for rule in STYLE_RULES), *_LANGUAGE):
-        for found in pattern.finditer(lower):
+    for pattern, maybe in zip(_PATTERNS, _PREFILTER.possible(lower), strict=True):
+        for found in pattern.finditer(lower) if maybe else ():
             chars[found.start():found.end()] = " " * (found.end() - found.start())
     return "".join(chars)

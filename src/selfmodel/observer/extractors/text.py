@@ -113,7 +113,21 @@ class Sentence:
 
 
 def normalize(text: str) -> str:
-    """Lowercase with typographic apostrophes made plain, same length as ``text``."""
+    """Lowercase with typographic apostrophes made plain, same length as ``text``.
+
+    Each character is lowered on its own and kept when its lowercase is longer ("\u0130"), see
+    ``_normalize_by_char``. ``str.lower`` gives the same string whenever it keeps the length
+    (then no character grew) and there is no capital sigma (the one character it lowers by
+    context, to a final sigma at the end of a word): nearly always, and at C speed."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    lowered = text.lower()
+    if len(lowered) == len(text) and "\u03a3" not in text:
+        return lowered
+    return _normalize_by_char(text)
+
+
+def _normalize_by_char(text: str) -> str:
+    """``normalize`` one character at a time: the definition, and the path for rare text."""
     out = []
     for char in text.replace("\u2019", "'").replace("\u2018", "'"):
         low = char.lower()
