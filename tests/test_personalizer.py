@@ -179,3 +179,34 @@ def test_an_unexpected_failure_in_selection_degrades_to_no_text() -> None:
     result = run(personalizer, rich_model(), "dinner")
     assert result.text is None
     assert result.error is not None and "relevance backend down" in result.error
+
+
+# -- caches never serve a belief's old text or confidence --------------------------------------
+
+def test_a_restated_belief_renders_and_records_its_new_statement(
+    personalizer: Personalizer,
+) -> None:
+    first = run(personalizer, rich_model(), "dinner ideas?")
+    assert first.text is not None and '- "Is vegetarian"' in first.text
+    model = rich_model()
+    model.beliefs[1] = model.beliefs[1].model_copy(update={"statement": "Is vegan <now>"})
+    again = run(personalizer, model, "dinner ideas?")
+    assert again.text is not None
+    assert '- "Is vegan \u2039now\u203a"' in again.text and "vegetarian" not in again.text
+    assert {a.id: a.statement for a in again.applied}["veg"] == "Is vegan <now>"
+
+
+def test_a_belief_whose_support_changes_is_gated_and_recorded_with_its_new_confidence(
+    personalizer: Personalizer,
+) -> None:
+    before = run(personalizer, rich_model(), "dinner ideas?")
+    assert "veg" in {a.id for a in before.applied}
+    model = rich_model()
+    model.beliefs[1] = model.beliefs[1].model_copy(update={"support": 0.5})
+    weaker = run(personalizer, model, "dinner ideas?")
+    assert "veg" not in {a.id for a in weaker.applied}  # now below the gate, same minute
+    model.beliefs[1] = model.beliefs[1].model_copy(update={"support": 30.0})
+    stronger = run(personalizer, model, "dinner ideas?")
+    applied = {a.id: a.confidence for a in stronger.applied}
+    assert applied["veg"] == pytest.approx(confidence(model.beliefs[1], NOW))
+    assert applied["veg"] > {a.id: a.confidence for a in before.applied}["veg"]

@@ -18,7 +18,14 @@ from selfmodel.domain.models import AppliedBelief, SelfModel
 from selfmodel.personalize import tokens
 from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, select
-from selfmodel.personalize.templates import DEFAULT_TEMPLATE, Compiled, Templates, context, quote
+from selfmodel.personalize.templates import (
+    DEFAULT_TEMPLATE,
+    Compiled,
+    Templates,
+    belief_variables,
+    context,
+    quote,
+)
 
 
 @dataclass
@@ -149,14 +156,9 @@ class Personalizer:
 
 def _variables(scored: Scored) -> dict[str, Any]:
     belief = scored.belief
-    return {
-        "statement": belief.statement,
-        "kind": str(belief.kind),
-        "domain": belief.domain,
-        "key": belief.key,
-        "value": belief.value,
-        "confidence": round(scored.confidence, 2),
-    }
+    return belief_variables(statement=belief.statement, kind=str(belief.kind),
+                            domain=belief.domain, key=belief.key, value=belief.value,
+                            confidence=scored.confidence)
 
 
 def _applied(scored: Scored) -> AppliedBelief:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, KeysView, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import NamedTuple
 
 from selfmodel.domain.models import Belief
@@ -122,7 +124,16 @@ def _undouble(base: str) -> str:
 def words(text: str) -> list[str]:
     """The stems of ``text``'s content words (stop words dropped)."""
     found = _WORD.findall(text.lower().replace("_", " "))
-    return [stem(w) for w in found if len(w) > 1 and w not in _SKIP]
+    return [s for s in map(_content_stem, found) if s is not None]
+
+
+@lru_cache(maxsize=65536)
+def _content_stem(word: str) -> str | None:
+    """``word``'s stem, or None for a stop word; cached per word, because every request is
+    mostly words seen before and stemming them was most of the cost of reading a request."""
+    if len(word) <= 1 or word in _SKIP:
+        return None
+    return stem(word)
 
 
 def _field_index() -> dict[str, dict[str, float]]:
@@ -210,16 +221,18 @@ class LexicalRelevance:
         profiles = [
             _profile(b.statement, b.key, b.value, b.domain, b.context or "") for b in beliefs
         ]
-        shared = [query.keys() & profile.weights.keys() for profile in profiles]
+        asked = query.keys()
+        shared = [asked & profile.terms for profile in profiles]
         coefficient = _coefficients(query, shared, len(beliefs))
         return [
-            _squash(_score(profile, common, coefficient))
+            _squash(_score(profile, common, coefficient)) if common else 0.0
             for common, profile in zip(shared, profiles, strict=True)
         ]
 
 
 class _Profile(NamedTuple):
     weights: dict[str, float]
+    terms: KeysView[str]  # ``weights.keys()``, kept so the hot loop does not ask again
     length_norm: float  # square root of the word count (at least 4 words)
     topic_norm: float  # length of the topic-field vector
 
@@ -229,7 +242,7 @@ def _profile(*parts: str) -> _Profile:
     """A belief's terms and norms, cached by its text fields (see ``belief_text``)."""
     weights = terms(" ".join(parts))
     length = sum(1 for t in weights if not t.startswith("§"))
-    return _Profile(weights, math.sqrt(max(length, 4)), _topic_norm(weights))
+    return _Profile(weights, weights.keys(), math.sqrt(max(length, 4)), _topic_norm(weights))
 
 
 # A field's IDF in the background alone: used for vector lengths, which must not depend on
@@ -248,10 +261,7 @@ def _coefficients(query: dict[str, float], shared: list[set[str]], count: int) -
     Words: their IDF among the user's beliefs and the background. Fields: the query side of
     the cosine (weight, user IDF, background IDF, over the query's topic norm).
     """
-    df: dict[str, int] = {}
-    for common in shared:
-        for term in common:
-            df[term] = df.get(term, 0) + 1
+    df = Counter(chain.from_iterable(shared))
     docs = count + BACKGROUND_DOCS
     query_norm = _topic_norm(query)
     out: dict[str, float] = {}

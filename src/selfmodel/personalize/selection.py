@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from selfmodel.config import Policy
 from selfmodel.domain.confidence import confidence as belief_confidence
@@ -45,9 +46,9 @@ ConfidenceFn = Callable[[Belief, float], float]
 Measure = Callable[[str], int]
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A belief that passed the gate, with the numbers that ranked it."""
+class Scored(NamedTuple):
+    """A belief that passed the gate, with the numbers that ranked it (a named tuple, not a
+    frozen dataclass: one is made per belief looked at, and that init was the dearer part)."""
 
     belief: Belief
     confidence: float
@@ -91,15 +92,17 @@ def gate(
 ) -> list[tuple[Belief, float]]:
     """Active beliefs at or above ``min_confidence``, the most confident one per slot."""
     best: dict[tuple[str, str], tuple[Belief, float]] = {}
+    active = BeliefStatus.ACTIVE
     for belief in beliefs:
-        if belief.status is not BeliefStatus.ACTIVE:
+        if belief.status is not active:
             continue
         value = confidence(belief, now)
         if value < min_confidence:
             continue
-        current = best.get(belief.slot)
+        slot = (belief.domain, belief.key)  # ``belief.slot`` without a property call: hot loop
+        current = best.get(slot)
         if current is None or value > current[1]:
-            best[belief.slot] = (belief, value)
+            best[slot] = (belief, value)
     return list(best.values())
 
 
@@ -110,28 +113,45 @@ def rank(
     relevance: Relevance,
 ) -> list[Scored]:
     """Gated beliefs scored and sorted, best first (communication beliefs not moved up)."""
-    scores, relevant = _scores(passed, conversation, now, relevance)
-    order = sorted(range(len(passed)), key=scores.__getitem__, reverse=True)
-    return [_scored(passed[i], scores[i], relevant[i], now) for i in order]
+    factors = _factors(passed, conversation, now, relevance)
+    order = sorted(range(len(passed)), key=factors.scores.__getitem__, reverse=True)
+    return [factors.scored(passed, i) for i in order]
 
 
-def _scores(
+@dataclass(frozen=True)
+class _Factors:
+    """The ranking numbers of every gated belief, by position (plain floats: the hot loop)."""
+
+    scores: list[float]
+    relevance: list[float]
+    recency: list[float]
+
+    def scored(self, passed: Sequence[tuple[Belief, float]], i: int) -> Scored:
+        belief, value = passed[i]
+        return Scored(belief, value, self.relevance[i], self.recency[i], self.scores[i],
+                      is_communication(belief))
+
+
+def _factors(
     passed: Sequence[tuple[Belief, float]], conversation: str, now: float, relevance: Relevance
-) -> tuple[list[float], list[float]]:
-    """Each gated belief's ranking score and relevance (plain floats: the hot loop)."""
+) -> _Factors:
+    """Relevance, recency and the score of each gated belief, each computed once."""
     if not passed:
-        return [], []
+        return _Factors([], [], [])
     relevant = relevance(conversation, [belief for belief, _ in passed])
+    recent = _recencies(passed, now)
     scores = [
-        RELEVANCE_WEIGHT * rel + CONFIDENCE_WEIGHT * value + RECENCY_WEIGHT * recency(belief, now)
-        for (belief, value), rel in zip(passed, relevant, strict=True)
+        RELEVANCE_WEIGHT * rel + CONFIDENCE_WEIGHT * value + RECENCY_WEIGHT * rec
+        for (_, value), rel, rec in zip(passed, relevant, recent, strict=True)
     ]
-    return scores, relevant
+    return _Factors(scores, relevant, recent)
 
 
-def _scored(pair: tuple[Belief, float], score: float, rel: float, now: float) -> Scored:
-    belief, value = pair
-    return Scored(belief, value, rel, recency(belief, now), score, is_communication(belief))
+def _recencies(passed: Sequence[tuple[Belief, float]], now: float) -> list[float]:
+    """``recency`` of each gated belief, inlined (one function call per belief was a visible
+    share of ranking a large model)."""
+    exp = math.exp
+    return [exp(max(0.0, now - (b.last_seen or b.ref_at)) * _DECAY) for b, _ in passed]
 
 
 def select(
@@ -149,17 +169,26 @@ def select(
     if not passed:
         defaults, used = _fit_defaults(policy, measure)
         return Selection(defaults=defaults, cold_start=True, tokens=used)
-    scores, relevant = _scores(passed, conversation, now, relevance or default_relevance())
-    order = sorted(range(len(passed)), key=scores.__getitem__, reverse=True)
-    always = [i for i in order if is_communication(passed[i][0])]
-    first = set(always)
-    ordered = (
-        _scored(passed[i], scores[i], relevant[i], now)
-        for i in [*always, *(i for i in order if i not in first)]
-    )
+    factors = _factors(passed, conversation, now, relevance or default_relevance())
+    ordered = (factors.scored(passed, i) for i in _priority(passed, factors.scores))
     selection = _fill(ordered, policy, measure)
     selection.chosen.sort(key=lambda s: s.score, reverse=True)
     return selection
+
+
+def _priority(passed: Sequence[tuple[Belief, float]], scores: list[float]) -> list[int]:
+    """Positions in fill order: communication beliefs first, each group best score first.
+
+    Each group is sorted on its own: the same order as sorting everything and then
+    partitioning (both sorts are stable), with one sort of each part instead of a filter
+    pass over the whole ranking.
+    """
+    talk: list[int] = []
+    rest: list[int] = []
+    for i, (belief, _) in enumerate(passed):
+        (talk if is_communication(belief) else rest).append(i)
+    key = scores.__getitem__
+    return [*sorted(talk, key=key, reverse=True), *sorted(rest, key=key, reverse=True)]
 
 
 def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Selection:

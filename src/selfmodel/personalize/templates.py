@@ -170,6 +170,33 @@ def _users_of(config: Config, name: str) -> str:
     return "tenants: " + ", ".join(tenants) if tenants else "no tenant uses it"
 
 
+class _NeutralBelief(dict[str, Any]):
+    """A belief's template variables whose strings ``belief_variables`` neutralized.
+
+    Private on purpose: ``context`` trusts this type to be neutralized already, so nothing
+    outside ``belief_variables`` may make one.
+    """
+
+
+def belief_variables(
+    *, statement: str, kind: str, domain: str, key: str, value: str, confidence: float
+) -> dict[str, Any]:
+    """One belief as a template sees it: its text neutralized, its confidence rounded."""
+    variables = _NeutralBelief(_neutral_fields(statement, kind, domain, key, value))
+    variables["confidence"] = round(confidence, 2)
+    return variables
+
+
+@lru_cache(maxsize=16384)
+def _neutral_fields(statement: str, kind: str, domain: str, key: str, value: str) -> dict[str, str]:
+    """A belief's text fields, neutralized, cached by those same fields (so an edited
+    statement gets its own entry): they come back on request after request, and
+    neutralizing five fields of every belief was a visible share of rendering. Callers copy
+    the result; it is never changed in place."""
+    return {"statement": neutralize(statement), "kind": neutralize(kind),
+            "domain": neutralize(domain), "key": neutralize(key), "value": neutralize(value)}
+
+
 def context(
     *,
     beliefs: list[dict[str, Any]],
@@ -180,9 +207,14 @@ def context(
     alignment_score: float | None,
     app_system_prompt: str = "",
 ) -> dict[str, Any]:
-    """The variables a template sees; every user-derived string neutralized."""
+    """The variables a template sees; every user-derived string neutralized.
+
+    A belief made by ``belief_variables`` is neutralized already and passes as it is; any
+    other mapping has each of its strings neutralized here.
+    """
     return {
         "beliefs": [
+            b if type(b) is _NeutralBelief else
             {k: (neutralize(v) if isinstance(v, str) else v) for k, v in b.items()}
             for b in beliefs
         ],
