@@ -34,10 +34,10 @@ def read_feedback(text: str, *, whole_message_only: bool) -> Literal[1, -1] | No
     stripped = text.strip()
     if not stripped:
         return None
-    emoji = _emoji_verdict(stripped)
     words = re.sub(r"[\U0001f000-\U0001ffff\u2600-\u27bf\ufe0f]", " ", stripped.lower()).strip()
     if whole_message_only and words and not _WHOLE.match(words):
         return None
+    emoji = _emoji_verdict(stripped)
     if emoji is not None and not words:
         return emoji
     if _NEGATIVE.search(words) or (emoji == -1):
