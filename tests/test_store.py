@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -678,5 +679,35 @@ async def test_sqlite_a_failed_group_is_written_one_by_one(
         assert (await store.queue_stats()).depth == 5
         for record in good:
             assert await store.get_decision(T, record.request_id) == record
+    finally:
+        await store.close()
+
+
+async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_profile reads on the event loop; if SQLite asks it to wait, the lane reads."""
+    from selfmodel.store import _sqlite_models
+
+    real = _sqlite_models.get_profile
+    where: list[str] = []
+
+    def busy_on_the_loop(conn: Any, *args: Any) -> Any:
+        where.append(threading.current_thread().name)
+        if threading.current_thread() is threading.main_thread():
+            raise sqlite3.OperationalError("database is locked")
+        return real(conn, *args)
+
+    store = open_store(sqlite_url)
+    await store.start()
+    try:
+        await store.mutate_model(T, "u1", add_belief("tea"))
+        await store.set_consent(T, "u1", True)
+        monkeypatch.setattr(_sqlite_models, "get_profile", busy_on_the_loop)
+        model, consent = await store.get_profile(T, "u1")
+        assert model is not None and [b.key for b in model.beliefs] == ["tea"]
+        assert consent is True
+        assert where[0] == threading.main_thread().name
+        assert where[1].startswith("selfmodel-sqlite-r")
     finally:
         await store.close()

@@ -385,3 +385,38 @@ async def test_a_failed_batch_write_falls_back_to_one_by_one(store: Store) -> No
     model = await store.get_model(T, "u1")
     assert model is not None and model.version == 2  # written one by one
     assert {b.key for b in model.beliefs} == {"diet", "location"}
+
+
+async def test_a_pause_after_a_small_batch_gathers_the_next_arrivals(store: Store) -> None:
+    w = worker(store, pause_ms=400, batch_size=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    try:
+        await store.enqueue(obs("u1", "I'm vegetarian"))
+        first = await _wait_for_version(store, 1)
+        assert first.version == 1  # the first observation after a quiet spell: at once
+        for text in ("I live in Oslo", "I love jazz", "What is a monad?"):
+            await store.enqueue(obs("u1", text))  # arrive during the pause
+        model = await _wait_for_keys(store, {"diet", "location", "likes:jazz"})
+        assert model.version == 2  # the three were applied as one batch, in one write
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def _wait_for_version(store: Store, version: int) -> SelfModel:
+    for _ in range(250):
+        model = await store.get_model(T, "u1")
+        if model is not None and model.version >= version:
+            return model
+        await asyncio.sleep(0.02)
+    raise AssertionError("not applied in time")
+
+
+async def _wait_for_keys(store: Store, keys: set[str]) -> SelfModel:
+    for _ in range(250):
+        model = await store.get_model(T, "u1")
+        if model is not None and {b.key for b in model.beliefs} >= keys:
+            return model
+        await asyncio.sleep(0.02)
+    raise AssertionError("not applied in time")

@@ -70,6 +70,9 @@ class ObserverSettings(_Strict):
     max_tries: int = Field(default=5, ge=1, le=100)
     lease_seconds: float = Field(default=30.0, gt=0)
     batch_size: int = Field(default=32, ge=1, le=1000)
+    # Pause after a batch that was not full, so the next one gathers what arrives meanwhile
+    # (observer/worker.py): fewer store round trips per observation, at most this much later.
+    batch_pause_ms: int = Field(default=50, ge=0, le=5000)
     observation_retention_days: float = Field(default=90.0, gt=0)
     llm_timeout: float = Field(default=20.0, gt=0)
 

@@ -98,6 +98,12 @@ def add_evidence(belief: Belief, amount: float, polarity: int, at: float, *,
     The sums are re-expressed at ``max(ref_at, at)``; the result does not depend on the order
     in which pieces are added. Only the sums change: the evidence list is update.py's.
     """
+    return belief.model_copy(update=added_sums(belief, amount, polarity, at, exerts=exerts))
+
+
+def added_sums(belief: Belief, amount: float, polarity: int, at: float, *,
+               exerts: float = 0.0) -> dict[str, float]:
+    """The fields ``add_evidence`` changes, for callers that change others in the same copy."""
     half = belief_half_life(belief)
     ref = max(belief.ref_at, at)
     support, against, exerted = (decay(value, belief.ref_at, ref, half)
@@ -108,8 +114,7 @@ def add_evidence(belief: Belief, amount: float, polarity: int, at: float, *,
     else:
         against += added
     exerted += decay(exerts, at, ref, half)
-    return belief.model_copy(update={"support": support, "against": against,
-                                     "exerted": exerted, "ref_at": ref})
+    return {"support": support, "against": against, "exerted": exerted, "ref_at": ref}
 
 
 def sums_at(belief: Belief, now: float) -> tuple[float, float]:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
-from selfmodel.domain.confidence import add_evidence, contradiction_share, weight
+from selfmodel.domain.confidence import add_evidence, added_sums, contradiction_share, weight
 from selfmodel.domain.models import Belief, BeliefStatus, Evidence, SelfModel, Source
 
 MAX_EVIDENCE = 20  # evidence items kept per belief (the newest); ``observations`` counts all
@@ -45,8 +46,10 @@ class Piece:
 
 # -- identity -----------------------------------------------------------------------------
 
+@lru_cache(maxsize=8192)
 def norm(text: str) -> str:
-    """Case- and space-insensitive form used for identity and slot comparison."""
+    """Case- and space-insensitive form used for identity and slot comparison (cached: the
+    same domains and keys are compared with every belief of a model on every update)."""
     return " ".join(text.split()).casefold()
 
 
@@ -92,8 +95,10 @@ def with_evidence(belief: Belief, piece: Piece, *, direct: bool = True) -> Belie
     """
     amount = piece.weighed()
     exerts = amount * contradiction_share(piece.source) if piece.polarity > 0 else 0.0
-    updated = add_evidence(belief, amount, piece.polarity, piece.at, exerts=exerts)
-    changes: dict[str, object] = {"observations": belief.observations + 1}
+    changes: dict[str, object] = {
+        **added_sums(belief, amount, piece.polarity, piece.at, exerts=exerts),
+        "observations": belief.observations + 1,
+    }
     if piece.source is Source.APPLIED:
         changes["times_accepted"] = belief.times_accepted + 1
     else:
@@ -104,7 +109,7 @@ def with_evidence(belief: Belief, piece: Piece, *, direct: bool = True) -> Belie
     if direct:
         changes["first_seen"] = min(belief.first_seen or piece.at, piece.at)
         changes["last_seen"] = max(belief.last_seen, piece.at)
-    return updated.model_copy(update=changes)
+    return belief.model_copy(update=changes)
 
 
 def _revive(belief: Belief, piece: Piece) -> Belief:
@@ -158,6 +163,25 @@ def exert(model: SelfModel, source: Belief, sign: int) -> SelfModel:
 
 
 def give_all(model: SelfModel, ids: Iterable[str], piece: Piece) -> SelfModel:
+    """``give`` for each id in turn. A piece that counts against no rival (acceptance,
+    feedback, anything against) given to active beliefs changes only those beliefs, so they
+    are updated in one pass over the model: the case of every answered exchange."""
+    ids = list(ids)
+    if piece.polarity > 0 and contradiction_share(piece.source) > 0:
+        return _give_each(model, ids, piece)
+    where = {belief.id: i for i, belief in enumerate(model.beliefs)}
+    beliefs = list(model.beliefs)
+    for belief_ref in ids:
+        i = where.get(belief_ref)
+        if i is None:
+            continue
+        if beliefs[i].status is not BeliefStatus.ACTIVE:  # may revive: the general path
+            return _give_each(model, ids, piece)
+        beliefs[i] = with_evidence(beliefs[i], piece)
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def _give_each(model: SelfModel, ids: Iterable[str], piece: Piece) -> SelfModel:
     for belief_ref in ids:
         model = give(model, belief_ref, piece)
     return model

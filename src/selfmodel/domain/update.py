@@ -26,6 +26,7 @@ Rules (DESIGN.md section 6):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from selfmodel.domain.confidence import add_outcome, weight
 from selfmodel.domain.evidence import (
@@ -82,10 +83,17 @@ class RefusedText(ValueError):
 
 # -- claims -------------------------------------------------------------------------------
 
+@lru_cache(maxsize=8192)
+def _field_reason(text: str) -> str | None:
+    """The injection guard on one claim field, cached: an extractor states the same keys,
+    values, domains and statements over and over, and the guard is a dozen patterns."""
+    return instruction_reason(text)
+
+
 def refusal(claim: Claim, never_store: Sequence[str] = ()) -> str | None:
     """Why ``claim`` may not be stored, or None. The reason never repeats the claim's text."""
     for field in ("statement", "key", "value", "quote", "domain"):
-        reason = instruction_reason(getattr(claim, field))
+        reason = _field_reason(getattr(claim, field))
         if reason:
             return f"claim refused: its {field} reads as an instruction ({reason})"
     text = " ".join([claim.domain, claim.key, claim.value, claim.statement, claim.quote])
@@ -142,7 +150,8 @@ def apply_claims(
 # -- one observation ------------------------------------------------------------------------
 
 def _live(model: SelfModel, ids: Iterable[str]) -> list[str]:
-    return [bid for bid in ids if model.belief(bid) is not None]
+    known = {belief.id for belief in model.beliefs}
+    return [bid for bid in ids if bid in known]
 
 
 def _correct(model: SelfModel, observation: Observation, extraction: Extraction,

@@ -20,9 +20,7 @@ from selfmodel.store._sqlite_schema import immediate
 from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step
 
 _GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
-# The stored document only when it differs from the cached one (same version and stamp).
-_GET_CHANGED = ("SELECT CASE WHEN version=? AND stamp=? THEN NULL ELSE doc END FROM models "
-                "WHERE tenant=? AND user_id=?")
+_HEAD = "SELECT version, stamp FROM models INDEXED BY models_head WHERE tenant=? AND user_id=?"
 _ERASED = "SELECT erased_at FROM tombstones WHERE tenant=? AND user_hash=?"
 _APPLIED = "SELECT 1 FROM applied WHERE tenant=? AND user_id=? AND obs_id=?"
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on bound parameters
@@ -66,15 +64,23 @@ class ModelCache:
 def cached_model(
     conn: sqlite3.Connection, tenant: str, user_id: str, cache: ModelCache
 ) -> SelfModel | None:
-    """The stored model, parsed only if it changed since this process last saw it."""
-    known = cache.get(tenant, user_id)
-    token = (known.version, known.updated_at) if known is not None else (-1, -1.0)
-    row = conn.execute(_GET_CHANGED, (*token, tenant, user_id)).fetchone()
-    if row is None:
+    """The stored model, parsed only if it changed since this process last saw it.
+
+    The (version, stamp) check reads the ``models_head`` index alone: in the table row the
+    stamp sits after the document, which spans overflow pages that SQLite would walk to
+    reach it. The document is read only when the head differs from the cached model's.
+    """
+    head = conn.execute(_HEAD, (tenant, user_id)).fetchone()
+    if head is None:
         cache.drop(tenant, user_id)
         return None
-    if row[0] is None:
+    known = cache.get(tenant, user_id)
+    if known is not None and (known.version, known.updated_at) == head:
         return known
+    row = conn.execute(_GET, (tenant, user_id)).fetchone()
+    if row is None:  # erased between the two reads
+        cache.drop(tenant, user_id)
+        return None
     model = SelfModel.model_validate_json(row[0])
     cache.put(model)
     return model

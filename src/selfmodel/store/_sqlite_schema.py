@@ -50,9 +50,9 @@ CREATE TABLE IF NOT EXISTS queue (
     payload TEXT NOT NULL, enqueued_at REAL NOT NULL, available_at REAL NOT NULL,
     consumer TEXT, lease_until REAL, tries INTEGER NOT NULL DEFAULT 0, last_error TEXT);
 CREATE INDEX IF NOT EXISTS queue_free ON queue (enqueued_at, id) WHERE consumer IS NULL;
-CREATE INDEX IF NOT EXISTS queue_consumer ON queue (consumer, enqueued_at, id);
+CREATE INDEX IF NOT EXISTS queue_leased ON queue (consumer, enqueued_at, id)
+    WHERE consumer IS NOT NULL;
 CREATE INDEX IF NOT EXISTS queue_lease ON queue (lease_until) WHERE consumer IS NOT NULL;
-CREATE INDEX IF NOT EXISTS queue_user ON queue (tenant, user_id);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, entry_id TEXT NOT NULL, tenant TEXT NOT NULL,
     user_id TEXT NOT NULL, payload TEXT NOT NULL, tries INTEGER NOT NULL, error TEXT NOT NULL,
@@ -73,6 +73,16 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def connect_inline(path: str) -> sqlite3.Connection:
+    """A read-only connection for the event loop: it never waits for a lock (busy timeout 0),
+    so a read that would block fails at once instead (see store/sqlite.py)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True,
+                           cached_statements=64)
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA query_only=1")
+    return conn
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table and index (idempotent; safe when several processes start at once)."""
     with immediate(conn):
@@ -82,6 +92,13 @@ def create_schema(conn: sqlite3.Connection) -> None:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(models)")}
         if "stamp" not in columns:  # a file made before the stamp existed
             conn.execute("ALTER TABLE models ADD COLUMN stamp REAL NOT NULL DEFAULT 0")
+        # Every chat request inserts a queue row: only what claims need is indexed (a row
+        # enters the leased indexes when claimed). Erasure scans the queue, which is short.
+        conn.execute("DROP INDEX IF EXISTS queue_consumer")
+        conn.execute("DROP INDEX IF EXISTS queue_user")
+        # After the stamp: the chat path's check of a cached model reads this index alone.
+        conn.execute("CREATE INDEX IF NOT EXISTS models_head "
+                     "ON models (tenant, user_id, version, stamp)")
 
 
 @contextmanager
