@@ -13,7 +13,13 @@ from selfmodel.domain.models import Belief, BeliefStatus, Evidence, Kind
 from selfmodel.personalize import tokens
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import LexicalRelevance, stem
-from selfmodel.personalize.selection import CachedConfidence, Selection, is_communication, select
+from selfmodel.personalize.selection import (
+    CachedConfidence,
+    Selection,
+    is_communication,
+    recency,
+    select,
+)
 from selfmodel.personalize.templates import quote
 
 NOW = 1_700_000_000.0
@@ -150,6 +156,30 @@ def test_communication_beliefs_apply_to_every_request() -> None:
     assert is_communication(style)
     assert is_communication(belief("tone", "Likes a formal tone", key="tone"))
     assert not is_communication(belief("py", "Codes in Python", domain="tech", key="language"))
+
+
+def test_communication_first_then_by_score_and_each_number_is_its_definition() -> None:
+    beliefs = [
+        belief("old-talk", "Prefers formal wording", domain="communication", key="tone",
+               age_days=90),
+        belief("veg", "Is vegetarian", support=6.0, age_days=3),
+        belief("talk", "Prefers concise answers", domain="communication", key="length"),
+        belief("chess", "Plays chess on weekends", age_days=20),
+        belief("tea", "Drinks green tea", age_days=20),
+    ]
+    picked = choose(beliefs, "vegetarian dinner and a chess opening", max_beliefs=4,
+                    min_confidence=0.0)
+    relevant = LexicalRelevance()("vegetarian dinner and a chess opening", beliefs)
+    by_id = {b.id: (b, r) for b, r in zip(beliefs, relevant, strict=True)}
+    for s in picked.chosen:
+        b, r = by_id[s.belief.id]
+        assert s.recency == recency(b, NOW) and s.relevance == r
+        assert s.score == 0.6 * r + 0.3 * s.confidence + 0.1 * s.recency
+        assert s.always == is_communication(b)
+    # both communication beliefs were taken first, then the two best of the others
+    assert {"old-talk", "talk"} <= set(ids(picked)) and "tea" not in ids(picked)
+    scores = [s.score for s in picked.chosen]
+    assert scores == sorted(scores, reverse=True)  # and reported best first
 
 
 def test_at_most_max_beliefs_are_selected() -> None:
