@@ -207,6 +207,7 @@ class Worker:
                 outcomes.append(await self._fail(entry, exc))
                 continue
             ready.append((entry, Step(obs, mutation(obs, extraction, policy))))
+            await asyncio.sleep(0)  # let requests on the same loop run between extractions
         return ready, outcomes
 
     async def _ack_all(self, entries: list[QueueEntry], outcome: str) -> list[str]:
