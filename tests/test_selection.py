@@ -251,6 +251,15 @@ def test_cached_confidence_equals_the_domain_function() -> None:
     assert cached(b, NOW + 30) == cached(b, NOW)  # same minute: one computation
 
 
+def test_cached_confidence_for_many_beliefs_is_the_same_and_follows_new_support() -> None:
+    beliefs = [belief(f"b{i}", "Likes tea", support=1.0 + i, age_days=i) for i in range(5)]
+    cached = CachedConfidence(max_entries=3)  # also cleared while answering
+    assert cached.many(beliefs, NOW) == [confidence(b, NOW) for b in beliefs]
+    stronger = beliefs[0].model_copy(update={"support": 9.0})
+    assert cached.many([stronger], NOW + 1) == [confidence(stronger, NOW + 1)]
+    assert cached(stronger, NOW + 2) == cached.many([stronger], NOW + 2)[0]
+
+
 @pytest.mark.parametrize(
     ("a", "b"),
     [("allergies", "allergy"), ("dishes", "dish"), ("running", "run"), ("hiking", "hike"),

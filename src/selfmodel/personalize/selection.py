@@ -91,12 +91,9 @@ def gate(
     beliefs: Sequence[Belief], min_confidence: float, now: float, confidence: ConfidenceFn
 ) -> list[tuple[Belief, float]]:
     """Active beliefs at or above ``min_confidence``, the most confident one per slot."""
+    active = [belief for belief in beliefs if belief.status is BeliefStatus.ACTIVE]
     best: dict[tuple[str, str], tuple[Belief, float]] = {}
-    active = BeliefStatus.ACTIVE
-    for belief in beliefs:
-        if belief.status is not active:
-            continue
-        value = confidence(belief, now)
+    for belief, value in zip(active, _confidences(active, now, confidence), strict=True):
         if value < min_confidence:
             continue
         slot = (belief.domain, belief.key)  # ``belief.slot`` without a property call: hot loop
@@ -104,6 +101,14 @@ def gate(
         if current is None or value > current[1]:
             best[slot] = (belief, value)
     return list(best.values())
+
+
+def _confidences(beliefs: Sequence[Belief], now: float, confidence: ConfidenceFn) -> list[float]:
+    """``confidence(belief, now)`` of each belief; a ``CachedConfidence`` answers for all of
+    them in one call (a method call per belief was a quarter of the gate's time)."""
+    if isinstance(confidence, CachedConfidence):
+        return confidence.many(beliefs, now)
+    return [confidence(belief, now) for belief in beliefs]
 
 
 def rank(
@@ -255,8 +260,21 @@ class CachedConfidence:
     def __call__(self, belief: Belief, now: float) -> float:
         key = (belief.id, belief.support, belief.against, belief.ref_at, now // 60)
         value = self._values.get(key)
-        if value is None:
-            if len(self._values) >= self._max:
-                self._values.clear()
-            value = self._values[key] = self._fn(belief, now)
+        return self._compute(key, belief, now) if value is None else value
+
+    def many(self, beliefs: Sequence[Belief], now: float) -> list[float]:
+        """``self(belief, now)`` for each belief, the lookups inlined in one loop."""
+        minute = now // 60
+        values = self._values
+        out: list[float] = []
+        for belief in beliefs:
+            key = (belief.id, belief.support, belief.against, belief.ref_at, minute)
+            value = values.get(key)
+            out.append(self._compute(key, belief, now) if value is None else value)
+        return out
+
+    def _compute(self, key: tuple[object, ...], belief: Belief, now: float) -> float:
+        if len(self._values) >= self._max:
+            self._values.clear()
+        value = self._values[key] = self._fn(belief, now)
         return value
