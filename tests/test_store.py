@@ -711,3 +711,33 @@ async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
         assert where[1].startswith("selfmodel-sqlite-r")
     finally:
         await store.close()
+
+
+async def test_redis_profile_reads_a_model_written_before_heads_existed(redis_url: str) -> None:
+    """A document with no head key beside it (an older version wrote it) is still served,
+    and a later write gives it a head."""
+    import redis.asyncio as aioredis
+
+    from selfmodel.store.redis import RedisStore
+
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    await store.start()
+    raw = aioredis.Redis.from_url(redis_url.split("?")[0])
+    try:
+        legacy = SelfModel(tenant=T, user_id="old", version=3, beliefs=[
+            Belief(id="b_tea", key="tea", value="v", statement="likes tea")])
+        keys = store.keys.user(T, "old")
+        await raw.set(keys.model, legacy.model_dump_json())
+        model, consent = await store.get_profile(T, "old")
+        assert model == legacy and consent is None
+        assert await raw.get(keys.head) is None
+        await store.mutate_model(T, "old", add_belief("jazz"))
+        model, _ = await store.get_profile(T, "old")
+        assert model is not None and [b.key for b in model.beliefs] == ["tea", "jazz"]
+        assert (await raw.get(keys.head) or b"").startswith(b"4:")
+        again, _ = await store.get_profile(T, "old")
+        assert again is model  # served by its head, not parsed again
+    finally:
+        await raw.aclose()
+        await store.close()

@@ -64,6 +64,11 @@ class UserKeys:
         return self.tag + "model"
 
     @property
+    def head(self) -> str:
+        """"<version>:<updated_at>" of the model, written with it (``get_profile``'s check)."""
+        return self.tag + "head"
+
+    @property
     def applied(self) -> str:
         return self.tag + "applied"
 
@@ -84,7 +89,8 @@ class UserKeys:
         return self.tag + "decs"
 
     def all(self) -> list[str]:
-        return [self.model, self.applied, self.consent, self.obs, self.obs_at, self.decisions]
+        return [self.model, self.applied, self.consent, self.obs, self.obs_at, self.decisions,
+                self.head]
 
 
 @dataclass(frozen=True)

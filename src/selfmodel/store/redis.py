@@ -1,7 +1,9 @@
 """The shared store: one Redis server or a Redis Cluster (``redis+cluster://host:port``).
 
 Every replica of ``serve`` and every ``worker`` can share it. Key layout: _redis_keys.py.
-A self-model is one JSON document per user; ``get_model`` is a single GET. A mutation is
+A self-model is one JSON document per user, with its head ("<version>:<updated_at>") beside it
+so that the chat path's ``get_profile`` fetches the document only when it changed (one small
+Lua script on a single server; an MGET in a cluster). ``get_model`` is a single GET. A mutation is
 optimistic: WATCH the model and the applied-ids set, read, apply ``fn``, then MULTI/EXEC the
 new document together with the observation id; a concurrent write aborts the EXEC and the
 mutation is retried after a short jittered sleep. All keys of that transaction share the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
@@ -78,6 +81,26 @@ def _backoff(attempt: int) -> float:
 
 
 RECENT_MODELS = 64  # parsed documents kept by get_profile, oldest dropped first
+# get_profile on a single server: the model's head and consent, and the document only when the
+# head differs from the cached model's (a 50-belief document is tens of KB on every request).
+PROFILE_LUA = """
+local head = redis.call('GET', KEYS[1])
+local consent = redis.call('GET', KEYS[3])
+if head and head == ARGV[1] then
+  return {head, false, consent}
+end
+return {head, redis.call('GET', KEYS[2]), consent}
+"""
+
+
+def head_of(model: SelfModel) -> str:
+    """What ``UserKeys.head`` holds for ``model``: a write changes both together."""
+    return f"{model.version}:{model.updated_at!r}"
+
+
+def _consent(raw: bytes | str | None) -> bool | None:
+    return None if raw is None else raw in (b"1", "1")
+
 
 def _model(raw: bytes | str | None) -> SelfModel | None:
     return SelfModel.model_validate_json(raw) if raw else None
@@ -100,7 +123,9 @@ class RedisStore:
                                 socket_timeout=SOCKET_TIMEOUT)
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
-        self._recent: dict[bytes | str, SelfModel] = {}  # raw document -> parsed (get_profile)
+        self._recent: dict[bytes | str, SelfModel] = {}  # raw document -> parsed
+        self._heads: OrderedDict[tuple[str, str], tuple[bytes, SelfModel]] = OrderedDict()
+        self._profile = self._r.register_script(PROFILE_LUA)
         self._eraser = Eraser(self._r, self.keys, self.queue, self.cluster)
         self._exchange = self._r.register_script(rec.EXCHANGE_LUA)
 
@@ -169,13 +194,14 @@ class RedisStore:
             # The applied-id check comes first: the model read after it is at least as new as
             # the write that recorded the id (same transaction), never an older one.
             if observation_id is not None and await pipe.sismember(uk.applied, observation_id):
-                return _model(await pipe.get(uk.model))
-            current = _model(await pipe.get(uk.model))
+                return self._parsed(await pipe.get(uk.model))
+            current = self._parsed(await pipe.get(uk.model))
             if current is None and not create:
                 return None
             new = next_version(tenant, user_id, current, fn)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(uk.model, new.model_dump_json())
+            pipe.set(uk.head, head_of(new))
             if observation_id is not None:
                 pipe.sadd(uk.applied, observation_id)
             if current is None and not self.cluster:
@@ -211,6 +237,7 @@ class RedisStore:
                       if s.observation.id in result.applied}
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(uk.model, new.model_dump_json())
+            pipe.set(uk.head, head_of(new))
             pipe.sadd(uk.applied, *result.applied)
             for obs in logged.values():
                 rec.add_log_entry(pipe, self.keys, obs, user_part=True,
@@ -261,9 +288,30 @@ class RedisStore:
     async def get_profile(
         self, tenant: str, user_id: str
     ) -> tuple[SelfModel | None, bool | None]:
-        keys = self.keys.user(tenant, user_id)  # one hash slot: one MGET, cluster or not
-        raw_model, raw_consent = await self._r.mget([keys.model, keys.consent])
-        return self._parsed(raw_model), None if raw_consent is None else raw_consent == b"1"
+        keys = self.keys.user(tenant, user_id)  # one hash slot: one call, cluster or not
+        if self.cluster:
+            raw_model, raw_consent = await self._r.mget([keys.model, keys.consent])
+            return self._parsed(raw_model), _consent(raw_consent)
+        known = self._heads.get((tenant, user_id))
+        head, raw_model, raw_consent = await self._profile(
+            keys=[keys.head, keys.model, keys.consent], args=[known[0] if known else b""])
+        if known is not None and raw_model is None and head == known[0]:
+            return known[1], _consent(raw_consent)
+        model = self._parsed(raw_model)
+        self._remember(tenant, user_id, head, model)
+        return model, _consent(raw_consent)
+
+    def _remember(self, tenant: str, user_id: str, head: bytes | None,
+                  model: SelfModel | None) -> None:
+        """Keep the model by its head for the next get_profile (a model written before heads
+        existed has none and is compared by its bytes instead)."""
+        if head is None or model is None:
+            self._heads.pop((tenant, user_id), None)
+            return
+        self._heads[(tenant, user_id)] = (head, model)
+        self._heads.move_to_end((tenant, user_id))
+        if len(self._heads) > RECENT_MODELS:
+            self._heads.popitem(last=False)
 
     def _parsed(self, raw: bytes | str | None) -> SelfModel | None:
         """The model in ``raw``, parsed only if these exact bytes were not parsed before.
