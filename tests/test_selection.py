@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -10,6 +11,7 @@ import tiktoken
 from selfmodel.config import Policy
 from selfmodel.domain.confidence import confidence
 from selfmodel.domain.models import Belief, BeliefStatus, Evidence, Kind
+from selfmodel.personalize import relevance as lexical
 from selfmodel.personalize import tokens
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import LexicalRelevance, stem
@@ -275,3 +277,21 @@ def test_relevance_is_zero_without_shared_terms_and_bounded() -> None:
     assert scores == [0.0]
     high = relevance("vegetarian vegetarian dinner", [belief("v", "Is vegetarian")])
     assert 0.0 < high[0] < 1.0
+
+
+def test_the_setting_precheck_knows_every_noun_of_the_setting_pattern() -> None:
+    group = re.search(r"\(\?:(trip[^)]*)\)", lexical._SETTING.pattern)
+    assert group is not None
+    for alternative in group.group(1).split("|"):
+        assert any(noun in alternative for noun in lexical._SETTING_NOUNS), alternative
+
+
+@pytest.mark.parametrize("text", [
+    "Sports to try during my TRIP to Spain", "ideas for our upcoming Vacation",
+    "what to pack for the weekend", "in the next \u017ftay", "On My HoneyMoon, what?",
+    "dinner ideas", "break; continue", "", "\u0130stanbul food",
+])
+def test_the_setting_precheck_never_hides_a_setting_phrase(text: str) -> None:
+    if lexical._SETTING.search(text):
+        assert lexical._may_set(text)
+    assert not lexical._may_set("dinner ideas for tonight")  # the regex is skipped here

@@ -52,6 +52,10 @@ _SETTING = re.compile(
     r"weekend|tour|break|honeymoon)\b[^.?!,;]*",
     re.IGNORECASE,
 )
+# What each alternative of ``_SETTING``'s last group contains (tests check the two agree).
+_SETTING_NOUNS = ("trip", "visit", "vacation", "holiday", "stay", "journey", "flight", "travel",
+                  "getaway", "weekend", "tour", "break", "honeymoon")
+_FOLDED = ("\u0130", "\u0131", "\u017f", "\u212a")  # dotted I, dotless i, long s, Kelvin K
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -179,10 +183,19 @@ def terms(text: str) -> dict[str, float]:
     return out
 
 
+def _may_set(text: str) -> bool:
+    """False only when ``_SETTING`` cannot match: every match holds one of its nouns, which
+    IGNORECASE matches in ASCII letters of either case or in the four non-ASCII letters
+    ``re`` folds onto ASCII ones. A few substring searches instead of the regex's attempt
+    at every position, most of the cost of reading a long request that names no trip."""
+    lowered = text.lower()
+    return any(noun in lowered for noun in _SETTING_NOUNS) or any(c in text for c in _FOLDED)
+
+
 @lru_cache(maxsize=8192)
 def request_terms(text: str) -> dict[str, float]:
     """``terms`` of a request, with the terms of its setting phrases down-weighted."""
-    settings = [found.group(0) for found in _SETTING.finditer(text)]
+    settings = [found.group(0) for found in _SETTING.finditer(text)] if _may_set(text) else []
     if not settings:
         return terms(text)
     out = dict(terms(_SETTING.sub(" ", text)))
