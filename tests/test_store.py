@@ -741,3 +741,24 @@ async def test_redis_profile_reads_a_model_written_before_heads_existed(redis_ur
     finally:
         await raw.aclose()
         await store.close()
+
+
+async def test_redis_scripts_are_loaded_again_after_a_script_flush(redis_url: str) -> None:
+    """A restarted (or flushed) server forgets scripts: the store loads them again."""
+    import redis.asyncio as aioredis
+
+    store = open_store(redis_url)
+    await store.start()
+    raw = aioredis.Redis.from_url(redis_url.split("?")[0])
+    try:
+        await store.mutate_model(T, "u1", add_belief("tea"))
+        await raw.script_flush()
+        model, _ = await store.get_profile(T, "u1")
+        assert model is not None and [b.key for b in model.beliefs] == ["tea"]
+        await raw.script_flush()
+        record = decision()
+        await store.record_exchange(record, obs(), 60)
+        assert await store.get_decision(T, record.request_id) == record
+    finally:
+        await raw.aclose()
+        await store.close()
