@@ -101,7 +101,8 @@ def test_belief_variables_are_neutralized_like_any_other_belief_and_follow_edits
     assert list(seen[0]) == list(raw)  # same order: a template may loop over the items
     edited = belief_variables(**{**raw, "statement": "coffee"})  # type: ignore[arg-type]
     assert edited["statement"] == "coffee" and made["statement"].startswith("tea")
-    assert belief_variables(**{**raw, "confidence": 0.8049})["confidence"] == 0.8  # type: ignore[arg-type]
+    rounded = belief_variables(**{**raw, "confidence": 0.8049})  # type: ignore[arg-type]
+    assert rounded["confidence"] == 0.8
 
 
 def test_the_packaged_default_is_the_repository_default() -> None:

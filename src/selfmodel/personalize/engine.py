@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from selfmodel.config import Config, Tenant
 from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, SelfModel
@@ -149,7 +151,7 @@ class Personalizer:
             return result
         if text:
             result.text = text
-            result.applied = [_applied(s) for s in selection.chosen]
+            result.applied = _applied(selection.chosen)
             result.defaults = list(selection.defaults)
         return result
 
@@ -161,17 +163,26 @@ def _variables(scored: Scored) -> dict[str, Any]:
                             confidence=scored.confidence)
 
 
-def _applied(scored: Scored) -> AppliedBelief:
+_APPLIED = TypeAdapter(list[AppliedBelief])
+
+
+def _applied(chosen: list[Scored]) -> list[AppliedBelief]:
+    """The beliefs as injected, validated as one list (one pydantic call for the request
+    instead of one model construction per belief)."""
+    return _APPLIED.validate_python([_applied_fields(s) for s in chosen])
+
+
+def _applied_fields(scored: Scored) -> dict[str, Any]:
     """The belief as injected: confidence at this moment, the evidence that supports it."""
     belief = scored.belief
     evidence = [e.observation_id for e in belief.evidence if e.polarity > 0]
-    return AppliedBelief(
-        id=belief.id,
-        statement=belief.statement,
-        kind=belief.kind,
-        domain=belief.domain,
-        key=belief.key,
-        value=belief.value,
-        confidence=scored.confidence,
-        evidence_ids=list(dict.fromkeys(evidence)),
-    )
+    return {
+        "id": belief.id,
+        "statement": belief.statement,
+        "kind": belief.kind,
+        "domain": belief.domain,
+        "key": belief.key,
+        "value": belief.value,
+        "confidence": scored.confidence,
+        "evidence_ids": list(dict.fromkeys(evidence)),
+    }

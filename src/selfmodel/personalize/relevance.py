@@ -131,10 +131,11 @@ def words(text: str) -> list[str]:
     return [s for s in map(_content_stem, found) if s is not None]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _content_stem(word: str) -> str | None:
     """``word``'s stem, or None for a stop word; cached per word, because every request is
-    mostly words seen before and stemming them was most of the cost of reading a request."""
+    mostly words seen before and stemming them was most of the cost of reading a request
+    (16,384 words: the common vocabulary stays, a few MB at most)."""
     if len(word) <= 1 or word in _SKIP:
         return None
     return stem(word)
