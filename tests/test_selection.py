@@ -18,7 +18,9 @@ from selfmodel.personalize.relevance import LexicalRelevance, stem
 from selfmodel.personalize.selection import (
     CachedConfidence,
     Selection,
+    gate,
     is_communication,
+    rank,
     recency,
     select,
 )
@@ -182,6 +184,15 @@ def test_communication_first_then_by_score_and_each_number_is_its_definition() -
     assert {"old-talk", "talk"} <= set(ids(picked)) and "tea" not in ids(picked)
     scores = [s.score for s in picked.chosen]
     assert scores == sorted(scores, reverse=True)  # and reported best first
+
+
+def test_recency_is_its_definition_and_exactly_one_when_seen_now_or_later() -> None:
+    beliefs = [belief("now", "Likes tea", age_days=0.0), belief("ahead", "Likes cocoa",
+               age_days=-1.0), belief("old", "Likes chess", age_days=45.0)]
+    ranked = rank(gate(beliefs, 0.0, NOW, confidence), "", NOW, LexicalRelevance())
+    seen = {s.belief.id: s.recency for s in ranked}
+    assert seen == {b.id: recency(b, NOW) for b in beliefs}
+    assert seen["now"] == seen["ahead"] == 1.0 and 0.3 < seen["old"] < 0.4
 
 
 def test_at_most_max_beliefs_are_selected() -> None:
