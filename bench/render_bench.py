@@ -3,6 +3,8 @@
 The same calls the request path makes: ``store.get_model`` then
 ``Personalizer.personalize`` (selection by confidence and relevance within the tenant's
 budget, then the sandboxed template), with the gateway's own config and default template.
+Each call's conversation ends with a new number, as in the load runs: caches keyed by the
+request's text miss, as they would in real traffic.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import seed
-from bench.systems import CONVERSATION, TENANT
+from bench.systems import TENANT, numbered, varied_conversation
 
 SIZES = (10, 200, 2000)
 
@@ -25,11 +27,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def measure(store: Any, personalizer: Any, tenant: Any, user: str,
                   seconds: float, limit: int) -> dict[str, float]:
-    conversation = "\n".join(m["content"] for m in CONVERSATION if m["role"] == "user")
+    text = "\n".join(m["content"] for m in varied_conversation() if m["role"] == "user")
     gets, renders, totals = [], [], []
     first = None
     t_end = time.perf_counter() + seconds
     while len(totals) < limit and (time.perf_counter() < t_end or len(totals) < 20):
+        conversation = numbered(text.encode(), len(totals)).decode()  # new text every call
         t0 = time.perf_counter()
         model = await store.get_model(TENANT, user)
         t1 = time.perf_counter()

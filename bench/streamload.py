@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from bench.systems import numbered
+
 
 @dataclass
 class Tally:
@@ -30,6 +32,7 @@ class Tally:
     events: int = 0
     errors: int = 0
     bad: int = 0  # streams that ended without [DONE] or with a status other than 200
+    sent: int = 0  # requests started: each one's number goes into its body
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,12 +109,14 @@ def build_request(url: str, body: bytes, api_key: str) -> tuple[str, int, bytes]
     return host, port, head.encode() + body
 
 
-async def client(host: str, port: int, payload: bytes, deadline: float, budget: list[int],
-                 tally: Tally) -> None:
+async def client(host: str, port: int, url: str, body: bytes, api_key: str, deadline: float,
+                 budget: list[int], tally: Tally) -> None:
     loop = asyncio.get_running_loop()
     conn: StreamConnection | None = None
     while time.perf_counter() < deadline and budget[0] > 0:
         budget[0] -= 1
+        tally.sent += 1
+        _, _, payload = build_request(url, numbered(body, tally.sent), api_key)
         try:
             if conn is None or conn.closed.done():
                 _, conn = await loop.create_connection(StreamConnection, host, port)
@@ -137,13 +142,13 @@ async def client(host: str, port: int, payload: bytes, deadline: float, budget: 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     with open(args.body, "rb") as f:
         body = f.read()
-    host, port, payload = build_request(args.url, body, args.api_key)
+    host, port, _ = build_request(args.url, body, args.api_key)
     tally = Tally()
     budget = [args.max_streams]
     started = time.perf_counter()
     deadline = started + args.duration
-    await asyncio.gather(*(client(host, port, payload, deadline, budget, tally)
-                           for _ in range(args.concurrency)))
+    await asyncio.gather(*(client(host, port, args.url, body, args.api_key, deadline, budget,
+                                  tally) for _ in range(args.concurrency)))
     wall = time.perf_counter() - started
     done = len(tally.ttfc)
     return {

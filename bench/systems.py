@@ -72,8 +72,25 @@ class System:
         return LABELS[self.key]
 
 
+# The load generators replace this token in every request with the request's number, so no
+# two requests carry the same text (real traffic does not; caches keyed by text must miss).
+REQUEST_NUMBER = "REQNO"
+
+
+def varied_conversation() -> list[dict[str, str]]:
+    """CONVERSATION whose last user message ends with the request-number token."""
+    *head, last = CONVERSATION
+    return [*head, {**last, "content": f"{last['content']} (ref {REQUEST_NUMBER})"}]
+
+
+def numbered(body: bytes, number: int) -> bytes:
+    """A body with its request-number token replaced (same length for every number)."""
+    return body.replace(REQUEST_NUMBER.encode(), b"%08d" % (number % 100_000_000))
+
+
 def write_bodies(out: Path) -> dict[str, Path]:
-    """The four request bodies (plain / with user, non-stream / stream)."""
+    """The four request bodies (plain / with user, non-stream / stream), each with the
+    request-number token that the load generators fill in."""
     paths = {}
     for name, extra in {
         "plain": {}, "user": {"user": USER},
@@ -82,7 +99,7 @@ def write_bodies(out: Path) -> dict[str, Path]:
                         "user": USER},
     }.items():
         path = out / f"body_{name}.json"
-        path.write_text(json.dumps({"model": MODEL, "messages": CONVERSATION,
+        path.write_text(json.dumps({"model": MODEL, "messages": varied_conversation(),
                                     "max_tokens": 200, **extra}))
         paths[name] = path
     return paths
