@@ -210,3 +210,38 @@ def test_a_belief_whose_support_changes_is_gated_and_recorded_with_its_new_confi
     applied = {a.id: a.confidence for a in stronger.applied}
     assert applied["veg"] == pytest.approx(confidence(model.beliefs[1], NOW))
     assert applied["veg"] > {a.id: a.confidence for a in before.applied}["veg"]
+
+
+def test_a_template_that_draws_random_values_is_rendered_every_time(tmp_path: Path) -> None:
+    """Rendered text is reused for the same variables, except from templates that are not a
+    pure function of them."""
+    (tmp_path / "r.j2").write_text(
+        "{{ range(90000) | random }}{% for b in beliefs %} {{ b.statement }}{% endfor %}")
+    (tmp_path / "p.j2").write_text("{% for b in beliefs %}{{ b.statement | quote }} {% endfor %}")
+    drawn = Tenant(name="acme", template="r.j2")
+    plain = Tenant(name="acme", template="p.j2")
+    personalizer = Personalizer(Config(templates_dir=str(tmp_path), tenants=[drawn, plain]))
+    texts = {run(personalizer, rich_model(), "dinner?", drawn).text for _ in range(5)}
+    assert len(texts) > 1
+    first = run(personalizer, rich_model(), "dinner?", plain)
+    again = run(personalizer, rich_model(), "dinner?", plain)  # new objects, same content
+    assert first.text == again.text and first.text is not None
+    assert '"Is vegetarian"' in first.text
+
+
+def test_rendered_text_follows_the_user_and_the_confidence_shown(tmp_path: Path) -> None:
+    (tmp_path / "c.j2").write_text(
+        "{{ user_id }}:{% for b in beliefs %} {{ b.key }}={{ b.confidence }}{% endfor %}")
+    tenant = Tenant(name="acme", template="c.j2")
+    personalizer = Personalizer(Config(templates_dir=str(tmp_path), tenants=[tenant]))
+    alice = run(personalizer, rich_model(), "dinner?", tenant)
+    bob = personalizer.personalize(tenant=tenant, user_id="bob", model=rich_model(),
+                                   conversation="dinner?", now=NOW)
+    assert alice.text is not None and alice.text.startswith("alice:")
+    assert bob.text is not None and bob.text.startswith("bob:")
+    model = rich_model()
+    model.beliefs[1] = model.beliefs[1].model_copy(update={"support": 30.0})
+    stronger = run(personalizer, model, "dinner?", tenant)
+    assert stronger.text is not None and stronger.text != alice.text
+    shown = round(confidence(model.beliefs[1], NOW), 2)
+    assert f"diet={shown}" in stronger.text

@@ -8,18 +8,19 @@ unpersonalized. Templates are compiled once, at construction and on ``reload``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 
 from selfmodel.config import Config, Tenant
 from selfmodel.domain.confidence import alignment_score
-from selfmodel.domain.models import AppliedBelief, SelfModel
+from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
 from selfmodel.personalize.relevance import LexicalRelevance, Relevance
-from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, select
+from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, gate, select
 from selfmodel.personalize.templates import (
     DEFAULT_TEMPLATE,
     Compiled,
@@ -53,6 +54,42 @@ class Personalization:
         }
 
 
+@dataclass(frozen=True)
+class _Gated:
+    """One user's last gate: the belief objects it read, the minute and threshold, the result."""
+
+    beliefs: tuple[Belief, ...]
+    moment: tuple[float, float]
+    passed: list[tuple[Belief, float]]
+
+
+def _same(kept: tuple[Belief, ...], beliefs: list[Belief]) -> bool:
+    return len(kept) == len(beliefs) and all(a is b for a, b in zip(kept, beliefs, strict=True))
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """A small memo that forgets the least recently used entry beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
 @lru_cache(maxsize=16384)
 def rendered_tokens(statement: str) -> int:
     """Tokens of a statement as the template prints it (quoted, neutralized)."""
@@ -67,6 +104,8 @@ class Personalizer:
         self._relevance = relevance or LexicalRelevance()
         self._confidence = CachedConfidence()
         self._templates = Templates.load(config)
+        self._gates: Recent[tuple[str, str], _Gated] = Recent(256)
+        self._texts: Recent[tuple[object, ...], str] = Recent(4096)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
@@ -75,6 +114,7 @@ class Personalizer:
     def reload(self) -> list[str]:
         """Load every template again (hot reload); the old set serves until this returns."""
         self._templates = Templates.load(self._config)
+        self._texts = Recent(4096)
         return self.problems()
 
     def personalize(
@@ -109,14 +149,16 @@ class Personalizer:
         compiled, problem = self._templates.get(name)
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
+        beliefs = model.beliefs if model else []
         selection = select(
-            model.beliefs if model else [],
+            beliefs,
             policy=tenant.policy,
             conversation=conversation,
             now=now,
             measure=rendered_tokens,
             relevance=self._relevance,
             confidence=self._confidence,
+            passed=self._gated(model, tenant.policy.min_confidence, now),
         )
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
@@ -136,16 +178,9 @@ class Personalizer:
         )
         if not selection.chosen and not selection.defaults:
             return result
-        variables = context(
-            beliefs=[_variables(s) for s in selection.chosen],
-            defaults=selection.defaults,
-            cold_start=selection.cold_start,
-            user_id=user_id,
-            tenant=tenant.name,
-            alignment_score=None if alignment is None else round(alignment, 2),
-        )
+        score = None if alignment is None else round(alignment, 2)
         try:
-            text = compiled.render(variables)
+            text = self._rendered(compiled, selection, tenant.name, user_id, score)
         except Exception as exc:  # a template error must never fail the request
             result.error = f"template {compiled.name} failed to render: {exc}"
             return result
@@ -154,6 +189,45 @@ class Personalizer:
             result.applied = _applied(selection.chosen)
             result.defaults = list(selection.defaults)
         return result
+
+
+    def _gated(self, model: SelfModel | None, min_confidence: float,
+               now: float) -> list[tuple[Belief, float]]:
+        """``gate`` of the model's beliefs, kept per user while the same belief objects come
+        back within the same minute: the stores share one parsed model per version, so under
+        load one version serves many requests (the worker writes a user's model once per
+        batch), and confidence is memoized per minute anyway (``CachedConfidence``). A
+        changed belief is a new object (models are immutable by contract), so it never
+        meets an old entry; one entry per user bounds the memory to the users kept."""
+        if model is None:
+            return []
+        beliefs = model.beliefs
+        moment = (now // 60, min_confidence)
+        user = (model.tenant, model.user_id)
+        kept = self._gates.get(user)
+        if kept is not None and kept.moment == moment and _same(kept.beliefs, beliefs):
+            return kept.passed
+        passed = gate(beliefs, min_confidence, now, self._confidence)
+        self._gates.put(user, _Gated(tuple(beliefs), moment, passed))
+        return passed
+
+    def _rendered(self, compiled: Compiled, selection: Selection, tenant: str, user_id: str,
+                  alignment: float | None) -> str:
+        """The template's output, kept by everything it is given: a user's requests often
+        select the same beliefs (the communication ones always), and rendering is a pure
+        function of its variables in the sandbox. Templates that draw random values
+        (``| random``) are rendered every time."""
+        variables = [_variables(s) for s in selection.chosen]
+        key = (compiled.version, tenant, user_id, alignment, selection.cold_start,
+               tuple(selection.defaults), tuple(tuple(v.values()) for v in variables))
+        text = self._texts.get(key) if compiled.pure else None
+        if text is None:
+            text = compiled.render(context(
+                beliefs=variables, defaults=selection.defaults, cold_start=selection.cold_start,
+                user_id=user_id, tenant=tenant, alignment_score=alignment))
+            if compiled.pure:
+                self._texts.put(key, text)
+        return text
 
 
 def _variables(scored: Scored) -> dict[str, Any]:

@@ -174,9 +174,12 @@ def select(
     measure: Measure,
     relevance: Relevance | None = None,
     confidence: ConfidenceFn = belief_confidence,
+    passed: Sequence[tuple[Belief, float]] | None = None,
 ) -> Selection:
-    """The beliefs (or cold-start defaults) to inject into one request."""
-    passed = gate(beliefs, policy.min_confidence, now, confidence)
+    """The beliefs (or cold-start defaults) to inject into one request. ``passed``: the
+    result of ``gate`` on these beliefs at this moment, when the caller has it already."""
+    if passed is None:
+        passed = gate(beliefs, policy.min_confidence, now, confidence)
     if not passed:
         defaults, used = _fit_defaults(policy, measure)
         return Selection(defaults=defaults, cold_start=True, tokens=used)

@@ -36,6 +36,7 @@ from selfmodel.config import Config
 DEFAULT_TEMPLATE = "default.j2"
 MAX_FIELD_CHARS = 500  # a belief statement longer than this is cut (with an ellipsis)
 MAX_OUTPUT_CHARS = 20_000  # a template printing more than this is treated as broken output
+_RANDOM = ("random", "lipsum")  # Jinja's filter and global that draw random values
 _LOOKALIKE = str.maketrans({"<": "\u2039", ">": "\u203a", '"': "'", "`": "'"})
 
 
@@ -73,6 +74,7 @@ class Compiled:
     name: str
     version: str  # sha256 of the source
     template: jinja2.Template
+    pure: bool = True  # the same variables always give the same text (no random draws)
 
     def render(self, context: dict[str, Any]) -> str:
         text = self.template.render(context).strip()
@@ -111,7 +113,8 @@ class Templates:
         try:
             source = read_source(folder, name)
             template = env.from_string(source)
-            compiled = Compiled(name, hashlib.sha256(source.encode()).hexdigest(), template)
+            compiled = Compiled(name, hashlib.sha256(source.encode()).hexdigest(), template,
+                                pure=not any(word in source for word in _RANDOM))
             for sample in SAMPLES:
                 compiled.render(sample)
         except Exception as exc:  # any failure means: this tenant goes out unpersonalized
