@@ -82,3 +82,15 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError("selfmodel serve did not start")
+
+
+def test_startup_objects_are_frozen_out_of_the_collectors_reach() -> None:
+    import gc
+
+    from selfmodel.cli import freeze_startup_objects
+
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
