@@ -171,6 +171,11 @@ _BACKGROUND_DF: dict[str, float] = {
 
 @lru_cache(maxsize=8192)
 def terms(text: str) -> dict[str, float]:
+    """``text_terms``, cached: for texts that come back (belief texts, setting phrases)."""
+    return text_terms(text)
+
+
+def text_terms(text: str) -> dict[str, float]:
     """Term -> weight for ``text``: its stems (1.0) and the topic fields they belong to.
 
     A field's weight is the sum of its words' weights, capped at 1: two fashion words make a
@@ -193,13 +198,17 @@ def _may_set(text: str) -> bool:
     return any(noun in lowered for noun in _SETTING_NOUNS) or any(c in text for c in _FOLDED)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=256)
 def request_terms(text: str) -> dict[str, float]:
-    """``terms`` of a request, with the terms of its setting phrases down-weighted."""
+    """``terms`` of a request, with the terms of its setting phrases down-weighted.
+
+    Requests rarely repeat their text (each turn adds a message), so only a few are kept
+    (a retried request) and their terms stay out of the belief texts' cache: thousands of
+    request texts kept there cost tens of MB and evicted what does come back."""
     settings = [found.group(0) for found in _SETTING.finditer(text)] if _may_set(text) else []
     if not settings:
-        return terms(text)
-    out = dict(terms(_SETTING.sub(" ", text)))
+        return text_terms(text)
+    out = text_terms(_SETTING.sub(" ", text))
     for token, weight in terms(" ".join(settings)).items():
         out[token] = max(out.get(token, 0.0), weight * SETTING_WEIGHT)
     return out

@@ -82,7 +82,8 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 10)))
 
 
-RECENT_MODELS = 64  # parsed documents kept by get_profile, oldest dropped first
+RECENT_MODELS = 64  # users whose model get_profile keeps by its head
+RECENT_DOCUMENTS = 16  # parsed documents kept by their bytes, oldest dropped first
 # get_profile on a single server: the model's head and consent, and the document only when the
 # head differs from the cached model's (a 50-belief document is tens of KB on every request).
 PROFILE_LUA = """
@@ -202,13 +203,15 @@ class RedisStore:
                 return None
             new = next_version(tenant, user_id, current, fn)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(uk.model, new.model_dump_json())
+            document = new.model_dump_json()
+            pipe.set(uk.model, document)
             pipe.set(uk.head, head_of(new))
             if observation_id is not None:
                 pipe.sadd(uk.applied, observation_id)
             if current is None and not self.cluster:
                 pipe.sadd(self.keys.users(tenant), user_id)
             await pipe.execute()
+        self._keep(document, new)
         if current is None and self.cluster:
             await self._r.sadd(self.keys.users(tenant), user_id)
         return new
@@ -238,7 +241,8 @@ class RedisStore:
             logged = {s.observation.id: s.observation for s in steps
                       if s.observation.id in result.applied}
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(uk.model, new.model_dump_json())
+            document = new.model_dump_json()
+            pipe.set(uk.model, document)
             pipe.set(uk.head, head_of(new))
             pipe.sadd(uk.applied, *result.applied)
             for obs in logged.values():
@@ -247,6 +251,7 @@ class RedisStore:
             if current is None and not self.cluster:
                 pipe.sadd(self.keys.users(tenant), user_id)
             await pipe.execute()
+        self._keep(document, new)
         await self._after_cluster_write(tenant, user_id, current, list(logged.values()))
         return result
 
@@ -329,10 +334,17 @@ class RedisStore:
         if hit is not None:
             return hit
         model = SelfModel.model_validate_json(raw)
-        if len(self._recent) >= RECENT_MODELS:
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[raw] = model
+        self._keep(raw, model)
         return model
+
+    def _keep(self, raw: bytes | str, model: SelfModel) -> None:
+        """Remember ``model`` as the parse of ``raw``. A write keeps what it wrote, so the
+        next read of that version is not parsed again; a few documents suffice (each version
+        is read a few times, soon after it was written), and each one is hundreds of KB
+        parsed."""
+        if len(self._recent) >= RECENT_DOCUMENTS:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[raw.encode() if isinstance(raw, str) else raw] = model
 
     # -- consent ----------------------------------------------------------------------------
     @_translated
