@@ -67,6 +67,7 @@ def _same(kept: tuple[Belief, ...], beliefs: list[Belief]) -> bool:
     return len(kept) == len(beliefs) and all(a is b for a, b in zip(kept, beliefs, strict=True))
 
 
+TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -105,7 +106,7 @@ class Personalizer:
         self._confidence = CachedConfidence()
         self._templates = Templates.load(config)
         self._gates: Recent[tuple[str, str], _Gated] = Recent(256)
-        self._texts: Recent[tuple[object, ...], str] = Recent(4096)
+        self._texts: Recent[tuple[object, ...], str] = Recent(TEXTS_KEPT)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
@@ -114,7 +115,7 @@ class Personalizer:
     def reload(self) -> list[str]:
         """Load every template again (hot reload); the old set serves until this returns."""
         self._templates = Templates.load(self._config)
-        self._texts = Recent(4096)
+        self._texts = Recent(TEXTS_KEPT)
         return self.problems()
 
     def personalize(
