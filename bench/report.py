@@ -3,14 +3,22 @@
 Every ratio is computed per round (system and bare pass-through measured minutes apart in
 the same round) and the median over rounds is reported; absolute figures are medians too.
 "Added" latency is the system's minus the direct upstream's in the same round.
+
+    python -m bench.report bench/results/<run>            # print the report again
+    python -m bench.report bench/results/<run> --write    # and put it in BENCHMARKS.md
+
+(re-renders a run's results.json, e.g. after a change to how the report reads them).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import re
 import statistics
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.systems import LABELS, PERSONALIZED, ROOT, SYSTEMS
@@ -61,7 +69,9 @@ class Table:
 
     def ratio(self, system: str, kind: str, conc: int,
               fn: Callable[[Run, Run | None], float]) -> float:
-        """Median over rounds of fn(system) / fn(bare)."""
+        """Median over rounds of fn(system) / fn(bare). A round whose bare figure is not
+        positive gives no ratio: an "added" time of zero or less (bare as fast as the direct
+        call, within noise) cannot be multiplied into a limit. NaN when no round gives one."""
         out = []
         for rnd in self.rounds:
             run, bare = self.get(system, kind, conc, rnd), self.get("bare", kind, conc, rnd)
@@ -69,7 +79,7 @@ class Table:
                 continue
             direct = self.get("direct", kind, conc, rnd)
             den = fn(bare, direct)
-            if den and not math.isnan(den):
+            if den > 0:
                 out.append(fn(run, direct) / den)
         return med(out)
 
@@ -158,8 +168,12 @@ def targets(results: dict[str, Any], fig: dict[str, float], rat: dict[str, float
     for name, goal, value, limit, higher, unit in rows:
         # For "< limit" targets a value at or over the limit misses; "<=" targets allow equal.
         limit_eff = limit + 1e-12 if goal.startswith("<=") else limit
-        out.append(f"| {name} | {goal} | {fmt(value)}{unit} | "
-                   f"{verdict(value, limit_eff, higher)} |")
+        decided = verdict(value, limit_eff, higher)
+        if math.isnan(value) and "first-chunk" in name and not math.isnan(fig["ttfc_added"]):
+            decided = (f"**undecided**: the bare pass-through added no time to the first "
+                       f"chunk in any round (0 ms or less, within noise), so no ratio; "
+                       f"this system added {fmt(fig['ttfc_added'])} ms")
+        out.append(f"| {name} | {goal} | {fmt(value)}{unit} | {decided} |")
     return out
 
 
@@ -323,3 +337,21 @@ def update_benchmarks_md(text: str) -> None:
     block = f"{START}\n{text}{END}"
     path.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block,
                            current, flags=re.S))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="render a run's report again")
+    parser.add_argument("run", type=Path, help="bench/results/<run> (holds results.json)")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md too")
+    args = parser.parse_args()
+    results = json.loads((args.run / "results.json").read_text())
+    command = "python -m bench.run" + (" --quick" if results["plan"]["quick"] else "")
+    text = render(results, command=command)
+    (args.run / "report.md").write_text(text)
+    print(text)
+    if args.write:
+        update_benchmarks_md(text)
+
+
+if __name__ == "__main__":
+    main()

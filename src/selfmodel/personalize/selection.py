@@ -257,11 +257,13 @@ class CachedConfidence:
     Confidence moves with time at the pace of half-lives measured in days, so a value
     computed within the same minute is the same to three decimals; the hot path then pays
     one dictionary lookup instead of the exponentials for each of a user's beliefs. Every
-    applied observation changes a belief's key, so the table is cleared when full: 20,000
-    entries (a few MB) bound the memory a busy gateway spends on it.
+    applied observation changes a belief's key, so the table is cleared when full: 4,096
+    entries (about 1 MB) bound the memory a busy gateway spends on it. It is asked only when
+    the Personalizer's per-user gate misses (a new model version or minute), so a small table
+    serves; a large one mostly held keys of versions long gone, and a slow climb of memory.
     """
 
-    def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 20_000) -> None:
+    def __init__(self, fn: ConfidenceFn = belief_confidence, max_entries: int = 4096) -> None:
         self._fn = fn
         self._max = max_entries
         self._values: dict[tuple[object, ...], float] = {}
