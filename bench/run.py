@@ -1,6 +1,6 @@
 """The benchmark suite in one command.
 
-    python -m bench.run            # the full table (about 20 minutes), updates BENCHMARKS.md
+    python -m bench.run            # the full table (about 16 minutes), updates BENCHMARKS.md
     python -m bench.run --quick    # a smoke run (about 3 minutes), smaller counts, no update
 
 One run measures every system in interleaved rounds (the machine is shared and noisy, so the
