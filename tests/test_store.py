@@ -627,8 +627,16 @@ async def test_profile_cache_sees_other_writers_and_erasure(
 
 # -- SQLite group commit ----------------------------------------------------------------------
 
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
+    s = open_store(sqlite_url)
+    await s.start()
+    yield s
+    await s.close()
+
+
 async def test_sqlite_group_commit_writes_concurrent_exchanges_together(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from selfmodel.store import _sqlite_queue
 
@@ -640,21 +648,17 @@ async def test_sqlite_group_commit_writes_concurrent_exchanges_together(
         return real(conn, exchanges, purge)
 
     monkeypatch.setattr(_sqlite_queue, "record_exchanges", spy)
-    store = open_store(sqlite_url)
-    await store.start()
-    try:
-        records = [decision() for _ in range(20)]
-        await asyncio.gather(*(store.record_exchange(r, obs(), 60) for r in records))
-        assert sum(groups) == 20 and max(groups) > 1  # fewer commits than requests
-        assert (await store.queue_stats()).depth == 20
-        for record in records:
-            assert await store.get_decision(T, record.request_id) == record
-    finally:
-        await store.close()
+    store = sqlite_store
+    records = [decision() for _ in range(20)]
+    await asyncio.gather(*(store.record_exchange(r, obs(), 60) for r in records))
+    assert sum(groups) == 20 and max(groups) > 1  # fewer commits than requests
+    assert (await store.queue_stats()).depth == 20
+    for record in records:
+        assert await store.get_decision(T, record.request_id) == record
 
 
 async def test_sqlite_a_failed_group_is_written_one_by_one(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from selfmodel.store import _sqlite_queue
 
@@ -667,24 +671,20 @@ async def test_sqlite_a_failed_group_is_written_one_by_one(
         return real(conn, exchanges, purge)
 
     monkeypatch.setattr(_sqlite_queue, "record_exchanges", picky)
-    store = open_store(sqlite_url)
-    await store.start()
-    try:
-        good = [decision() for _ in range(5)]
-        results = await asyncio.gather(
-            *(store.record_exchange(r, obs(), 60) for r in [*good[:2], bad, *good[2:]]),
-            return_exceptions=True)
-        assert [isinstance(r, StoreError) for r in results] == [False, False, True, False,
-                                                                False, False]
-        assert (await store.queue_stats()).depth == 5
-        for record in good:
-            assert await store.get_decision(T, record.request_id) == record
-    finally:
-        await store.close()
+    store = sqlite_store
+    good = [decision() for _ in range(5)]
+    results = await asyncio.gather(
+        *(store.record_exchange(r, obs(), 60) for r in [*good[:2], bad, *good[2:]]),
+        return_exceptions=True)
+    assert [isinstance(r, StoreError) for r in results] == [False, False, True, False,
+                                                            False, False]
+    assert (await store.queue_stats()).depth == 5
+    for record in good:
+        assert await store.get_decision(T, record.request_id) == record
 
 
 async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """get_profile reads on the event loop; if SQLite asks it to wait, the lane reads."""
     from selfmodel.store import _sqlite_models
@@ -698,19 +698,15 @@ async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
             raise sqlite3.OperationalError("database is locked")
         return real(conn, *args)
 
-    store = open_store(sqlite_url)
-    await store.start()
-    try:
-        await store.mutate_model(T, "u1", add_belief("tea"))
-        await store.set_consent(T, "u1", True)
-        monkeypatch.setattr(_sqlite_models, "get_profile", busy_on_the_loop)
-        model, consent = await store.get_profile(T, "u1")
-        assert model is not None and [b.key for b in model.beliefs] == ["tea"]
-        assert consent is True
-        assert where[0] == threading.main_thread().name
-        assert where[1].startswith("selfmodel-sqlite-r")
-    finally:
-        await store.close()
+    store = sqlite_store
+    await store.mutate_model(T, "u1", add_belief("tea"))
+    await store.set_consent(T, "u1", True)
+    monkeypatch.setattr(_sqlite_models, "get_profile", busy_on_the_loop)
+    model, consent = await store.get_profile(T, "u1")
+    assert model is not None and [b.key for b in model.beliefs] == ["tea"]
+    assert consent is True
+    assert where[0] == threading.main_thread().name
+    assert where[1].startswith("selfmodel-sqlite-r")
 
 
 async def test_redis_profile_reads_a_model_written_before_heads_existed(redis_url: str) -> None:
