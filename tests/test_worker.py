@@ -420,3 +420,29 @@ async def _wait_for_keys(store: Store, keys: set[str]) -> SelfModel:
             return model
         await asyncio.sleep(0.02)
     raise AssertionError("not applied in time")
+
+
+class NoReads:
+    """A store whose model reads fail (the store went away between claim and apply)."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def get_model(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("store unavailable")
+
+
+async def test_a_failed_model_read_fails_the_entries_and_the_worker_goes_on(
+    store: Store,
+) -> None:
+    await store.enqueue(obs("u1", "I'm vegetarian"))
+    w = worker(NoReads(store), batch_size=10, max_tries=3)  # type: ignore[arg-type]
+    entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
+    assert await w.process(entries) == {"failed": 1}
+    assert (await store.queue_stats()).depth == 1  # kept, to be retried
+    await drain(worker(store), store)
+    model = await store.get_model(T, "u1")
+    assert model is not None and {b.key for b in model.beliefs} == {"diet"}

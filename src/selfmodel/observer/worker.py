@@ -171,7 +171,10 @@ class Worker:
             for _ in entries:
                 self._count("unknown_tenant")
             return await self._ack_all(entries, "unknown_tenant")
-        ready, outcomes = await self._extract_all(entries, policy, deadline)
+        try:
+            ready, outcomes = await self._extract_all(entries, policy, deadline)
+        except Exception as exc:  # the model could not be read: each entry fails, to retry
+            return [await self._fail(entry, exc) for entry in entries]
         if not ready:
             return outcomes
         try:
