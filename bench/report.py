@@ -32,12 +32,13 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def fmt(value: float, digits: int = 2) -> str:
+def fmt(value: float, digits: int = 2, unit: str = "") -> str:
+    """A figure for the tables, with its unit; "n/a" (no unit) when it was not measured."""
     if value is None or math.isnan(value):
         return "n/a"
     if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}"
+        return f"{value:,.0f}{unit}"
+    return f"{value:.{digits}f}{unit}"
 
 
 class Table:
@@ -173,7 +174,7 @@ def targets(results: dict[str, Any], fig: dict[str, float], rat: dict[str, float
             decided = (f"**undecided**: the bare pass-through added no time to the first "
                        f"chunk in any round (0 ms or less, within noise), so no ratio; "
                        f"this system added {fmt(fig['ttfc_added'])} ms")
-        out.append(f"| {name} | {goal} | {fmt(value)}{unit} | {decided} |")
+        out.append(f"| {name} | {goal} | {fmt(value, unit=unit)} | {decided} |")
     return out
 
 
@@ -201,9 +202,8 @@ def render(results: dict[str, Any], *, command: str) -> str:
               "first-chunk p50 | streams/s |", "|---|---|---|---|---|---|---|"]
     for s in systems:
         r = rats[s]
-        lines.append(f"| {LABELS[s]} | {fmt(r['add_p50_c1'])}x | {fmt(r['rps_c10'])}x | "
-                     f"{fmt(r['rps_c64'])}x | {fmt(r['cpu'])}x | {fmt(r['ttfc'])}x | "
-                     f"{fmt(r['streams'])}x |")
+        lines.append("| " + " | ".join([LABELS[s], *(fmt(r[k], unit="x") for k in (
+            "add_p50_c1", "rps_c10", "rps_c64", "cpu", "ttfc", "streams"))]) + " |")
     lines += ["", "### Absolute figures (medians over rounds; latency in ms)", "",
               "| system | added p50 / p99 c=1 | added p50 / p99 c=16 | added p50 / p99 c=64 "
               "| req/s c=10 | req/s c=64 (per CPU-second) | "
