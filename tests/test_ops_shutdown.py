@@ -140,19 +140,22 @@ def test_sigterm_lets_streams_finish_and_their_observations_land(
         for client in clients:
             client.join(30)
         assert_clean_exit(gateway, gateway.popen.wait(30))
+
+        async def beliefs(store: Store) -> list[int]:
+            models = [await store.get_model("acme", c.user) for c in clients]
+            return [len(m.beliefs) if m else 0 for m in models]
+
+        # The worker keeps running until then: it may be pausing between batches
+        # (observer.batch_pause_ms) when the gateway exits, and what it has not applied yet
+        # is queued, not lost.
+        poll(lambda: all(with_store(redis_url, beliefs)), timeout=15, every=0.2)
     finally:
         gateway.kill()
-        worker.kill()  # stopped below when the test got that far
+        worker.kill()
     expected = "".join(stream_texts(TRICKLE))
     for client in clients:
         assert client.error is None and client.text == expected
         assert refused_at < client.ended_at  # refused while the stream was still running
-
-    async def beliefs(store: Store) -> list[int]:
-        models = [await store.get_model("acme", c.user) for c in clients]
-        return [len(m.beliefs) if m else 0 for m in models]
-
-    poll(lambda: all(with_store(redis_url, beliefs)), timeout=15, every=0.2)
 
 
 def test_past_the_grace_period_a_stream_is_cut_and_recorded_truncated(
