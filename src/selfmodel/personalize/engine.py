@@ -8,10 +8,9 @@ unpersonalized. Templates are compiled once, at construction and on ``reload``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -29,6 +28,7 @@ from selfmodel.personalize.templates import (
     context,
     quote,
 )
+from selfmodel.recent import Recent
 
 
 @dataclass
@@ -68,29 +68,6 @@ def _same(kept: tuple[Belief, ...], beliefs: list[Belief]) -> bool:
 
 
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Recent(Generic[K, V]):
-    """A small memo that forgets the least recently used entry beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-
 @lru_cache(maxsize=16384)
 def rendered_tokens(statement: str) -> int:
     """Tokens of a statement as the template prints it (quoted, neutralized)."""

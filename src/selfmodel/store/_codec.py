@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from selfmodel.domain.models import Observation, SelfModel
 from selfmodel.store.base import BatchApplied, DeadLetter, Mutation, Step
@@ -83,6 +83,14 @@ def next_version(
     })
 
 
+class Folded(NamedTuple):
+    """What ``fold_steps`` made of a batch."""
+
+    new: SelfModel | None  # the model to write; None when no step applies
+    result: BatchApplied
+    logged: list[Observation]  # the observations applied now, once each, in batch order
+
+
 def fold_steps(
     tenant: str,
     user_id: str,
@@ -91,13 +99,13 @@ def fold_steps(
     *,
     done: Collection[str],
     erased: float | None,
-) -> tuple[SelfModel | None, BatchApplied]:
+) -> Folded:
     """The batch's steps applied in order to ``current``, as one new version; ``done`` holds
-    the ids applied before. Returns (the model to write, or None when no step applies; what
-    happened). Both backends call it inside their transaction, so they agree on the rules."""
+    the ids applied before. Both backends call it inside their transaction and write what it
+    returns, so they agree on the rules (and on what goes into the observation log)."""
     seen = set(done)
     fns: list[Mutation] = []
-    applied: set[str] = set()
+    logged: list[Observation] = []
     dropped: set[str] = set()
     for step in steps:
         obs = step.observation
@@ -105,10 +113,10 @@ def fold_steps(
             dropped.add(obs.id)
         elif obs.id not in seen:
             seen.add(obs.id)
-            applied.add(obs.id)
+            logged.append(obs)
             fns.append(step.fn)
     if not fns:
-        return None, BatchApplied(current, frozenset(), frozenset(dropped))
+        return Folded(None, BatchApplied(current, frozenset(), frozenset(dropped)), [])
 
     def all_steps(model: SelfModel) -> SelfModel:
         for fn in fns:
@@ -116,4 +124,5 @@ def fold_steps(
         return model
 
     new = next_version(tenant, user_id, current, all_steps)
-    return new, BatchApplied(new, frozenset(applied), frozenset(dropped))
+    applied = frozenset(obs.id for obs in logged)
+    return Folded(new, BatchApplied(new, applied, frozenset(dropped)), logged)

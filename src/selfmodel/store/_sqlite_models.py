@@ -159,19 +159,18 @@ def apply_observations(
     with immediate(conn):
         erased = erased_at(conn, tenant, user_id)
         current = cached_model(conn, tenant, user_id, cache)
-        new, result = fold_steps(tenant, user_id, current, steps,
-                                 done=applied_among(conn, tenant, user_id, ids), erased=erased)
+        new, result, logged = fold_steps(
+            tenant, user_id, current, steps,
+            done=applied_among(conn, tenant, user_id, ids), erased=erased)
         if new is None:
             return result
         _write(conn, new, current)
         conn.executemany("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
-                         [(tenant, user_id, obs_id) for obs_id in result.applied])
+                         [(tenant, user_id, obs.id) for obs in logged])
         conn.executemany(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(tenant, s.observation.id, user_id, s.observation.at,
-              s.observation.model_dump_json())
-             for s in _first_of_each(steps) if s.observation.id in result.applied])
+            [(tenant, obs.id, user_id, obs.at, obs.model_dump_json()) for obs in logged])
     cache.put(new)
     return result
 
@@ -187,11 +186,6 @@ def applied_among(conn: sqlite3.Connection, tenant: str, user_id: str,
                             f"AND obs_id IN ({marks})", (tenant, user_id, *chunk))
         found.update(row[0] for row in rows)
     return found
-
-
-def _first_of_each(steps: Sequence[Step]) -> list[Step]:
-    """One step per observation id (a redelivered entry may repeat one in a batch)."""
-    return list({s.observation.id: s for s in reversed(steps)}.values())
 
 
 def _write(conn: sqlite3.Connection, new: SelfModel, current: SelfModel | None) -> None:

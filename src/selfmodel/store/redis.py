@@ -20,19 +20,20 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, WatchError
 from redis.typing import EncodableT, KeyT
 
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
+from selfmodel.recent import Recent
 from selfmodel.store import _redis_records as rec
 from selfmodel.store._codec import erased_before, fold_steps, next_version
 from selfmodel.store._redis_erase import Eraser
@@ -127,7 +128,7 @@ class RedisStore:
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
         self._recent: dict[bytes | str, SelfModel] = {}  # raw document -> parsed
-        self._heads: OrderedDict[tuple[str, str], tuple[bytes, SelfModel]] = OrderedDict()
+        self._heads: Recent[tuple[str, str], tuple[bytes, SelfModel]] = Recent(RECENT_MODELS)
         self._profile = self._r.register_script(PROFILE_LUA)
         self._eraser = Eraser(self._r, self.keys, self.queue, self.cluster)
         self._exchange = self._r.register_script(rec.EXCHANGE_LUA)
@@ -203,9 +204,7 @@ class RedisStore:
                 return None
             new = next_version(tenant, user_id, current, fn)
             pipe.multi()  # type: ignore[no-untyped-call]
-            document = new.model_dump_json()
-            pipe.set(uk.model, document)
-            pipe.set(uk.head, head_of(new))
+            document = _queue_model_write(pipe, uk, new)
             if observation_id is not None:
                 pipe.sadd(uk.applied, observation_id)
             if current is None and not self.cluster:
@@ -235,24 +234,21 @@ class RedisStore:
             flags = await pipe.smismember(uk.applied, ids) if ids else []
             done = {i for i, flag in zip(ids, flags, strict=True) if flag}
             current = self._parsed(await pipe.get(uk.model))
-            new, result = fold_steps(tenant, user_id, current, steps, done=done, erased=erased)
+            new, result, logged = fold_steps(tenant, user_id, current, steps, done=done,
+                                             erased=erased)
             if new is None:
                 return result
-            logged = {s.observation.id: s.observation for s in steps
-                      if s.observation.id in result.applied}
             pipe.multi()  # type: ignore[no-untyped-call]
-            document = new.model_dump_json()
-            pipe.set(uk.model, document)
-            pipe.set(uk.head, head_of(new))
+            document = _queue_model_write(pipe, uk, new)
             pipe.sadd(uk.applied, *result.applied)
-            for obs in logged.values():
+            for obs in logged:
                 rec.add_log_entry(pipe, self.keys, obs, user_part=True,
                                   shared_part=not self.cluster)
             if current is None and not self.cluster:
                 pipe.sadd(self.keys.users(tenant), user_id)
             await pipe.execute()
         self._keep(document, new)
-        await self._after_cluster_write(tenant, user_id, current, list(logged.values()))
+        await self._after_cluster_write(tenant, user_id, current, logged)
         return result
 
     async def _after_cluster_write(self, tenant: str, user_id: str, current: SelfModel | None,
@@ -314,12 +310,9 @@ class RedisStore:
         """Keep the model by its head for the next get_profile (a model written before heads
         existed has none and is compared by its bytes instead)."""
         if head is None or model is None:
-            self._heads.pop((tenant, user_id), None)
-            return
-        self._heads[(tenant, user_id)] = (head, model)
-        self._heads.move_to_end((tenant, user_id))
-        if len(self._heads) > RECENT_MODELS:
-            self._heads.popitem(last=False)
+            self._heads.drop((tenant, user_id))
+        else:
+            self._heads.put((tenant, user_id), (head, model))
 
     def _parsed(self, raw: bytes | str | None) -> SelfModel | None:
         """The model in ``raw``, parsed only if these exact bytes were not parsed before.
@@ -438,9 +431,8 @@ class RedisStore:
     ) -> list[QueueEntry]:
         return await self.queue.claim(consumer, count, block_ms, lease_seconds)
 
-    @_translated
     async def ack(self, entry: QueueEntry) -> None:
-        await self.queue.ack([entry.entry_id])
+        await self.ack_many([entry])
 
     @_translated
     async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
@@ -476,6 +468,15 @@ class RedisStore:
     @_translated
     async def scan_user(self, tenant: str, user_id: str) -> list[str]:
         return await self._eraser.scan(tenant, user_id)
+
+
+def _queue_model_write(pipe: Pipeline, uk: UserKeys, model: SelfModel) -> str:
+    """Queue the SETs of a model's document and its head (always together: get_profile
+    trusts the head to name the document); returns the document written."""
+    document = model.model_dump_json()
+    pipe.set(uk.model, document)
+    pipe.set(uk.head, head_of(model))
+    return document
 
 
 async def run_script(client: Redis, script: AsyncScript, keys: Sequence[KeyT],

@@ -136,8 +136,7 @@ class SQLiteStore:
             except sqlite3.Error:  # busy (WAL recovery) or failing: the reader lane decides
                 pass
             except ValidationError as exc:
-                raise StoreError(f"SQLite store holds a record this version cannot read: {exc}"
-                                 ) from exc
+                raise _unreadable(exc) from exc
         return await self._read(models.get_profile, tenant, user_id, self._cache)
 
     async def create_model(
@@ -284,7 +283,7 @@ class SQLiteStore:
             await asyncio.wait_for(self._enqueued.wait(), seconds)
 
     async def ack(self, entry: QueueEntry) -> None:
-        await self._write(queue.ack, [entry.entry_id])
+        await self.ack_many([entry])
 
     async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
         if entries:
@@ -348,8 +347,11 @@ async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T]
     except sqlite3.Error as exc:
         raise StoreError(f"SQLite store failed: {exc}") from exc
     except ValidationError as exc:
-        raise StoreError(f"SQLite store holds a record this version cannot read: {exc}"
-                         ) from exc
+        raise _unreadable(exc) from exc
+
+
+def _unreadable(exc: ValidationError) -> StoreError:
+    return StoreError(f"SQLite store holds a record this version cannot read: {exc}")
 
 
 _Waiting = tuple[queue.Exchange, "asyncio.Future[None]"]
