@@ -627,64 +627,66 @@ async def test_profile_cache_sees_other_writers_and_erasure(
 
 # -- SQLite group commit ----------------------------------------------------------------------
 
-@pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
-    s = open_store(sqlite_url)
-    await s.start()
-    yield s
-    await s.close()
+# The ``store`` fixture on the SQLite backend only.
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 
 
-async def test_sqlite_group_commit_writes_concurrent_exchanges_together(
-    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def before_each_group_commit(monkeypatch: pytest.MonkeyPatch,
+                             check: Callable[[Any], None]) -> None:
+    """Run ``check(exchanges)`` before each SQLite group commit (raising fails the group)."""
     from selfmodel.store import _sqlite_queue
 
-    groups: list[int] = []
     real = _sqlite_queue.record_exchanges
 
-    def spy(conn: Any, exchanges: Any, purge: bool) -> int:
-        groups.append(len(exchanges))
+    def checked(conn: Any, exchanges: Any, purge: bool) -> int:
+        check(exchanges)
         return real(conn, exchanges, purge)
 
-    monkeypatch.setattr(_sqlite_queue, "record_exchanges", spy)
-    store = sqlite_store
-    records = [decision() for _ in range(20)]
-    await asyncio.gather(*(store.record_exchange(r, obs(), 60) for r in records))
-    assert sum(groups) == 20 and max(groups) > 1  # fewer commits than requests
-    assert (await store.queue_stats()).depth == 20
+    monkeypatch.setattr(_sqlite_queue, "record_exchanges", checked)
+
+
+async def assert_written(store: Store, records: list[DecisionRecord], *, queued: int) -> None:
+    """Every record readable, and ``queued`` entries in the queue."""
+    assert (await store.queue_stats()).depth == queued
     for record in records:
         assert await store.get_decision(T, record.request_id) == record
 
 
-async def test_sqlite_a_failed_group_is_written_one_by_one(
-    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+@SQLITE_ONLY
+async def test_sqlite_group_commit_writes_concurrent_exchanges_together(
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from selfmodel.store import _sqlite_queue
+    groups: list[int] = []
+    before_each_group_commit(monkeypatch, lambda exchanges: groups.append(len(exchanges)))
+    records = [decision() for _ in range(20)]
+    await asyncio.gather(*(store.record_exchange(r, obs(), 60) for r in records))
+    assert sum(groups) == 20 and max(groups) > 1  # fewer commits than requests
+    await assert_written(store, records, queued=20)
 
-    real = _sqlite_queue.record_exchanges
+
+@SQLITE_ONLY
+async def test_sqlite_a_failed_group_is_written_one_by_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = decision(user="bad")
 
-    def picky(conn: Any, exchanges: Any, purge: bool) -> int:
+    def picky(exchanges: Any) -> None:
         if any(record is bad for record, _, _ in exchanges):
             raise sqlite3.OperationalError("this record cannot be written")
-        return real(conn, exchanges, purge)
 
-    monkeypatch.setattr(_sqlite_queue, "record_exchanges", picky)
-    store = sqlite_store
+    before_each_group_commit(monkeypatch, picky)
     good = [decision() for _ in range(5)]
     results = await asyncio.gather(
         *(store.record_exchange(r, obs(), 60) for r in [*good[:2], bad, *good[2:]]),
         return_exceptions=True)
     assert [isinstance(r, StoreError) for r in results] == [False, False, True, False,
                                                             False, False]
-    assert (await store.queue_stats()).depth == 5
-    for record in good:
-        assert await store.get_decision(T, record.request_id) == record
+    await assert_written(store, good, queued=5)
 
 
+@SQLITE_ONLY
 async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
-    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """get_profile reads on the event loop; if SQLite asks it to wait, the lane reads."""
     from selfmodel.store import _sqlite_models
@@ -698,7 +700,6 @@ async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
             raise sqlite3.OperationalError("database is locked")
         return real(conn, *args)
 
-    store = sqlite_store
     await store.mutate_model(T, "u1", add_belief("tea"))
     await store.set_consent(T, "u1", True)
     monkeypatch.setattr(_sqlite_models, "get_profile", busy_on_the_loop)

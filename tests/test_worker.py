@@ -336,24 +336,13 @@ async def test_a_users_batch_is_one_write_and_each_entry_counts(store: Store) ->
     assert duplicates == 4
 
 
-class Picky:
-    """Extracts like the rules, but fails on one text."""
-
-    def __init__(self, bad: str) -> None:
-        self.bad = bad
-        self.rules = RulesExtractor()
-
-    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
-        if observation.content == self.bad:
-            raise RuntimeError("cannot read this one")
-        return await self.rules.extract(observation, model)
-
-
 async def test_an_entry_that_fails_in_a_batch_fails_alone(store: Store) -> None:
     now = time.time()
-    for k, text in enumerate(["I'm vegetarian", "poison", "I live in Oslo"]):
-        await store.enqueue(obs("u1", text, at=now + k))
-    w = worker(store, Picky("poison"), batch_size=10, max_tries=1)
+    sent = [obs("u1", text, at=now + k)
+            for k, text in enumerate(["I'm vegetarian", "poison", "I live in Oslo"])]
+    for observation in sent:
+        await store.enqueue(observation)
+    w = worker(store, Poisoned(sent[1].id), batch_size=10, max_tries=1)
     entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
     assert await w.process(entries) == {"done": 2, "dead": 1}
     model = await store.get_model(T, "u1")
@@ -362,24 +351,28 @@ async def test_an_entry_that_fails_in_a_batch_fails_alone(store: Store) -> None:
     assert (stats.depth, stats.dead) == (0, 1)
 
 
-class BrokenBatches:
-    """A store whose batched write always fails: the worker falls back to one by one."""
+class Failing:
+    """The store, except that one of its methods always raises."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Store, method: str) -> None:
         self.inner = inner
+        self.method = method
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        if name != self.method:
+            return getattr(self.inner, name)
 
-    async def apply_observations(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("batch write refused")
+        async def fail(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError(f"{name} refused")
+
+        return fail
 
 
 async def test_a_failed_batch_write_falls_back_to_one_by_one(store: Store) -> None:
     now = time.time()
     for k, text in enumerate(["I'm vegetarian", "I live in Oslo"]):
         await store.enqueue(obs("u1", text, at=now + k))
-    w = worker(BrokenBatches(store), batch_size=10)  # type: ignore[arg-type]
+    w = worker(Failing(store, "apply_observations"), batch_size=10)  # type: ignore[arg-type]
     entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
     assert await w.process(entries) == {"done": 2}
     model = await store.get_model(T, "u1")
@@ -422,24 +415,12 @@ async def _wait_for_keys(store: Store, keys: set[str]) -> SelfModel:
     raise AssertionError("not applied in time")
 
 
-class NoReads:
-    """A store whose model reads fail (the store went away between claim and apply)."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def get_model(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("store unavailable")
-
-
 async def test_a_failed_model_read_fails_the_entries_and_the_worker_goes_on(
     store: Store,
 ) -> None:
     await store.enqueue(obs("u1", "I'm vegetarian"))
-    w = worker(NoReads(store), batch_size=10, max_tries=3)  # type: ignore[arg-type]
+    w = worker(Failing(store, "get_model"), batch_size=10,  # type: ignore[arg-type]
+               max_tries=3)
     entries = await store.claim(w.name, 10, lease_seconds=w.lease_seconds)
     assert await w.process(entries) == {"failed": 1}
     assert (await store.queue_stats()).depth == 1  # kept, to be retried
