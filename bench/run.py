@@ -302,8 +302,9 @@ class Suite:
             self.save()
 
     def leak(self) -> None:
-        """RSS once the process has served at least the first target (the rounds count), then
-        its growth over the next (second - first) requests."""
+        """RSS once the process has served at least the first target (counted since its last
+        start: ``restarts`` runs before), then its growth over the next (second - first)
+        requests."""
         first_t, second_t = self.plan.leak_targets
         order = sorted(self.systems, key=lambda k: k in PERSONALIZED)  # backlogs last
         for key in order:
@@ -352,6 +353,10 @@ class Suite:
                 system.proc = systems.start_system(system, self.out, self.upstream_port,
                                                    self.store_url(key))
                 self.results["startup"][key].append(system.proc.startup)
+                # The leak check counts what this process has served: a fresh process's RSS
+                # is not yet warm (its caches are empty), so counting the rounds' requests
+                # served by its predecessor measured warm-up as growth.
+                self.served[key] = 0
                 log(f"{key}: restart served its first request after {system.proc.startup:.2f} s")
                 self.drain(system)
 

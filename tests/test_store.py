@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing, contextmanager
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from selfmodel.domain.models import Belief, DecisionRecord, Observation, SelfModel
 from selfmodel.store import open_store
 from selfmodel.store.base import QueueEntry, Step, Store, StoreError
+from selfmodel.store.sqlite import SQLiteStore
 from tests.store_cluster import RedisClusterProcess, start_cluster
 from tests.store_raw import raw_mentions
 
@@ -708,6 +710,78 @@ async def test_sqlite_profile_read_on_the_loop_falls_back_to_the_reader_lane(
     assert consent is True
     assert where[0] == threading.main_thread().name
     assert where[1].startswith("selfmodel-sqlite-r")
+
+
+def as_sqlite(store: Store) -> SQLiteStore:
+    assert isinstance(store, SQLiteStore)
+    return store
+
+
+@contextmanager
+def writer_lane_blocked(store: Store) -> Iterator[None]:
+    """Hold the SQLite store's writer thread busy until the block exits."""
+    release = threading.Event()
+    as_sqlite(store)._writer.executor.submit(release.wait, 30)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+async def committed_decisions(store: Store) -> int:
+    """Decision records another connection (another process) can read."""
+    with closing(sqlite3.connect(as_sqlite(store).path)) as other:
+        return int(other.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
+@SQLITE_ONLY
+async def test_sqlite_exchange_is_committed_on_the_loop_while_the_writer_thread_is_busy(
+    store: Store
+) -> None:
+    """With the write lock free, a group commit does not wait for the writer thread."""
+    await store.record_exchange(decision(), obs(), 60)  # the first one purges, on the lane
+    with writer_lane_blocked(store):
+        record = decision()
+        await asyncio.wait_for(store.record_exchange(record, obs(), 60), 5)
+        assert await committed_decisions(store) == 2  # durable before it returned
+    await assert_written(store, [record], queued=2)
+
+
+@SQLITE_ONLY
+async def test_sqlite_exchange_waits_for_a_lock_another_process_holds(store: Store) -> None:
+    """The loop's connection never waits for the lock: the lane does, and writes it."""
+    await store.record_exchange(decision(), obs(), 60)
+    with closing(sqlite3.connect(as_sqlite(store).path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        record = decision()
+        pending = asyncio.ensure_future(store.record_exchange(record, obs(), 60))
+        await asyncio.sleep(0.3)
+        assert not pending.done()  # neither failed nor written while the lock is held
+        other.execute("COMMIT")
+        await asyncio.wait_for(pending, 5)
+    await assert_written(store, [record], queued=2)
+
+
+@SQLITE_ONLY
+async def test_sqlite_every_nth_exchange_group_goes_to_the_lane_which_checkpoints(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never checkpoints the WAL; the lane's does, so the lane still
+    commits some groups when the lock is always free."""
+    from selfmodel.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "LANE_EVERY", 4)
+    await store.record_exchange(decision(), obs(), 60)  # group 1: purges, on the lane
+    with writer_lane_blocked(store):
+        for _ in range(2):  # groups 2 and 3: on the loop
+            await asyncio.wait_for(store.record_exchange(decision(), obs(), 60), 5)
+        fourth = asyncio.ensure_future(store.record_exchange(decision(), obs(), 60))
+        await asyncio.sleep(0.2)
+        assert not fourth.done()  # waits for the lane
+    await asyncio.wait_for(fourth, 5)
+    assert await committed_decisions(store) == 4
+    inline = as_sqlite(store)._inline_writer
+    assert inline is not None and inline.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
 
 
 async def test_redis_profile_reads_a_model_written_before_heads_existed(redis_url: str) -> None:

@@ -83,6 +83,17 @@ def connect_inline(path: str) -> sqlite3.Connection:
     return conn
 
 
+def connect_inline_writer(path: str) -> sqlite3.Connection:
+    """A connection for writes made on the event loop: it never waits for the write lock
+    (busy timeout 0) and never checkpoints (see store/sqlite.py)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True,
+                           cached_statements=64)
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table and index (idempotent; safe when several processes start at once)."""
     with immediate(conn):

@@ -13,6 +13,16 @@ connection has no busy timeout, so in the rare case that SQLite asks a reader to
 recovery) the call fails at once and goes to the reader lane instead. A hand-off to a thread
 and back costs about 30 us of CPU here, more than the read, and under load A/B runs measured
 0.1-0.2 ms less CPU per request without it (the GIL also changes hands with busy threads).
+
+The chat path's one write, the group commit of its exchanges (decision records and queue
+entries), is also made on the loop when the write lock is free: a few inserts and a commit
+that writes the WAL without syncing it (synchronous=NORMAL). Its connection has no busy
+timeout and never checkpoints (a checkpoint copies pages into the database and syncs it:
+milliseconds the loop must not wait), so when another connection or process holds the lock,
+or anything fails, the group goes to the writer lane, as does every LANE_EVERY-th group and
+every group that purges expired records, so the lane's connection keeps checkpointing. Side
+by side with the lane-only write, this measured about 18% less latency for a lone request
+and 8% less CPU per request at c=10.
 """
 
 from __future__ import annotations
@@ -33,7 +43,12 @@ from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _sqlite_models as models
 from selfmodel.store import _sqlite_queue as queue
 from selfmodel.store import _sqlite_records as records
-from selfmodel.store._sqlite_schema import connect, connect_inline, create_schema
+from selfmodel.store._sqlite_schema import (
+    connect,
+    connect_inline,
+    connect_inline_writer,
+    create_schema,
+)
 from selfmodel.store.base import (
     BatchApplied,
     DeadLetter,
@@ -53,6 +68,9 @@ URL_PREFIX = "sqlite:///"
 # waiting claim at once, so an idle worker does not spin and freshness does not wait a poll.
 POLL_SECONDS = 0.1
 PURGE_EVERY = 10.0  # seconds between lazy purges of expired decision records
+# Every LANE_EVERY-th exchange group is committed by the writer lane even when the lock is
+# free: the lane's connection checkpoints the WAL, the loop's never does (see the module doc).
+LANE_EVERY = 32
 PING_TIMEOUT = 2.0
 
 
@@ -86,6 +104,8 @@ class SQLiteStore:
         self._inline: sqlite3.Connection | None = None  # get_profile's, on the event loop
         self._exchanges: list[_Waiting] = []  # exchanges waiting for the next group commit
         self._exchange_writer: asyncio.Future[None] | None = None
+        self._inline_writer: sqlite3.Connection | None = None  # exchanges', on the loop
+        self._groups = 0  # exchange groups committed, to send every LANE_EVERY-th to the lane
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,15 +121,17 @@ class SQLiteStore:
                 self._reader.conn = await loop.run_in_executor(
                     self._reader.executor, connect, self.path)
                 self._inline = connect_inline(self.path)
+                self._inline_writer = connect_inline_writer(self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         if self._exchange_writer is not None:  # exchanges accepted before close are written
             await asyncio.wait([self._exchange_writer])
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        for inline in (self._inline, self._inline_writer):
+            if inline is not None:
+                inline.close()
+        self._inline = self._inline_writer = None
         loop = asyncio.get_running_loop()
         for lane in {id(self._reader): self._reader, id(self._writer): self._writer}.values():
             if lane.conn is not None:
@@ -220,9 +242,10 @@ class SQLiteStore:
     ) -> None:
         """Group commit: the exchanges of concurrent requests share one transaction.
 
-        The writer lane takes whatever exchanges are waiting when it comes free, so under
-        load one commit carries many requests' records (a commit per request was the
-        largest store cost of the chat path), and a lone request is written at once. Each
+        The writer takes whatever exchanges are waiting when it runs (on the loop, or on the
+        writer lane when it comes free), so under load one commit carries many requests'
+        records (a commit per request was the largest store cost of the chat path), and a
+        lone request is written at once. Each
         call returns only after its own exchange is committed; if a group fails, its
         exchanges are written one by one, so one bad record cannot lose the others.
         """
@@ -250,9 +273,28 @@ class SQLiteStore:
                         _settle([(exchange, done)], exc)
 
     async def _commit_group(self, exchanges: list[queue.Exchange]) -> None:
-        self._purged(await self._write(queue.record_exchanges, exchanges, self._purge_due()))
+        purge = self._purge_due()
+        self._groups += 1
+        if (self._inline_writer is None or purge or self._groups % LANE_EVERY == 0
+                or not self._commit_inline(exchanges)):
+            self._purged(await self._write(queue.record_exchanges, exchanges, purge))
         if any(obs is not None for _, obs, _ in exchanges):
             self._wake()
+
+    def _commit_inline(self, exchanges: list[queue.Exchange]) -> bool:
+        """Commit a group on the event loop; False when it could not (the write lock is
+        held, or SQLite failed): the caller then hands it to the writer lane, which waits
+        for the lock and reports real failures."""
+        assert self._inline_writer is not None
+        conn = self._inline_writer
+        try:
+            queue.record_exchanges(conn, exchanges, False)
+        except sqlite3.Error:
+            if conn.in_transaction:  # a failed COMMIT leaves it open, holding the lock
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return False
+        return True
 
     def _wake(self) -> None:
         if self._enqueued is not None:
