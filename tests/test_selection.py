@@ -290,6 +290,23 @@ def test_relevance_is_zero_without_shared_terms_and_bounded() -> None:
     assert 0.0 < high[0] < 1.0
 
 
+def test_relevance_scores_the_beliefs_it_is_given_not_those_it_indexed_before() -> None:
+    """The inverted index kept per belief set is used only for the very same objects: an
+    edited belief (a new object, here between the same first and last ones) and a list in
+    another order are scored afresh, and each answer equals a fresh scorer's."""
+    kept = LexicalRelevance()
+    tea, jazz, chess = (belief("a", "Likes green tea"), belief("j", "Listens to jazz"),
+                        belief("b", "Plays chess openings"))
+    ask = "a chess opening over tea, with some jazz"
+    first = kept(ask, [tea, jazz, chess])
+    assert first == LexicalRelevance()(ask, [tea, jazz, chess]) and min(first) > 0.0
+    assert kept(ask, [chess, jazz, tea]) == first[::-1]
+    edited = jazz.model_copy(update={"statement": "Likes quantum physics"})
+    again = kept(ask, [tea, edited, chess])
+    assert again == LexicalRelevance()(ask, [tea, edited, chess])
+    assert again[1] == 0.0 and again[0] == first[0] and again[2] == first[2]
+
+
 def test_the_setting_precheck_knows_every_noun_of_the_setting_pattern() -> None:
     group = re.search(r"\(\?:(trip[^)]*)\)", lexical._SETTING.pattern)
     assert group is not None

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, KeysView, Sequence
 from functools import lru_cache
-from itertools import chain
 from typing import NamedTuple
 
 from selfmodel.domain.models import Belief
 from selfmodel.personalize.lexicon import FIELDS
+from selfmodel.recent import Recent
 
 Relevance = Callable[[str, Sequence[Belief]], list[float]]
 
@@ -234,23 +233,45 @@ class LexicalRelevance:
 
     Per-belief terms and norms are cached by the belief's text (not its id: an edited
     statement gets new terms), so a request scores a 200-belief user without tokenizing
-    any belief again.
+    any belief again. The beliefs of the users seen most recently are also kept as an
+    inverted index (term -> the beliefs that have it), so a request looks up its own few
+    dozen terms instead of intersecting them with every belief's terms.
     """
+
+    def __init__(self) -> None:
+        self._indexes: Recent[tuple[int, int, int], _Index] = Recent(INDEXES_KEPT)
 
     def __call__(self, conversation: str, beliefs: Sequence[Belief]) -> list[float]:
         query = request_terms(conversation[-MAX_QUERY_CHARS:])
         if not query or not beliefs:
             return [0.0] * len(beliefs)
-        profiles = [
-            _profile(b.statement, b.key, b.value, b.domain, b.context or "") for b in beliefs
-        ]
-        asked = query.keys()
-        shared = [asked & profile.terms for profile in profiles]
-        coefficient = _coefficients(query, shared, len(beliefs))
-        return [
-            _squash(_score(profile, common, coefficient)) if common else 0.0
-            for common, profile in zip(shared, profiles, strict=True)
-        ]
+        index = self._index(beliefs)
+        postings = index.postings
+        shared: dict[int, list[str]] = {}
+        df: dict[str, int] = {}
+        for term in query:
+            having = postings.get(term)
+            if having:
+                df[term] = len(having)
+                for i in having:
+                    shared.setdefault(i, []).append(term)
+        coefficient = _coefficients(query, df, len(beliefs))
+        scores = [0.0] * len(beliefs)
+        profiles = index.profiles
+        for i, common in shared.items():
+            scores[i] = _squash(_score(profiles[i], common, coefficient))
+        return scores
+
+    def _index(self, beliefs: Sequence[Belief]) -> _Index:
+        """The beliefs' index, kept while the same belief objects come back (the stores
+        share one parsed model per version, and a changed belief is a new object)."""
+        key = (len(beliefs), id(beliefs[0]), id(beliefs[-1]))
+        kept = self._indexes.get(key)
+        if kept is not None and all(a is b for a, b in zip(kept.beliefs, beliefs, strict=True)):
+            return kept
+        index = _build_index(beliefs)
+        self._indexes.put(key, index)
+        return index
 
 
 class _Profile(NamedTuple):
@@ -268,6 +289,24 @@ def _profile(*parts: str) -> _Profile:
     return _Profile(weights, weights.keys(), math.sqrt(max(length, 4)), _topic_norm(weights))
 
 
+INDEXES_KEPT = 128  # users whose beliefs' inverted index is kept (tens of KB each)
+
+
+class _Index(NamedTuple):
+    beliefs: tuple[Belief, ...]  # the objects indexed, to recognize them when they come back
+    profiles: list[_Profile]
+    postings: dict[str, list[int]]  # term -> positions of the beliefs that have it
+
+
+def _build_index(beliefs: Sequence[Belief]) -> _Index:
+    profiles = [_profile(b.statement, b.key, b.value, b.domain, b.context or "") for b in beliefs]
+    postings: dict[str, list[int]] = {}
+    for i, profile in enumerate(profiles):
+        for term in profile.terms:
+            postings.setdefault(term, []).append(i)
+    return _Index(tuple(beliefs), profiles, postings)
+
+
 # A field's IDF in the background alone: used for vector lengths, which must not depend on
 # the other beliefs of the request.
 _STATIC_IDF = {token: idf(df, BACKGROUND_DOCS + 10) for token, df in _BACKGROUND_DF.items()}
@@ -278,13 +317,13 @@ def _topic_norm(weights: dict[str, float]) -> float:
     return math.sqrt(sum(x * x for x in fields)) or 1.0
 
 
-def _coefficients(query: dict[str, float], shared: list[set[str]], count: int) -> dict[str, float]:
-    """Per shared term, what one occurrence in a belief adds (before the belief's norms).
+def _coefficients(query: dict[str, float], df: dict[str, int], count: int) -> dict[str, float]:
+    """Per shared term (``df``: how many of the ``count`` beliefs have it), what one
+    occurrence in a belief adds (before the belief's norms).
 
     Words: their IDF among the user's beliefs and the background. Fields: the query side of
     the cosine (weight, user IDF, background IDF, over the query's topic norm).
     """
-    df = Counter(chain.from_iterable(shared))
     docs = count + BACKGROUND_DOCS
     query_norm = _topic_norm(query)
     out: dict[str, float] = {}
@@ -296,7 +335,7 @@ def _coefficients(query: dict[str, float], shared: list[set[str]], count: int) -
     return out
 
 
-def _score(profile: _Profile, common: set[str], coefficient: dict[str, float]) -> float:
+def _score(profile: _Profile, common: list[str], coefficient: dict[str, float]) -> float:
     words = 0.0
     topics = 0.0
     for term in common:
