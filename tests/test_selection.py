@@ -307,6 +307,17 @@ def test_relevance_scores_the_beliefs_it_is_given_not_those_it_indexed_before() 
     assert again[1] == 0.0 and again[0] == first[0] and again[2] == first[2]
 
 
+def test_relevance_keeps_one_index_per_belief_set_not_one_per_model_version() -> None:
+    """A user's next model version (the same beliefs as new objects) replaces the index of
+    the last one: under load a version a batch would otherwise keep old beliefs alive."""
+    kept = LexicalRelevance()
+    beliefs = [belief("a", "Likes green tea"), belief("b", "Plays chess openings")]
+    for _ in range(5):
+        beliefs = [b.model_copy() for b in beliefs]
+        kept("chess and tea", beliefs)
+    assert len(kept._indexes._items) == 1
+
+
 def test_the_setting_precheck_knows_every_noun_of_the_setting_pattern() -> None:
     group = re.search(r"\(\?:(trip[^)]*)\)", lexical._SETTING.pattern)
     assert group is not None

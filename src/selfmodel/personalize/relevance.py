@@ -239,7 +239,7 @@ class LexicalRelevance:
     """
 
     def __init__(self) -> None:
-        self._indexes: Recent[tuple[int, int, int], _Index] = Recent(INDEXES_KEPT)
+        self._indexes: Recent[tuple[int, str, str], _Index] = Recent(INDEXES_KEPT)
 
     def __call__(self, conversation: str, beliefs: Sequence[Belief]) -> list[float]:
         query = request_terms(conversation[-MAX_QUERY_CHARS:])
@@ -264,8 +264,10 @@ class LexicalRelevance:
 
     def _index(self, beliefs: Sequence[Belief]) -> _Index:
         """The beliefs' index, kept while the same belief objects come back (the stores
-        share one parsed model per version, and a changed belief is a new object)."""
-        key = (len(beliefs), id(beliefs[0]), id(beliefs[-1]))
+        share one parsed model per version, and a changed belief is a new object). Keyed
+        by belief ids, not objects, so a user's next model version replaces the entry of
+        the last one instead of keeping its beliefs alive beside it."""
+        key = (len(beliefs), beliefs[0].id, beliefs[-1].id)
         kept = self._indexes.get(key)
         if kept is not None and all(a is b for a, b in zip(kept.beliefs, beliefs, strict=True)):
             return kept
