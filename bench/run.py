@@ -59,7 +59,9 @@ class Plan:
                        startup_samples=1, lookup_users=1_000, freshness_samples=8,
                        profile_seconds=3)
         else:
-            plan = cls(quick=False, rounds=3, seconds=4)
+            # Five rounds: a personalized gateway's rate moves about 10% from one 4 s run to
+            # the next (its worker's batches fall differently), so three medians were loose.
+            plan = cls(quick=False, rounds=5, seconds=4)
         if args.rounds:
             plan.rounds = args.rounds
         if args.seconds:
@@ -405,7 +407,7 @@ def upstream_stats(port: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="selfmodel benchmark suite (issue 8)")
     parser.add_argument("--quick", action="store_true", help="smoke run, smaller counts")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5; quick 1)")
     parser.add_argument("--seconds", type=int, help="seconds per load run (default 4)")
     parser.add_argument("--only", help="comma-separated systems besides direct and bare")
     parser.add_argument("--no-extras", action="store_true",
