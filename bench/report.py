@@ -69,10 +69,14 @@ class Table:
                               lambda r, d: r[field] - d[field] if d else float("nan"))
 
     def ratio(self, system: str, kind: str, conc: int,
-              fn: Callable[[Run, Run | None], float]) -> float:
-        """Median over rounds of fn(system) / fn(bare). A round whose bare figure is not
-        positive gives no ratio: an "added" time of zero or less (bare as fast as the direct
-        call, within noise) cannot be multiplied into a limit. NaN when no round gives one."""
+              fn: Callable[[Run, Run | None], float], *, noise: float = 0.0) -> float:
+        """Median over rounds of fn(system) / fn(bare). An "added" time is a difference of
+        two measured times, so bare's must stand out of the measurement's noise (``noise``:
+        see ``spread``) to be a denominator: NaN when its median over the rounds does not
+        (bare as fast as the direct call, within noise, cannot be multiplied into a limit),
+        and a round whose own figure is not above it gives no ratio."""
+        if self.bare_median(kind, conc, fn) <= noise:
+            return float("nan")
         out = []
         for rnd in self.rounds:
             run, bare = self.get(system, kind, conc, rnd), self.get("bare", kind, conc, rnd)
@@ -80,9 +84,19 @@ class Table:
                 continue
             direct = self.get("direct", kind, conc, rnd)
             den = fn(bare, direct)
-            if den > 0:
+            if den > noise:
                 out.append(fn(run, direct) / den)
         return med(out)
+
+    def bare_median(self, kind: str, conc: int, fn: Callable[[Run, Run | None], float]) -> float:
+        return med(self.per_round("bare", kind, conc, fn))
+
+    def spread(self, kind: str, conc: int, field: str) -> float:
+        """How far the direct call's own figure moves between rounds (max - min): the
+        resolution of an "added" time, which subtracts it."""
+        values = [run[field] for rnd in self.rounds
+                  if (run := self.get("direct", kind, conc, rnd)) is not None]
+        return max(values) - min(values) if values else 0.0
 
 
 def cpu_ms(run: Run, _: Run | None = None, *, deferred: bool = True) -> float:
@@ -91,6 +105,10 @@ def cpu_ms(run: Run, _: Run | None = None, *, deferred: bool = True) -> float:
         return float("nan")
     cpu = run["cpu_window"] + (run["cpu_drain"] if deferred else 0.0)
     return 1000 * cpu / count
+
+
+def added_p50(run: Run, direct: Run | None) -> float:
+    return run["p50"] - direct["p50"] if direct else float("nan")
 
 
 def ttfc_added(run: Run, direct: Run | None) -> float:
@@ -125,11 +143,12 @@ def figures(t: Table, results: dict[str, Any], system: str) -> dict[str, float]:
 
 def ratios(t: Table, system: str) -> dict[str, float]:
     return {
-        "add_p50_c1": t.ratio(system, "wrk", 1, lambda r, d: r["p50"] - d["p50"] if d else 0),
+        "add_p50_c1": t.ratio(system, "wrk", 1, added_p50, noise=t.spread("wrk", 1, "p50")),
         "rps_c10": t.ratio(system, "wrk", 10, lambda r, _: r["rps"]),
         "rps_c64": t.ratio(system, "wrk", 64, lambda r, _: r["rps"]),
         "cpu": t.ratio(system, "wrk", 10, cpu_ms),
-        "ttfc": t.ratio(system, "stream", 10, ttfc_added),
+        "ttfc": t.ratio(system, "stream", 10, ttfc_added,
+                        noise=t.spread("stream", 10, "ttfc_p50")),
         "streams": t.ratio(system, "stream", 10, lambda r, _: r["streams_per_s"]),
     }
 
@@ -145,7 +164,7 @@ def verdict(value: float, limit: float, higher_is_better: bool) -> str:
     return f"**missed** ({value / limit:.1f}x the limit)"
 
 
-def targets(results: dict[str, Any], fig: dict[str, float], rat: dict[str, float],
+def targets(results: dict[str, Any], t: Table, fig: dict[str, float], rat: dict[str, float],
             system: str) -> list[str]:
     fresh = results["extras"].get("freshness", {}).get(f"{system} c=10")
     fresh_p95 = fresh["p95"] if fresh else float("nan")
@@ -171,9 +190,12 @@ def targets(results: dict[str, Any], fig: dict[str, float], rat: dict[str, float
         limit_eff = limit + 1e-12 if goal.startswith("<=") else limit
         decided = verdict(value, limit_eff, higher)
         if math.isnan(value) and "first-chunk" in name and not math.isnan(fig["ttfc_added"]):
-            decided = (f"**undecided**: the bare pass-through added no time to the first "
-                       f"chunk in any round (0 ms or less, within noise), so no ratio; "
-                       f"this system added {fmt(fig['ttfc_added'])} ms")
+            bare = t.bare_median("stream", 10, ttfc_added)
+            noise = t.spread("stream", 10, "ttfc_p50")
+            decided = (f"**undecided**: the bare pass-through added {fmt(bare)} ms to the first "
+                       f"chunk (median), within the direct calls' own spread across rounds "
+                       f"({fmt(noise)} ms), so there is no ratio to take; this system added "
+                       f"{fmt(fig['ttfc_added'])} ms")
         out.append(f"| {name} | {goal} | {fmt(value, unit=unit)} | {decided} |")
     return out
 
@@ -234,7 +256,7 @@ def render(results: dict[str, Any], *, command: str) -> str:
     for s in PERSONALIZED:
         if s in figs:
             lines += ["", f"### Targets: {LABELS[s]}", ""]
-            lines += targets(results, figs[s], rats[s], s)
+            lines += targets(results, t, figs[s], rats[s], s)
     lines += personalization_section(results)
     lines += profile_section(results)
     return "\n".join(lines) + "\n"
