@@ -21,8 +21,10 @@ timeout and never checkpoints (a checkpoint copies pages into the database and s
 milliseconds the loop must not wait), so when another connection or process holds the lock,
 or anything fails, the group goes to the writer lane, as does every LANE_EVERY-th group and
 every group that purges expired records, so the lane's connection keeps checkpointing. Side
-by side with the lane-only write, this measured about 18% less latency for a lone request
-and 8% less CPU per request at c=10.
+by side with the lane-only write on a quiet machine, a lone request (c=1) took about 6% less
+latency and CPU, and at c=10 the two were even (a group commit there already shares one
+hand-off between requests); on a busy machine, where waking a thread costs more, a lone
+request's latency was 18% lower.
 """
 
 from __future__ import annotations
@@ -245,9 +247,9 @@ class SQLiteStore:
         The writer takes whatever exchanges are waiting when it runs (on the loop, or on the
         writer lane when it comes free), so under load one commit carries many requests'
         records (a commit per request was the largest store cost of the chat path), and a
-        lone request is written at once. Each
-        call returns only after its own exchange is committed; if a group fails, its
-        exchanges are written one by one, so one bad record cannot lose the others.
+        lone request is written at once. Each call returns only after its own exchange is
+        committed; if a group fails, its exchanges are written one by one, so one bad
+        record cannot lose the others.
         """
         if decision is None and observation is None:
             return
