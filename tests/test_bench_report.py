@@ -54,3 +54,18 @@ def test_the_report_says_why_a_first_chunk_target_is_undecided() -> None:
     assert "**undecided**" in line and "within the direct calls' own spread" in line
     assert "0.30 ms" in line  # the direct calls' spread, the noise bare's time is within
     assert "4.00 ms" in line  # the system's own added time is still reported
+
+
+def test_the_ab_report_compares_each_tree_with_the_first_round_by_round() -> None:
+    """Ratios are medians of per-round ratios: a round that is slow for both trees (the
+    machine drifting) moves neither tree's ratio."""
+    from pathlib import Path
+
+    from bench.ab import Tree, report
+
+    before, after = Tree("before", Path("a")), Tree("after", Path("b"))
+    before.runs[1] = [(1.0, 5.0, 500.0, 1.0), (2.0, 9.0, 250.0, 2.0), (1.1, 5.0, 480.0, 1.1)]
+    after.runs[1] = [(0.9, 4.0, 550.0, 0.9), (1.8, 8.0, 270.0, 1.8), (0.99, 4.0, 530.0, 0.99)]
+    rows = report([before, after], [1]).splitlines()
+    assert rows[2] == "| before | c=1 | 1.100 | 5.00 | 480 | 1.100 | 1.000 | 1.000 |"
+    assert rows[3] == "| after | c=1 | 0.990 | 4.00 | 530 | 0.990 | 0.900 | 0.900 |"
