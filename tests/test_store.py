@@ -728,7 +728,7 @@ def writer_lane_blocked(store: Store) -> Iterator[None]:
         release.set()
 
 
-async def committed_decisions(store: Store) -> int:
+def committed_decisions(store: Store) -> int:
     """Decision records another connection (another process) can read."""
     with closing(sqlite3.connect(as_sqlite(store).path)) as other:
         return int(other.execute("SELECT count(*) FROM decisions").fetchone()[0])
@@ -743,7 +743,7 @@ async def test_sqlite_exchange_is_committed_on_the_loop_while_the_writer_thread_
     with writer_lane_blocked(store):
         record = decision()
         await asyncio.wait_for(store.record_exchange(record, obs(), 60), 5)
-        assert await committed_decisions(store) == 2  # durable before it returned
+        assert committed_decisions(store) == 2  # durable before it returned
     await assert_written(store, [record], queued=2)
 
 
@@ -779,7 +779,7 @@ async def test_sqlite_every_nth_exchange_group_goes_to_the_lane_which_checkpoint
         await asyncio.sleep(0.2)
         assert not fourth.done()  # waits for the lane
     await asyncio.wait_for(fourth, 5)
-    assert await committed_decisions(store) == 4
+    assert committed_decisions(store) == 4
     inline = as_sqlite(store)._inline_writer
     assert inline is not None and inline.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
 
