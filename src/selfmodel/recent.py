@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -31,3 +32,10 @@ class Recent(Generic[K, V]):
 
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
+
+
+def same_objects(kept: Sequence[object], given: Sequence[object]) -> bool:
+    """Whether ``given`` holds the very objects ``kept`` does, in order: how a memo of
+    results derived from immutable models (a changed one is a new object) tells that its
+    entry still applies, without comparing their contents."""
+    return len(kept) == len(given) and all(a is b for a, b in zip(kept, given, strict=True))

@@ -28,7 +28,7 @@ from selfmodel.personalize.templates import (
     context,
     quote,
 )
-from selfmodel.recent import Recent
+from selfmodel.recent import Recent, same_objects
 
 
 @dataclass
@@ -63,11 +63,9 @@ class _Gated:
     passed: list[tuple[Belief, float]]
 
 
-def _same(kept: tuple[Belief, ...], beliefs: list[Belief]) -> bool:
-    return len(kept) == len(beliefs) and all(a is b for a, b in zip(kept, beliefs, strict=True))
-
-
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
+
+
 @lru_cache(maxsize=16384)
 def rendered_tokens(statement: str) -> int:
     """Tokens of a statement as the template prints it (quoted, neutralized)."""
@@ -183,7 +181,7 @@ class Personalizer:
         moment = (now // 60, min_confidence)
         user = (model.tenant, model.user_id)
         kept = self._gates.get(user)
-        if kept is not None and kept.moment == moment and _same(kept.beliefs, beliefs):
+        if kept is not None and kept.moment == moment and same_objects(kept.beliefs, beliefs):
             return kept.passed
         passed = gate(beliefs, min_confidence, now, self._confidence)
         self._gates.put(user, _Gated(tuple(beliefs), moment, passed))

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, KeysView, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 from selfmodel.domain.models import Belief
 from selfmodel.personalize.lexicon import FIELDS
-from selfmodel.recent import Recent
+from selfmodel.recent import Recent, same_objects
 
 Relevance = Callable[[str, Sequence[Belief]], list[float]]
 
@@ -269,7 +269,7 @@ class LexicalRelevance:
         the last one instead of keeping its beliefs alive beside it."""
         key = (len(beliefs), beliefs[0].id, beliefs[-1].id)
         kept = self._indexes.get(key)
-        if kept is not None and all(a is b for a, b in zip(kept.beliefs, beliefs, strict=True)):
+        if kept is not None and same_objects(kept.beliefs, beliefs):
             return kept
         index = _build_index(beliefs)
         self._indexes.put(key, index)
@@ -278,7 +278,6 @@ class LexicalRelevance:
 
 class _Profile(NamedTuple):
     weights: dict[str, float]
-    terms: KeysView[str]  # ``weights.keys()``, kept so the hot loop does not ask again
     length_norm: float  # square root of the word count (at least 4 words)
     topic_norm: float  # length of the topic-field vector
 
@@ -288,7 +287,7 @@ def _profile(*parts: str) -> _Profile:
     """A belief's terms and norms, cached by its text fields (see ``belief_text``)."""
     weights = terms(" ".join(parts))
     length = sum(1 for t in weights if not t.startswith("§"))
-    return _Profile(weights, weights.keys(), math.sqrt(max(length, 4)), _topic_norm(weights))
+    return _Profile(weights, math.sqrt(max(length, 4)), _topic_norm(weights))
 
 
 INDEXES_KEPT = 128  # users whose beliefs' inverted index is kept (tens of KB each)
@@ -304,7 +303,7 @@ def _build_index(beliefs: Sequence[Belief]) -> _Index:
     profiles = [_profile(b.statement, b.key, b.value, b.domain, b.context or "") for b in beliefs]
     postings: dict[str, list[int]] = {}
     for i, profile in enumerate(profiles):
-        for term in profile.terms:
+        for term in profile.weights:
             postings.setdefault(term, []).append(i)
     return _Index(tuple(beliefs), profiles, postings)
 
