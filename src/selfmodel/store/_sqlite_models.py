@@ -11,10 +11,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from selfmodel.domain.models import SelfModel
+from selfmodel.recent import Recent
 from selfmodel.store._codec import erased_before, fold_steps, next_version, user_digest
 from selfmodel.store._sqlite_schema import immediate
 from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step
@@ -41,8 +41,7 @@ class ModelCache:
     """
 
     def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, str], SelfModel] = OrderedDict()
+        self._items: Recent[tuple[str, str], SelfModel] = Recent(size)
         self._lock = threading.Lock()  # the read and write lanes are two threads
 
     def get(self, tenant: str, user_id: str) -> SelfModel | None:
@@ -51,14 +50,11 @@ class ModelCache:
 
     def put(self, model: SelfModel) -> None:
         with self._lock:
-            self._items[(model.tenant, model.user_id)] = model
-            self._items.move_to_end((model.tenant, model.user_id))
-            if len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._items.put((model.tenant, model.user_id), model)
 
     def drop(self, tenant: str, user_id: str) -> None:
         with self._lock:
-            self._items.pop((tenant, user_id), None)
+            self._items.drop((tenant, user_id))
 
 
 def cached_model(

@@ -84,7 +84,7 @@ def _backoff(attempt: int) -> float:
 
 
 RECENT_MODELS = 64  # users whose model get_profile keeps by its head
-RECENT_DOCUMENTS = 16  # parsed documents kept by their bytes, oldest dropped first
+RECENT_DOCUMENTS = 16  # parsed documents kept by their bytes, least recently used dropped
 # get_profile on a single server: the model's head and consent, and the document only when the
 # head differs from the cached model's (a 50-belief document is tens of KB on every request).
 PROFILE_LUA = """
@@ -127,7 +127,7 @@ class RedisStore:
                                 socket_timeout=SOCKET_TIMEOUT)
         )
         self.queue = StreamQueue(self._r, self.keys, self.cluster)
-        self._recent: dict[bytes | str, SelfModel] = {}  # raw document -> parsed
+        self._recent: Recent[bytes | str, SelfModel] = Recent(RECENT_DOCUMENTS)  # raw -> parsed
         self._heads: Recent[tuple[str, str], tuple[bytes, SelfModel]] = Recent(RECENT_MODELS)
         self._profile = self._r.register_script(PROFILE_LUA)
         self._eraser = Eraser(self._r, self.keys, self.queue, self.cluster)
@@ -335,9 +335,7 @@ class RedisStore:
         next read of that version is not parsed again; a few documents suffice (each version
         is read a few times, soon after it was written), and each one is hundreds of KB
         parsed."""
-        if len(self._recent) >= RECENT_DOCUMENTS:
-            self._recent.pop(next(iter(self._recent)))
-        self._recent[raw.encode() if isinstance(raw, str) else raw] = model
+        self._recent.put(raw.encode() if isinstance(raw, str) else raw, model)
 
     # -- consent ----------------------------------------------------------------------------
     @_translated
