@@ -95,9 +95,8 @@ def structured_extraction(observation: Observation) -> Extraction:
 async def extract(store: Store, extractor: Extractor | None,
                   observation: Observation) -> Extraction:
     """Read the observation, giving the extractor the user's current beliefs as context."""
-    if not needs_extractor(observation):
-        return structured_extraction(observation)
-    model = await store.get_model(observation.tenant, observation.user_id)
+    model = (await store.get_model(observation.tenant, observation.user_id)
+             if needs_extractor(observation) else None)
     return await extract_with(extractor, observation, model)
 
 

@@ -183,7 +183,7 @@ class Worker:
         except Exception as exc:
             log.warning("worker %s: batch of %d for one user failed (%s); one by one",
                         self.name, len(ready), short_error(exc))
-            return outcomes + [await self._handle(entry) for entry, _ in ready]
+            return outcomes + [await self._handle(entry, policy) for entry, _ in ready]
         for entry, _ in ready:
             obs = entry.observation
             outcome = ("applied" if obs.id in result.applied
@@ -229,27 +229,14 @@ class Worker:
             self._count_store_error("ack")
         return [outcome] * len(entries)
 
-    async def _handle(self, entry: QueueEntry) -> str:
-        observation = entry.observation
-        policy = self.policies(observation.tenant)
-        if policy is None:
-            self._count("unknown_tenant")
-            return await self._ack(entry, "unknown_tenant")
+    async def _handle(self, entry: QueueEntry, policy: Policy) -> str:
+        """One entry on its own: the fallback when a user's batched write failed."""
         try:
-            await apply_observation(self.store, self.extractor, observation, policy=policy,
-                                    metrics=self.metrics)
+            await apply_observation(self.store, self.extractor, entry.observation,
+                                    policy=policy, metrics=self.metrics)
         except Exception as exc:
             return await self._fail(entry, exc)
-        return await self._ack(entry, "done")
-
-    async def _ack(self, entry: QueueEntry, outcome: str) -> str:
-        try:
-            await self.store.ack(entry)
-        except Exception as exc:  # applied but not acknowledged: redelivered, then skipped
-            log.warning("worker %s cannot ack %s: %s", self.name, entry.entry_id,
-                        short_error(exc))
-            self._count_store_error("ack")
-        return outcome
+        return (await self._ack_all([entry], "done"))[0]
 
     async def _fail(self, entry: QueueEntry, exc: Exception) -> str:
         error = short_error(exc)
