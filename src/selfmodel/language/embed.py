@@ -26,7 +26,7 @@ CONFIG = "l2_supercat"
 Vector = npt.NDArray[np.float32]
 
 _LOCK = threading.Lock()
-_MODEL: Any = None
+_MODEL: tuple[Any, npt.NDArray[np.float32]] | None = None
 
 
 def model() -> tuple[Any, npt.NDArray[np.float32]]:

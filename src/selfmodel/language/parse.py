@@ -39,4 +39,5 @@ def parse(text: str) -> Any:
 
 def parse_many(texts: Iterable[str], batch_size: int = 32) -> Iterator[Any]:
     """Parsed ``Doc``s of ``texts``, batched (faster per text than ``parse`` one by one)."""
-    return pipeline().pipe(texts, batch_size=batch_size)
+    docs: Iterator[Any] = pipeline().pipe(texts, batch_size=batch_size)
+    return docs
