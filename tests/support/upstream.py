@@ -127,6 +127,8 @@ class Answer:
             await self._until_closed()
         elif self.path.endswith("/embeddings"):
             await self._json(200, _embeddings(self.body))
+        elif self.path.endswith("/count_tokens"):
+            await self._json(200, {"input_tokens": 42})
         elif self.path.endswith(SURFACE_PATHS) and not self.body.get("stream"):
             await self._json(200, surface_answer(self.path, self.body, self.b))
         elif self.body.get("stream"):

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from pydantic_core import to_json
+
+from selfmodel.personalize import tokens
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.chat_answer import read_chat
 from selfmodel.providers.chat_stream import translated
@@ -26,6 +29,7 @@ from selfmodel.providers.targets import Target
 ANTHROPIC_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 _PATH = "/v1/messages"
+_COUNT = "/count_tokens"
 _PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
@@ -51,6 +55,50 @@ async def stream(router: Router, alias: str, body: dict[str, Any],
         return translated(chat, MessagesEvents(body))
 
     return await router.run(alias, call)
+
+
+async def count_tokens(router: Router, alias: str, body: dict[str, Any],
+                       client_headers: Mapping[str, str]) -> Reply:
+    """``{"input_tokens": N}`` for a Messages request: Anthropic's own count for its
+    deployments, else counted here with the gateway's tokenizer (cl100k_base: exact for
+    OpenAI's models, close for others; no provider has a count endpoint in chat's API)."""
+    async def call(backend: Backend, target: Target) -> Reply:
+        if is_native(target):
+            counting = native(target, client_headers)
+            counting = replace(counting, chat_url=counting.chat_url + _COUNT)
+            return await router.backend("direct").complete(counting, body)
+        return Reply(to_json({"input_tokens": local_count(body)}), target)
+
+    return await router.run(alias, call)
+
+
+def local_count(body: dict[str, Any]) -> int:
+    """Tokens of the system prompt, every message's text and tool definitions, plus the
+    few tokens each message's framing costs (OpenAI's published rule: 3 per message, 3 to
+    prime the answer)."""
+    pieces = [_text_of(body.get("system"))]
+    messages = [m for m in body.get("messages") or () if isinstance(m, dict)]
+    pieces += [_text_of(m.get("content")) for m in messages]
+    if body.get("tools"):
+        pieces.append(to_json(body["tools"]).decode())
+    return sum(tokens.count(p) for p in pieces if p) + 3 * len(messages) + 3
+
+
+def _text_of(content: Any) -> str:
+    """A string, or the text of a list of content blocks (text, tool input and results)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    parts = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        if isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif "input" in block or "content" in block:
+            parts.append(to_json(block.get("input") or block.get("content")).decode())
+    return "\n".join(parts)
 
 
 def is_native(target: Target) -> bool:

@@ -111,8 +111,9 @@ class OpenAIDirect:
 
 
 def _encode(target: Target, body: dict[str, Any]) -> bytes:
-    body["model"] = target.model
-    return to_json(body)
+    """New bytes with the deployment's model name; the caller's body is left as it was (a
+    fallback to another deployment must not see the first one's model)."""
+    return to_json({**body, "model": target.model})
 
 
 async def _rest(response: aiohttp.ClientResponse, target: Target,
