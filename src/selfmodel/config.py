@@ -64,7 +64,17 @@ class ModelDeployment(BaseModel):
 
     model_name: str
     litellm_params: LiteLLMParams
+    # LiteLLM's free-form metadata; selfmodel reads ``id`` (the deployment's label) and
+    # ``responses`` (native | bridged | auto: how Responses API requests reach it).
     model_info: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_info")
+    @classmethod
+    def _known_modes(cls, info: dict[str, Any]) -> dict[str, Any]:
+        mode = info.get("responses")
+        if mode is not None and mode not in ("native", "bridged", "auto"):
+            raise ValueError(f"responses must be native, bridged or auto, not {mode!r}")
+        return info
 
 
 class StoreSettings(_Strict):

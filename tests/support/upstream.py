@@ -84,7 +84,9 @@ class ScriptedDeath(RuntimeError):
 class FakeUpstream:
     """An ASGI app; script it with ``then(...)`` before the request it should answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, chat_only: bool = False) -> None:
+        # chat_only: like vLLM, Ollama or Groq, no /responses or /messages (404 there)
+        self.chat_only = chat_only
         self.requests: list[Recorded] = []
         self.script: deque[Behaviour] = deque()
         self.closed = threading.Event()  # a client closed a connection we were answering
@@ -109,6 +111,10 @@ class FakeUpstream:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         body = json.loads(raw) if raw else None
         self.requests.append(Recorded(scope["path"], headers, body, raw))
+        if self.chat_only and scope["path"].endswith(SURFACE_PATHS):
+            await Answer(self, Behaviour(), scope["path"], {}, receive, send)._json(
+                404, {"detail": "Not Found"})
+            return
         behaviour = self.script.popleft() if self.script else Behaviour()
         await Answer(self, behaviour, scope["path"], body or {}, receive, send).run()
 
@@ -257,6 +263,18 @@ def stream_texts(b: Behaviour) -> list[str]:
 
 def _stream_events(body: dict[str, Any], b: Behaviour) -> list[bytes]:
     events = [_event(_chunk_data(body, {"role": "assistant", "content": ""}))]
+    if b.tool_call:  # the call's name first, then its arguments in two pieces
+        name, arguments = b.tool_call
+        half = len(arguments) // 2
+        events.append(_event(_chunk_data(body, {"tool_calls": [{
+            "index": 0, "id": "call_1", "type": "function",
+            "function": {"name": name, "arguments": ""}}]})))
+        events += [_event(_chunk_data(body, {"tool_calls": [{
+            "index": 0, "function": {"arguments": piece}}]}))
+            for piece in (arguments[:half], arguments[half:])]
+        events.append(_event(_chunk_data(body, {}, "tool_calls")))
+        events.append(b"data: [DONE]\n\n")
+        return events
     events += [_event(_chunk_data(body, {"content": text})) for text in stream_texts(b)]
     if b.kind == "die":
         return events
