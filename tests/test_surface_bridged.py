@@ -9,9 +9,11 @@ translates answers and streams back (tools included), personalized like any requ
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
+import agents
 import anthropic
 import openai
 import pytest
@@ -159,3 +161,40 @@ def test_anthropic_clients_work_against_a_chat_only_provider(
                                            messages=[{"role": "user", "content": "Hi"}])
     assert counted.input_tokens > 0 and len(upstream.requests) == calls
     assert all(r.path == CHAT for r in upstream.requests)
+
+
+def test_the_openai_agents_sdk_default_model_runs_a_tool_loop_through_the_bridge(
+        gw: SurfaceGateway, local: tuple[FakeUpstream, str]) -> None:
+    """The Agents SDK speaks the Responses API by default; against a chat-only provider its
+    whole loop (a tool call, the tool's output sent back, the final answer) goes through."""
+    upstream = local[0]
+    upstream.then(ok(tool_call=("get_weather", '{"city": "Lima"}')), ok("It is warm in Lima."))
+    seen: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        seen.append(city)
+        return "24C and sunny"
+
+    async def run() -> object:
+        async with openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="sk-local",
+                                      max_retries=0) as client:
+            model = agents.OpenAIResponsesModel(model="llama", openai_client=client)
+            agent = agents.Agent(name="helper", instructions="You help with weather.",
+                                 model=model, tools=[get_weather],
+                                 model_settings=agents.ModelSettings(
+                                     extra_headers={"x-selfmodel-user": "u5"}))
+            result = await agents.Runner.run(agent, "What's the weather in Lima?")
+            return result.final_output
+
+    agents.set_tracing_disabled(True)
+    assert asyncio.run(run()) == "It is warm in Lima."
+    assert seen == ["Lima"]
+    chats = [r for r in upstream.requests if r.path == CHAT]
+    assert len(chats) == 2
+    assert chats[0].body["messages"][0] == {"role": "system",
+                                            "content": f"You help with weather.\n\n{BLOCK}"}
+    replayed = json.dumps(chats[1].body["messages"])
+    assert "24C and sunny" in replayed
+    assert all(p["user_id"] == "u5" for p in gw.recorded.prepared)
