@@ -10,7 +10,6 @@ Either way the call runs inside the router's one retry / fallback / circuit loop
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -26,9 +25,6 @@ from selfmodel.providers.messages_request import chat_request
 from selfmodel.providers.router import Backend, Router
 from selfmodel.providers.targets import Target
 
-ANTHROPIC_BASE = "https://api.anthropic.com"
-ANTHROPIC_VERSION = "2023-06-01"
-_PATH = "/v1/messages"
 _COUNT = "/count_tokens"
 _PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
 
@@ -106,22 +102,14 @@ def is_native(target: Target) -> bool:
 
 
 def native(target: Target, client_headers: Mapping[str, str]) -> Target:
-    """The deployment as the direct path's pass-through sees it: Anthropic's URL and headers.
+    """The deployment as the direct path's pass-through sees it: Anthropic's URL and headers
+    (resolved once when the targets were built), with the client's ``anthropic-version``
+    and ``anthropic-beta`` passed on.
 
     The model loses its ``anthropic/`` prefix; the rest (timeouts, the circuit breaker of
     this deployment) is the deployment's own.
     """
-    params = target.params
-    url = (params.api_base or os.environ.get("ANTHROPIC_API_BASE")
-           or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE).rstrip("/")
-    headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+    headers = dict(target.messages_headers)
     headers.update({k: v for k in _PASSED_HEADERS if (v := client_headers.get(k))})
-    extra = params.extra_params().get("extra_headers")
-    if isinstance(extra, dict):
-        headers.update({str(k): str(v) for k, v in extra.items()})
-    key = params.api_key.get_secret_value() if params.api_key else os.environ.get(
-        "ANTHROPIC_API_KEY")
-    if key:
-        headers["x-api-key"] = key
-    return replace(target, model=params.model.split("/", 1)[1], headers=headers,
-                   chat_url=url if url.endswith(_PATH) else url + _PATH)
+    return replace(target, model=target.params.model.split("/", 1)[1], headers=headers,
+                   chat_url=target.messages_url)

@@ -50,6 +50,9 @@ class Target:
     embeddings_url: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     responses: Operation = "bridged"  # direct deployments: see ``Operation``
+    # Anthropic deployments: Anthropic's own Messages API, resolved once at startup.
+    messages_url: str = ""
+    messages_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def responses_native(self) -> bool:
@@ -103,7 +106,30 @@ def _target(deployment: ModelDeployment, server: ServerSettings, taken: list[str
     if kind == "direct":
         _add_direct_endpoints(target)
         target.responses = responses_mode(deployment)
+    elif params.provider == "anthropic":
+        _add_anthropic_endpoints(target)
     return target
+
+
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _add_anthropic_endpoints(target: Target) -> None:
+    """Anthropic's Messages URL and auth for the native pass-through, read once: from the
+    deployment, else the environment variables litellm and Anthropic's SDK read."""
+    params = target.params
+    url = (params.api_base or os.environ.get("ANTHROPIC_API_BASE")
+           or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE).rstrip("/")
+    target.messages_url = url if url.endswith("/v1/messages") else url + "/v1/messages"
+    headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+    extra = params.extra_params().get("extra_headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    key = _api_key(params, "ANTHROPIC_API_KEY")
+    if key:
+        headers["x-api-key"] = key
+    target.messages_headers = headers
 
 
 def responses_mode(deployment: ModelDeployment) -> Operation:
