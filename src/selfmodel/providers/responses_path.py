@@ -14,8 +14,9 @@ fallback / circuit loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from selfmodel.errors import GatewayError
 from selfmodel.providers.answers import Reply, Stream
@@ -28,6 +29,7 @@ from selfmodel.providers.targets import Target
 
 _CHAT_SUFFIX = "/chat/completions"
 log = logging.getLogger("selfmodel.providers")
+T = TypeVar("T")
 
 
 async def complete(router: Router, alias: str, body: dict[str, Any]) -> Reply:
@@ -42,26 +44,34 @@ async def stream(router: Router, alias: str, body: dict[str, Any]) -> Stream:
 
 async def _complete(backend: Backend, target: Target, body: dict[str, Any]) -> Reply:
     if target.responses_native:
-        try:
-            return await backend.complete(native(target), body)
-        except GatewayError as exc:
-            if not (_no_endpoint(exc) and target.responses_missing()):
-                raise
-            log.info("%s serves no /responses: bridging through chat", target.label)
+        reply = await _natively(target, lambda native_target: backend.complete(native_target,
+                                                                                body))
+        if reply is not None:
+            return reply
     reply = await backend.complete(target, chat_request(body, target.alias))
     return Reply(response_json(body, read_chat(reply.body, target.alias)), reply.target)
 
 
 async def _stream(backend: Backend, target: Target, body: dict[str, Any]) -> Stream:
     if target.responses_native:
-        try:
-            return await backend.stream(native(target), body)
-        except GatewayError as exc:
-            if not (_no_endpoint(exc) and target.responses_missing()):
-                raise
-            log.info("%s serves no /responses: bridging through chat", target.label)
+        opened = await _natively(target, lambda native_target: backend.stream(native_target,
+                                                                               body))
+        if opened is not None:
+            return opened
     chat = await backend.stream(target, chat_request(body, target.alias))
     return translated(chat, ResponsesEvents(body))
+
+
+async def _natively(target: Target, call: Callable[[Target], Awaitable[T]]) -> T | None:
+    """``call`` at the provider's /responses; None when it has none and the deployment is
+    ``auto`` (bridged from now on), so the caller bridges this request too."""
+    try:
+        return await call(native(target))
+    except GatewayError as exc:
+        if not (_no_endpoint(exc) and target.responses_missing()):
+            raise
+    log.info("%s serves no /responses: bridging through chat completions", target.label)
+    return None
 
 
 def _no_endpoint(exc: GatewayError) -> bool:
