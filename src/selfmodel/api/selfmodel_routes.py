@@ -31,6 +31,7 @@ from selfmodel.api.schemas import (
     observation_json,
     validated,
 )
+from selfmodel.api.user_ids import checked_user_id, path_user_id
 from selfmodel.config import Policy, Tenant
 from selfmodel.domain.confidence import confidence
 from selfmodel.domain.models import Belief, BeliefStatus, Observation, SelfModel
@@ -101,7 +102,7 @@ async def create_self_model(request: Request) -> JSONResponse:
     """Idempotent create: 201 the first time, 200 with the existing model after."""
     services, tenant = _caller(request)
     data = validated(CreateIn, await _body(request))
-    user_id = check_id(data.user_id)
+    user_id = checked_user_id(data.user_id)
     with _store(services, "create_model"):
         existing = await services.store.get_model(tenant.name, user_id)
         model = existing or await services.store.create_model(
@@ -115,7 +116,7 @@ async def create_self_model(request: Request) -> JSONResponse:
 async def get_self_model(user_id: str, request: Request) -> JSONResponse:
     """The model; ``?context=``, ``?min_confidence=``, ``?include=rejected`` filter beliefs."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     model = await _model(services, tenant, user_id)
     now = time.time()
     query = request.query_params
@@ -156,7 +157,7 @@ def _visible(model: SelfModel, now: float, *, context: str | None = None,
 async def post_observation(user_id: str, request: Request) -> JSONResponse:
     """Queue an observation durably (202); with ``?wait=true`` also apply it now (200)."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(ObservationIn, await _body(request))
     data.check_pair()
     wait = _flag(request.query_params.get("wait"), "wait")
@@ -226,7 +227,7 @@ async def _apply_now(services: Services, tenant: Tenant, observation: Observatio
 async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONResponse:
     """The user confirms, rejects or edits one belief; answers with the belief now holding."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(PatchIn, await _body(request))
     data.check_edit()
     _check_edit_text(data, tenant.policy)
@@ -279,7 +280,7 @@ async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: s
 async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> Response:
     """Forget one belief and its evidence."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     await _mutate(services, tenant, user_id, belief_id,
                   lambda model: delete_belief(model, belief_id))
     return Response(status_code=204)
@@ -291,7 +292,7 @@ async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> R
 async def export_self_model(user_id: str, request: Request) -> JSONResponse:
     """Everything stored about the user, machine-readable (the right of access)."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     store, name = services.store, tenant.name
     with _store(services, "export"):
         model = await store.get_model(name, user_id)
@@ -317,7 +318,7 @@ async def export_self_model(user_id: str, request: Request) -> JSONResponse:
 async def erase_self_model(user_id: str, request: Request) -> Response:
     """Erase beliefs, observations, decision records and consent of the user (204)."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     with _store(services, "delete_model"):
         existed = await services.store.delete_model(tenant.name, user_id)
     if not existed:
@@ -329,7 +330,7 @@ async def erase_self_model(user_id: str, request: Request) -> Response:
 async def put_consent(user_id: str, request: Request) -> JSONResponse:
     """Record the user's opt-in (``granted: true``) or its withdrawal, effective at once."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(ConsentIn, await _body(request))
     with _store(services, "set_consent"):
         await services.store.set_consent(tenant.name, user_id, data.granted)
