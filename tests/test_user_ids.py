@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 from urllib.parse import quote
 
@@ -18,12 +17,9 @@ import httpx
 import openai
 import pytest
 
-from selfmodel.app import create_app
 from selfmodel.domain.identity import user_id_problem
 from tests.support.clients import keep
-from tests.support.gateway import Running, gateway_config
-from tests.support.servers import serve
-from tests.support.upstream import FakeUpstream
+from tests.support.gateway import Running, running
 
 ACCEPTED = [
     "team/alice",
@@ -53,13 +49,8 @@ CHAT = [{"role": "user", "content": "hello"}]
 @pytest.fixture
 def gateway(sqlite_url: str) -> Iterator[Running]:
     """The fake provider and the gateway, with its in-process worker (chat creates users)."""
-    with ExitStack() as stack:
-        fake = FakeUpstream()
-        upstream = stack.enter_context(serve(fake))
-        config = gateway_config(sqlite_url, [("gpt-4o-mini", "openai/gpt-4o-mini",
-                                              upstream.url + "/v1")])
-        app = create_app(config, run_workers=True)
-        yield Running(stack.enter_context(serve(app)), [fake], app)
+    with running(sqlite_url, run_workers=True) as gw:
+        yield gw
 
 
 def until_found(http: httpx.Client, url: str, timeout: float = 10.0) -> httpx.Response:

@@ -47,7 +47,7 @@ from selfmodel.domain.update import (
     reject_belief,
 )
 from selfmodel.errors import InvalidRequest, NotFound, PermissionDenied, StoreUnavailable
-from selfmodel.observer.apply import apply_observation_detailed, needs_extractor
+from selfmodel.observer.apply import apply_observation_detailed, is_structured, needs_extractor
 from selfmodel.services import Services
 from selfmodel.store.base import Mutation, StoreError
 
@@ -164,6 +164,8 @@ async def post_observation(user_id: str, request: Request) -> JSONResponse:
     await _model(services, tenant, user_id)
     await _require_consent(services, tenant, user_id)
     observation = _observation(tenant, user_id, data)
+    if is_structured(observation):
+        _check_structured_text(observation, tenant.policy)
     with _store(services, "enqueue"):
         await services.store.enqueue(observation)
     extractor = services.extras.get("extractor")
@@ -173,6 +175,28 @@ async def post_observation(user_id: str, request: Request) -> JSONResponse:
             return JSONResponse(applied)
     return JSONResponse({"object": "observation", "id": observation.id, "status": "queued"},
                         status_code=202)
+
+
+def _check_structured_text(observation: Observation, policy: Policy) -> None:
+    """A structured observation's text is belief text as it stands: the guard that would
+    refuse its claim at apply time answers 400 now, so the app learns it was not stored.
+    (Free text is the extractor's to read; what it draws from it is guarded when applied.)"""
+    fields = {"key": observation.key, "value": observation.value,
+              "domain": observation.domain, "context": observation.context,
+              "evidence": observation.evidence}
+    if observation.evidence is None:
+        fields["content"] = observation.content
+    for field, text in fields.items():
+        if text:
+            _refuse_field(field, text, policy)
+
+
+def _refuse_field(field: str, text: str, policy: Policy) -> None:
+    try:
+        check_text(text, policy.never_store)
+    except RefusedText as exc:
+        raise InvalidRequest(f"Invalid value for '{field}': {exc}; it was not stored.",
+                             param=field, code="refused") from None
 
 
 def _flag(raw: str | None, name: str) -> bool:
@@ -253,13 +277,8 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
 def _check_edit_text(data: PatchIn, policy: Policy) -> None:
     for field in ("value", "statement"):
         text = getattr(data, field)
-        if text is None:
-            continue
-        try:
-            check_text(text, policy.never_store)
-        except RefusedText as exc:
-            raise InvalidRequest(f"Invalid value for '{field}': {exc}; it was not stored.",
-                                 param=field, code="refused") from None
+        if text is not None:
+            _refuse_field(field, text, policy)
 
 
 async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: str,
