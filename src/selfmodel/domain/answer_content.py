@@ -32,26 +32,33 @@ _TLDS = (r"com|org|net|io|co|ly|me|info|biz|xyz|ru|cn|su|tk|top|site|online|shop
 # Bare hosts: lower-case only and without .net/.app/.dev/.ai, so names like ASP.NET,
 # Node.js or "a .NET dev" stay ordinary words.
 _BARE_TLDS = r"com|org|io|ly|info|biz|xyz|ru|cn|su|tk|top|site|online|shop|click|example"
-_LINKS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, flags), reason)
-    for pattern, flags, reason in (
-        (r"\b(?:h[tx]{2}ps?|ftp|sftp|file|data|javascript|mailto)\s*:|\bh[tx]{2}ps?\s*//"
-         r"|\bhxxps?\b|(?<![\w.])//[a-z0-9-]+\.[a-z]", re.IGNORECASE, "contains a URL"),
-        (r"\bwww\d?\s*\.", re.IGNORECASE, "contains a web address"),
-        (rf"(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:{_TLDS})/", 0,
+# (a substring the text must hold for the pattern to be worth running, pattern, reason):
+# most belief text holds none of them, and the guard runs on every claim field.
+_LINKS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (needle, re.compile(pattern, flags), reason)
+    for needle, pattern, flags, reason in (
+        (":", r"\b(?:h[tx]{2}ps?|ftp|sftp|file|data|javascript|mailto)\s*:", re.IGNORECASE,
+         "contains a URL"),
+        ("/", r"\bh[tx]{2}ps?\s*//|(?<![\w.])//[a-z0-9-]+\.[a-z]", re.IGNORECASE,
+         "contains a URL"),
+        ("xxp", r"\bhxxps?\b", re.IGNORECASE, "contains a URL"),
+        ("ww", r"\bwww\d?\s*\.", re.IGNORECASE, "contains a web address"),
+        (".", rf"(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:{_TLDS})/", 0,
          "contains a web address"),
         # Not after "@": an e-mail address is personal data (redacted), not a link.
-        (rf"(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:{_BARE_TLDS})\b(?![.@-]\w)", 0,
+        (".", rf"(?<![@\w.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:{_BARE_TLDS})\b(?![.@-]\w)", 0,
          "contains a web address"),
-        (r"\b(?:bit\.ly|t\.co|tinyurl|goo\.gl)\b", re.IGNORECASE, "contains a short link"),
-        (r"\[[^\]\n]*\]\s*\(", 0, "contains a markdown link"),
-        (r"<\s*(?:a|img|script|iframe|link|meta|form|svg|object|embed|style)\b|<!--",
+        (".", r"\b(?:bit\.ly|t\.co|goo\.gl)\b", re.IGNORECASE, "contains a short link"),
+        ("tinyurl", r"tinyurl", 0, "contains a short link"),
+        ("[", r"\[[^\]\n]*\]\s*\(", 0, "contains a markdown link"),
+        ("<", r"<\s*(?:a|img|script|iframe|link|meta|form|svg|object|embed|style)\b|<!--",
          re.IGNORECASE, "contains HTML markup"),
-        (r"\b(?:link|url|site|website|web ?page|page|address|domain|href|visit|click|go to"
-         r"|navigate to)\W+(?:\w+\W+){0,3}?h[tx]{2}ps?\b", re.IGNORECASE,
+        ("tp", r"\b(?:link|url|site|website|web ?page|page|address|domain|href|visit|click"
+         r"|go to|navigate to)\W+(?:\w+\W+){0,3}?h[tx]{2}ps?\b", re.IGNORECASE,
          "contains a link (cut short)"),
     )
 )
+_REVEAL_WORDS = ("reveal", "disclos", "leak", "expos", "divulg")
 
 _OUTPUT_VERB = re.compile(
     r"\b(?:start|starts|started|starting|begin|begins|began|beginning|open|opens|opening"
@@ -122,24 +129,26 @@ _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 def answer_content_reason(text: str) -> str | None:
     """Why ``text`` carries a link or dictates answer content, or None."""
-    for pattern, reason in _LINKS:
-        if pattern.search(text):
+    lower = text.lower()
+    for needle, pattern, reason in _LINKS:
+        if needle in lower and pattern.search(text):
             return reason
+    revealing = any(word in lower for word in _REVEAL_WORDS)
     for sentence in _SENTENCES.split(text):
-        dictated = _dictation(sentence)
+        dictated = _dictation(sentence, revealing)
         if dictated:
             return dictated
     return None
 
 
-def _dictation(sentence: str) -> str | None:
+def _dictation(sentence: str, revealing: bool) -> str | None:
     """An output verb with a literal payload, in a sentence about the assistant's answers
     or an imperative one (the slot value "start every answer with PWNED" has no subject).
 
     A capitalized token counts as a payload only after a verb that places or utters it
     ("start with PWNED"): "Prefers answers that mention CUDA" names a technology.
     """
-    if _REVEAL.search(sentence):
+    if revealing and _REVEAL.search(sentence):
         return "asks the assistant to reveal something secret"
     if not (_ABOUT_ANSWERS.search(sentence) or _IMPERATIVE.match(sentence)):
         return None
