@@ -39,6 +39,8 @@ def user_id_problem(value: object) -> str | None:
         return "starts or ends with whitespace"
     if value in _DOT_SEGMENTS:
         return "is a path segment ('.' or '..') that HTTP clients rewrite"
+    if value.isprintable():  # the common case, in C: no Cc, Cs, Zl or Zp in it
+        return None
     for char in value:
         if unicodedata.category(char) in _REFUSED_CATEGORIES:
             return f"contains a control character (U+{ord(char):04X})"
