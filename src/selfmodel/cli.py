@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from selfmodel.config import Config, default_config, discover_config, key_digest, load_config
 from selfmodel.errors import ConfigError
+from selfmodel.exposure import open_bind_refusal
 from selfmodel.logging_setup import configure_logging
 from selfmodel.store.base import StoreError
 
@@ -70,6 +71,9 @@ def add_serve(commands: Commands) -> None:
     parser.add_argument("--access-log", action="store_true",
                         help="uvicorn's own access line too (selfmodel already logs one JSON "
                              "line per request at info)")
+    parser.add_argument("--allow-open", action="store_true",
+                        help="serve open mode (no tenants: no API keys) on a non-loopback "
+                             "address anyway (server.allow_open in config)")
     parser.add_argument("--workers", type=int, default=1,
                         help="uvicorn worker processes (default 1; metrics are per process, "
                              "so prefer more replicas to more workers)")
@@ -78,6 +82,10 @@ def add_serve(commands: Commands) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     config, source = config_and_source(args)  # a bad file fails before the heavy imports
+    refusal = open_bind_refusal(config, args.host, args.allow_open)
+    if refusal:
+        print(f"selfmodel: {refusal}", file=sys.stderr)
+        return USAGE_ERROR
 
     import uvicorn
 

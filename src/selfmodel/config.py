@@ -154,6 +154,13 @@ class ServerSettings(_Strict):
     decision_retention_days: float = Field(default=30.0, gt=0)
     graceful_timeout: float = Field(default=30.0, ge=0)
     debug_log_content: bool = False
+    # A provider's non-stream answer larger than this is refused (502): it is held whole.
+    max_upstream_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Open mode (no tenants) on a non-loopback address: refused at startup unless this is
+    # set (or `serve --allow-open`), since any caller could then read and erase every user.
+    allow_open: bool = False
+    # When set, GET /metrics wants `Authorization: Bearer <token>` (os.environ/NAME works).
+    metrics_token: SecretStr | None = None
 
 
 class Config(_Strict):

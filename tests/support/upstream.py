@@ -34,7 +34,7 @@ class Recorded:
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"  # ok | error | hang | trickle | die | forever
+    kind: str = "ok"  # ok | error | hang | trickle | die | forever | raw | garbage
     status: int = 200
     message: str = "scripted failure"
     retry_after: str | None = None
@@ -44,6 +44,9 @@ class Behaviour:
     tool_call: tuple[str, str] | None = None
     keepalive: bool = False  # an SSE comment before every stream event
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""  # raw: the body sent as is (``repeat`` times), with ``content_type``
+    content_type: str = "application/json"
+    repeat: int = 1
 
 
 def ok(text: str = "Hello from upstream", *, chunks: int = 3, delay: float = 0.0,
@@ -75,6 +78,18 @@ def die(after: int = 2) -> Behaviour:
 def forever(delay: float = 0.05) -> Behaviour:
     """Stream chunks until the client closes the connection."""
     return Behaviour(kind="forever", delay=delay)
+
+
+def raw(body: bytes, content_type: str = "application/json", *, repeat: int = 1) -> Behaviour:
+    """A 200 whatever the request: ``body`` sent ``repeat`` times, in chunks, with
+    ``content_type`` (truncated JSON, an HTML page, a huge answer)."""
+    return Behaviour(kind="raw", body=body, content_type=content_type, repeat=repeat)
+
+
+def garbage(after: int = 2, delay: float = 0.05) -> Behaviour:
+    """A stream that starts well (``after`` content chunks, ``delay`` apart, so they reach
+    the client before the rest), then sends a line of HTML."""
+    return Behaviour(kind="garbage", chunks=after, delay=delay)
 
 
 class ScriptedDeath(RuntimeError):
@@ -129,6 +144,8 @@ class Answer:
         kind = self.b.kind
         if kind == "error":
             await self._error()
+        elif kind == "raw":
+            await self._raw()
         elif kind in ("hang", "trickle", "forever"):
             await self._until_closed()
         elif self.path.endswith("/embeddings"):
@@ -155,6 +172,13 @@ class Answer:
         await self.send({"type": "http.response.start", "status": status, "headers": pairs})
         await self.send({"type": "http.response.body", "body": raw})
 
+    async def _raw(self) -> None:
+        await self.send({"type": "http.response.start", "status": 200,
+                         "headers": [(b"content-type", self.b.content_type.encode())]})
+        for _ in range(self.b.repeat):
+            await self._chunk(self.b.body)
+        await self.send({"type": "http.response.body", "body": b""})
+
     async def _start_stream(self) -> None:
         await self.send({"type": "http.response.start", "status": 200,
                          "headers": [(b"content-type", b"text/event-stream")]})
@@ -174,6 +198,8 @@ class Answer:
                 await asyncio.sleep(self.b.delay)
         if self.b.kind == "die":
             raise ScriptedDeath("the fake provider drops the connection mid-stream")
+        if self.b.kind == "garbage":
+            await self._chunk(b"<html><body>502 Bad Gateway</body></html>\n\n")
         await self.send({"type": "http.response.body", "body": b""})
 
     async def _until_closed(self) -> None:
@@ -276,7 +302,7 @@ def _stream_events(body: dict[str, Any], b: Behaviour) -> list[bytes]:
         events.append(b"data: [DONE]\n\n")
         return events
     events += [_event(_chunk_data(body, {"content": text})) for text in stream_texts(b)]
-    if b.kind == "die":
+    if b.kind in ("die", "garbage"):
         return events
     events.append(_event(_chunk_data(body, {}, "stop")))
     options = body.get("stream_options") or {}

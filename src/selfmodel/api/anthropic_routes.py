@@ -27,6 +27,7 @@ from selfmodel.api.surfaces import (
     open_exchange,
     relay,
 )
+from selfmodel.api.user_ids import chat_user_id, header_user_id
 from selfmodel.errors import GatewayError, InvalidRequest
 from selfmodel.personalize.inject import append_text
 from selfmodel.providers import messages_path
@@ -60,7 +61,7 @@ async def count_tokens(request: Request) -> Response:
     recorded or observed: no answer is given."""
     accepted = await accept(request, check_count)
     body = accepted.body
-    user = request.headers.get("x-selfmodel-user") or None
+    user = header_user_id(request)
     prepared = await accepted.pipeline.prepare(
         tenant=accepted.tenant, surface="messages", model=accepted.alias, user_id=user,
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
@@ -78,12 +79,10 @@ router.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
 
 
 def user_id_of(body: dict[str, Any], request: Request) -> str | None:
-    """``metadata.user_id``, else the ``x-selfmodel-user`` header."""
+    """``metadata.user_id``, else the ``x-selfmodel-user`` header (api/user_ids.py)."""
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user, str) and user:
-        return user
-    return request.headers.get("x-selfmodel-user") or None
+    return chat_user_id(request, (("metadata.user_id", user),))
 
 
 def check_messages(body: dict[str, Any], max_messages: int) -> None:
