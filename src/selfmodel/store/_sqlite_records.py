@@ -28,7 +28,7 @@ USER_TABLES: dict[str, str] = {
 
 def log_observation(conn: sqlite3.Connection, obs: Observation) -> None:
     with immediate(conn):
-        if erased_before(erased_at(conn, obs.tenant, obs.user_id), obs.at):
+        if erased_before(erased_at(conn, obs.tenant, obs.user_id), obs.began()):
             return
         conn.execute(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "

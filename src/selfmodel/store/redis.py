@@ -361,7 +361,7 @@ class RedisStore:
         uk = self.keys.user(obs.tenant, obs.user_id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(uk.model)
-            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.at):
+            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.began()):
                 return
             pipe.multi()  # type: ignore[no-untyped-call]
             rec.add_log_entry(pipe, self.keys, obs, user_part=True, shared_part=not self.cluster)
