@@ -271,14 +271,35 @@ async def test_exchange_in_flight_during_erasure_leaves_nothing(store: Store) ->
     await store.record_exchange(late, obs("u1", at=began), 60)
     await store.put_decision(decision("u1", at=began), 60)
     assert await store.get_decision(T, late.request_id) is None
-    [entry] = await store.claim("w1", 10)
-    assert await store.mutate_model(T, "u1", add_belief("x"), observation_id=entry.observation.id,
-                                    observed_at=entry.observation.at) is None
-    await store.ack(entry)
+    # The writer may drop the observation at once (SQLite and Redis do), or the apply does.
+    for entry in await store.claim("w1", 10):
+        assert await store.mutate_model(T, "u1", add_belief("x"),
+                                        observation_id=entry.observation.id,
+                                        observed_at=entry.observation.began()) is None
+        await store.ack(entry)
     assert await store.scan_user(T, "u1") == []
     after = decision("u1")  # a new request after the erasure is recorded as usual
     await store.put_decision(after, 60)
     assert await store.get_decision(T, after.request_id) == after
+
+
+async def test_work_that_began_before_an_erasure_is_dropped_however_late_it_is_stamped(
+    store: Store,
+) -> None:
+    """Issue 20 item 4: a chat's observation is stamped when its answer ends, after an
+    erasure that came while it was in flight; the request's start decides."""
+    began = time.time()
+    await store.mutate_model(T, "u1", add_belief("tea"))
+    await store.delete_model(T, "u1")
+    late = obs("u1", at=time.time() + 1)
+    late.began_at = began
+    result = await store.apply_observations(T, "u1", [Step(late, add_belief("x"))])
+    assert result.model is None and result.erased == {late.id}
+    assert await store.mutate_model(T, "u1", add_belief("x"), observation_id="obs_other",
+                                    observed_at=late.began()) is None
+    await store.log_observation(late)
+    assert await store.get_model(T, "u1") is None
+    assert await store.scan_user(T, "u1") == []
 
 
 async def test_erasure_with_observations_in_flight(store: Store) -> None:

@@ -32,6 +32,7 @@ from selfmodel.providers.router import Router
 from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
+from selfmodel.store.guard import guarded
 
 log = logging.getLogger("selfmodel")
 
@@ -52,11 +53,13 @@ async def _drain(task: asyncio.Task[None], timeout: float) -> None:
 
 
 def build_services(config: Config, store: Store | None = None) -> Services:
+    metrics = Metrics()
     services = Services(
         config=config,
-        store=store or open_store(config.store_url()),
+        # Budgets, breaker and spool around whichever backend (store/guard.py).
+        store=guarded(config, store or open_store(config.store_url()), metrics),
         directory=TenantDirectory(config),
-        metrics=Metrics(),
+        metrics=metrics,
     )
     services.router = Router(config, services.metrics)
     services.personalizer = Personalizer(config)

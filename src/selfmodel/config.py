@@ -79,6 +79,19 @@ class ModelDeployment(BaseModel):
 
 class StoreSettings(_Strict):
     url: str = "sqlite:///selfmodel.db"
+    # Latency budgets (store/guard.py): past them a chat goes on unpersonalized, an exchange's
+    # record goes to the spool and the self-model API answers 503.
+    read_budget_ms: int = Field(default=50, ge=1, le=60_000)  # the chat path's profile read
+    record_budget_ms: int = Field(default=500, ge=1, le=60_000)  # an exchange's record
+    api_budget_ms: int = Field(default=1000, ge=1, le=600_000)  # each self-model API call
+    # Circuit breaker: after this many failures in a row the store is not asked for
+    # ``breaker_cooldown_ms``, then one probe decides.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown_ms: int = Field(default=2000, ge=10, le=600_000)
+    # The spool of exchange records the store could not take (store/spool.py): a JSON-lines
+    # file ("" = beside a SQLite file, in memory for other stores), at most spool_max entries.
+    spool_path: str = ""
+    spool_max: int = Field(default=10_000, ge=0, le=10_000_000)
 
 
 class ObserverSettings(_Strict):

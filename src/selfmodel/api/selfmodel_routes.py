@@ -156,6 +156,7 @@ def _visible(model: SelfModel, now: float, *, context: str | None = None,
 @router.post(PREFIX + "/{user_id}/observations")
 async def post_observation(user_id: str, request: Request) -> JSONResponse:
     """Queue an observation durably (202); with ``?wait=true`` also apply it now (200)."""
+    began = time.time()  # an erasure from now on drops this observation (issue 20, item 4)
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
     data = validated(ObservationIn, await _body(request))
@@ -166,6 +167,7 @@ async def post_observation(user_id: str, request: Request) -> JSONResponse:
     observation = _observation(tenant, user_id, data)
     if is_structured(observation):
         _check_structured_text(observation, tenant.policy)
+    observation.began_at = began
     with _store(services, "enqueue"):
         await services.store.enqueue(observation)
     extractor = services.extras.get("extractor")

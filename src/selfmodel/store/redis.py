@@ -57,8 +57,10 @@ MAX_ATTEMPTS = 100  # optimistic retries before ConflictError (50 racing writers
 BACKOFF_BASE = 0.0005
 BACKOFF_CAP = 0.02
 PING_TIMEOUT = 2.0
-CONNECT_TIMEOUT = 5.0
-SOCKET_TIMEOUT = 30.0  # above the queue's longest blocking read (_redis_queue.MAX_BLOCK_MS)
+# The last line of defence only: callers' latency budgets (store/guard.py) are far shorter.
+# The socket timeout stays above the queue's longest blocking read (_redis_queue.MAX_BLOCK_MS).
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 5.0
 
 
 def _translated(
@@ -359,7 +361,7 @@ class RedisStore:
         uk = self.keys.user(obs.tenant, obs.user_id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(uk.model)
-            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.at):
+            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.began()):
                 return
             pipe.multi()  # type: ignore[no-untyped-call]
             rec.add_log_entry(pipe, self.keys, obs, user_part=True, shared_part=not self.cluster)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +61,8 @@ from selfmodel.store.base import (
     Step,
     StoreError,
 )
+
+log = logging.getLogger("selfmodel.store.sqlite")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -192,6 +195,8 @@ class SQLiteStore:
         self._cache.drop(tenant, user_id)
         existed = await self._write(records.delete_user, tenant, user_id)
         self._cache.drop(tenant, user_id)  # and again, for a read that raced the erasure
+        if self.path != ":memory:" and not await self._write(records.checkpoint):
+            log.warning("WAL checkpoint after an erasure was kept from completing by a reader")
         return existed
 
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
