@@ -21,6 +21,7 @@ from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
 from selfmodel.api.middleware import InFlight, RequestObserver, route_table
 from selfmodel.config import Config
+from selfmodel.console import install as install_console
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import build_extractor
 from selfmodel.observer.worker import run_workers as run_observers
@@ -106,6 +107,7 @@ def create_app(config: Config, *, store: Store | None = None,
                anthropic_routes.router, selfmodel_routes.router, insights_routes.router]
     for router in routers:
         app.include_router(router)
+    routers += install_console(app, services)  # /console; nothing when console.enabled is off
     app.add_middleware(RequestObserver, metrics=services.metrics, routes=route_table(routers),
                        inflight=inflight, debug_content=config.server.debug_log_content)
     return app
