@@ -66,10 +66,13 @@ async def sign_in_page(request: Request) -> Response:
 
 def _sign_in(request: Request, problem: str | None = None, status: int = 200) -> Response:
     sessions = console_of(request).sessions
+    local = is_loopback(request)
+    if sessions.open_mode and not local:
+        status = 403  # open mode: this machine only (the page says so)
     nonce, csrf = sessions.sign_in_token(request)
     response = pages.page("sign_in.html", status=status, who=None, problem=problem,
-                          notice=notice(request), open_mode=sessions.open_mode,
-                          local=is_loopback(request), csrf=csrf)
+                          notice=notice(request), open_mode=sessions.open_mode, local=local,
+                          csrf=csrf)
     sessions.keep_nonce(response, request, nonce)
     return response
 

@@ -5,8 +5,10 @@ beside the document ("<version>:<updated_at>"); a model only created has no head
 document says when. Only the page shown is then read in full, to count active beliefs, with
 ``json.loads`` (no domain objects are built for a listing).
 
-Decisions: the user's own index (request id -> expiry) is newest last, because every record
-of a tenant has the same time to live; the records are read in one round trip.
+Decisions: the user's own index (request id -> expiry) orders records by when they were
+written (every record has the same time to live); a record is written when its answer ends,
+so a long stream can land after a later request. The page is therefore read with a margin
+(``MARGIN``) and sorted by request time, in one round trip.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from selfmodel.store._redis_records import get_many
 from selfmodel.store.base import UserRow
 
 ACTIVE = "active"
+MARGIN = 16
 
 
 async def list_users(r: Redis, keys: Keys, tenant: str, search: str,
@@ -64,8 +67,9 @@ async def list_user_decisions(r: Redis, keys: Keys, tenant: str, user_id: str,
                               limit: int) -> list[DecisionRecord]:
     if limit <= 0:
         return []
-    ids: list[Any] = await r.zrevrange(keys.user(tenant, user_id).decisions, 0, limit - 1)
+    wanted = limit * 2 + MARGIN
+    ids: list[Any] = await r.zrevrange(keys.user(tenant, user_id).decisions, 0, wanted - 1)
     raws = await get_many(r, [keys.decision(tenant, i.decode()) for i in ids]) if ids else []
     records = [DecisionRecord.model_validate_json(raw) for raw in raws if raw is not None]
     records = [d for d in records if d.tenant == tenant and d.user_id == user_id]
-    return sorted(records, key=lambda d: (d.at, d.request_id), reverse=True)
+    return sorted(records, key=lambda d: (d.at, d.request_id), reverse=True)[:limit]
