@@ -222,7 +222,7 @@ def test_a_tenant_sees_and_changes_only_its_own_users(gw: Gateway) -> None:
     assert "gina" not in insights
 
 
-# -- what the console changes ------------------------------------------------------------------------
+# -- what the console changes ----------------------------------------------------------------------
 
 def test_confirm_reject_edit_and_forget_go_through_the_api_rules(gw: Gateway) -> None:
     gw.believe("bob", "response_length", "concise")
@@ -331,7 +331,7 @@ def test_insights_page_reads_without_script(gw: Gateway) -> None:
     assert "Correction rate and alignment, by day" in page.text and "Readiness" in page.text
 
 
-# -- stored XSS ---------------------------------------------------------------------------------------
+# -- stored XSS ------------------------------------------------------------------------------------
 
 def test_user_written_text_is_escaped_everywhere(gw: Gateway, sqlite_url: str) -> None:
     user = "mallory" + XSS
@@ -364,7 +364,7 @@ def plant(store_url: str, tenant: str, user: str) -> None:
     asyncio.run(main())
 
 
-# -- the user's own page ------------------------------------------------------------------------------
+# -- the user's own page ---------------------------------------------------------------------------
 
 def portal(gw: Gateway, user: str, tenant: str = "acme", **body: Any) -> httpx.Response:
     return gw.call("POST", f"/v1/self-models/{user}/portal-link", tenant, json=body or None)
@@ -431,7 +431,7 @@ def test_the_users_page_acts_on_that_user_only(gw: Gateway) -> None:
     assert gw.call("GET", "/v1/self-models/ivan").status_code == 200
 
 
-# -- turned off, and open mode ---------------------------------------------------------------------------
+# -- turned off, and open mode ---------------------------------------------------------------------
 
 def test_a_disabled_console_answers_404_everywhere(sqlite_url: str) -> None:
     app = create_app(config_for(sqlite_url, enabled=False), run_workers=False)
