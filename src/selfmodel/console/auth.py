@@ -82,12 +82,12 @@ def clear_cookie(response: Response, request: Request, base: str, path: str = "/
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another origin."""
+    """False when the browser says the request comes from another origin. An absent or
+    opaque (``null``) origin proves nothing either way; the CSRF token decides then."""
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin is None or origin == "null":
         return True
-    host = request.headers.get("host", "")
-    return origin != "null" and urlsplit(origin).netloc == host
+    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 class Sessions:
