@@ -257,6 +257,22 @@ def test_confirm_reject_edit_and_forget_go_through_the_api_rules(gw: Gateway) ->
                        action="confirm").status_code == 404
 
 
+def test_the_user_page_buttons_and_the_belief_page(gw: Gateway) -> None:
+    gw.believe("ben", "tone", "formal")
+    bid = gw.beliefs("ben")["formal"]["id"]
+    client = signed_in(gw)
+    page = client.get("/console/user", u="ben").text
+    assert page.count('name="csrf"') == 3  # sign-out, consent, and one form for the beliefs
+    assert f'value="reject:{bid}"' in page
+    detail = client.get("/console/belief", u="ben", b=bid)
+    assert detail.status_code == 200 and "Evidence timeline" in detail.text
+    assert "tone formal" in detail.text  # the observation's words, as evidence
+    assert client.get("/console/belief", u="ben", b="b_nope").status_code == 404
+    assert client.post("/console/user/belief", u="ben", op=f"reject:{bid}").status_code == 303
+    assert gw.beliefs("ben")["formal"]["status"] == "rejected"
+    assert client.post("/console/user/belief", u="ben", op=f"shout:{bid}").status_code == 400
+
+
 def test_consent_export_and_erase_with_a_confirmation_step(gw: Gateway) -> None:
     gw.believe("carol", "tone", "formal")
     client = signed_in(gw)

@@ -126,16 +126,8 @@ def test_a_new_user_sees_why_an_answer_was_personalized_and_corrects_it(
         shot(browser, tmp_path, "console-decision")
 
         browser.find_element(By.PARTIAL_LINK_TEXT, "user-42").click()
-        concise = until(browser, lambda d: d.find_element(
-            By.XPATH, "//tr[.//span[@class='statement' and text()='Prefers concise answers']]"))
-        concise.find_element(By.CSS_SELECTOR, "details.edit summary").click()
-        value = concise.find_element(By.NAME, "value")
-        value.clear()
-        value.send_keys("detailed")
-        statement = concise.find_element(By.NAME, "statement")
-        statement.clear()
-        statement.send_keys("Prefers detailed answers")
-        concise.find_element(By.CSS_SELECTOR, "details.edit button").click()
+        click_text(browser, "Prefers concise answers")  # the belief's own page
+        correct(browser, value="detailed", statement="Prefers detailed answers")
         says(browser, ".notice", "Belief corrected")
         shot(browser, tmp_path, "console-user")
 
@@ -145,6 +137,18 @@ def test_a_new_user_sees_why_an_answer_was_personalized_and_corrects_it(
         click_text(browser, third_id)
         says(browser, "pre.block", '"Prefers detailed answers"')
         no_script_ran(browser)
+
+
+def correct(browser: WebDriver, *, statement: str, value: str | None = None) -> None:
+    """Fill the belief page's correction form and save it."""
+    if value is not None:
+        field = css(browser, "form.edit input[name=value]")
+        field.clear()
+        field.send_keys(value)
+    field = css(browser, "form.edit input[name=statement]")
+    field.clear()
+    field.send_keys(statement)
+    css(browser, "form.edit button").click()
 
 
 def chat(client: OpenAI, text: str) -> tuple[str, str]:
@@ -188,13 +192,9 @@ def test_sign_in_correct_erase_and_a_stored_script_that_never_runs(
 
         browser.get(served.url + "/console/users")
         click_text(browser, "alice")
-        row = browser.find_element(
-            By.XPATH, "//tr[.//span[@class='statement' and text()='Is vegetarian']]")
-        row.find_element(By.CSS_SELECTOR, "details.edit summary").click()
-        field = row.find_element(By.NAME, "statement")
-        field.clear()
-        field.send_keys("Is vegetarian, eats fish on Fridays")
-        row.find_element(By.CSS_SELECTOR, "details.edit button").click()
+        click_text(browser, "Is vegetarian")
+        assert "I'm vegetarian" in css(browser, "table").text  # the evidence timeline
+        correct(browser, statement="Is vegetarian, eats fish on Fridays")
         says(browser, ".notice", "Belief corrected")
         assert "Is vegetarian, eats fish on Fridays" in browser.page_source
         api = httpx.get(f"{served.url}/v1/self-models/alice",
@@ -253,11 +253,11 @@ def test_a_user_corrects_withdraws_and_erases_from_their_link(
 
         card = browser.find_element(
             By.XPATH, "//li[.//p[@class='statement' and text()='Lives in Lisbon']]")
-        card.find_element(By.CSS_SELECTOR, "details summary").click()
-        words = card.find_element(By.NAME, "statement")
+        card.find_element(By.LINK_TEXT, "Correct it").click()
+        words = css(browser, "input#statement")
         words.clear()
         words.send_keys("Lives in Porto")
-        card.find_element(By.CSS_SELECTOR, "details button").click()
+        css(browser, "button.primary").click()
         says(browser, ".notice", "Corrected")
         assert "t=" not in browser.current_url  # the token left the address bar
         model = httpx.get(f"{served.url}/v1/self-models/uma", headers=headers).json()

@@ -7,8 +7,10 @@ the user's most recent evidence across all beliefs.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from selfmodel.domain.confidence import confidence
 from selfmodel.domain.models import Belief, BeliefStatus, Evidence, SelfModel, Source
@@ -37,6 +39,16 @@ class Shown:
     @property
     def evidence(self) -> list[Evidence]:
         return list(reversed(self.belief.evidence))
+
+    def quotes(self, most: int = 3) -> list[Evidence]:
+        """The newest pieces of evidence that quote the user, at most ``most``."""
+        found: list[Evidence] = []
+        for item in reversed(self.belief.evidence):
+            if item.quote:
+                found.append(item)
+                if len(found) == most:
+                    break
+        return found
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ def overview(model: SelfModel, min_confidence: float, now: float,
         result.groups.setdefault(item.belief.domain, []).append(item)
     result.active = sum(b.status == BeliefStatus.ACTIVE for b in beliefs)
     result.applied_now = sum(r is None for r in reasons)
-    moments = [Moment(e, b.statement) for b in beliefs for e in b.evidence]
-    moments.sort(key=lambda m: m.evidence.at, reverse=True)
-    result.timeline = moments[:TIMELINE]
+    newest = heapq.nlargest(TIMELINE, ((e.at, e, b) for b in beliefs for e in b.evidence),
+                            key=itemgetter(0))
+    result.timeline = [Moment(e, b.statement) for _, e, b in newest]
     return result

@@ -143,14 +143,37 @@ async def user(request: Request) -> Response:
                       source_text=source_text)
 
 
+@router.get("/console/belief")
+async def belief(request: Request) -> Response:
+    """One belief: its numbers, its whole evidence timeline, the correction form."""
+    who = operator(request)
+    services = console_of(request).services
+    user_id = actions.user_id_of(request.query_params.get("u"))
+    model = await actions.model(services, who.tenant, user_id)
+    wanted = request.query_params.get("b", "")
+    item = None
+    if model is not None:
+        view = overview(model, who.tenant.policy.min_confidence, time.time())
+        item = next((i for items in view.groups.values() for i in items
+                     if i.belief.id == wanted), None)
+    if model is None or item is None:
+        raise NotFound(f"User {user_id!r} has no belief {wanted!r} in this tenant.")
+    return pages.page("belief.html", who=who, model=model, item=item, b=item.belief,
+                      policy=who.tenant.policy, link=link, source_text=source_text)
+
+
 @router.post("/console/user/belief")
 async def change_belief(request: Request) -> Response:
+    """A button ``op=<action>:<belief id>`` (the user page's one form), or ``action`` and
+    ``belief`` fields (the correction form)."""
     who, fields = await operator_form(request)
     user_id = actions.user_id_of(fields.get("u"))
     request.state.back = link("/console/user", u=user_id)
-    action = fields.get("action", "")
+    action, belief_id = fields.get("action", ""), fields.get("belief", "")
+    if "op" in fields:
+        action, _, belief_id = fields["op"].partition(":")
     await actions.change_belief(console_of(request).services, who.tenant, user_id,
-                                fields.get("belief", ""), action,
+                                belief_id, action,
                                 value=fields.get("value"), statement=fields.get("statement"))
     return pages.redirect(link("/console/user", u=user_id, done=action))
 

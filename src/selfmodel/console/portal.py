@@ -124,10 +124,25 @@ async def my_page(request: Request) -> Response:
     return response
 
 
+@router.get(PATH + "/belief")
+async def my_belief_page(request: Request) -> Response:
+    """The form to correct one belief in the user's own words."""
+    tenant, user_id, token = _holder(request)
+    model = await actions.model(console_of(request).services, tenant, user_id)
+    held = model.belief(request.query_params.get("b", "")) if model else None
+    if held is None:
+        raise NotFound("We hold no such belief about you (it may have been removed).")
+    return pages.page("me_belief.html", who=None, b=held,
+                      csrf=console_of(request).signer.mac("csrf-portal", token))
+
+
 @router.post(PATH + "/belief")
 async def my_belief(request: Request) -> Response:
+    """A button ``op=<action>:<belief id>``, or the correction form's fields."""
     tenant, user_id, fields = await _holder_form(request)
     action = fields.get("action", "")
+    if "op" in fields:
+        action, _, fields["belief"] = fields["op"].partition(":")
     if action not in ("confirm", "reject", "edit", "forget"):
         raise InvalidRequest("Unknown action.")
     await actions.change_belief(console_of(request).services, tenant, user_id,
