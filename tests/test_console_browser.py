@@ -31,8 +31,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from selfmodel.app import create_app
-from selfmodel.config import ConsoleSettings, StoreSettings, default_config
-from selfmodel.domain.models import Belief, Evidence, SelfModel, Source
+from selfmodel.config import ConsoleSettings, ExperimentSettings, StoreSettings, default_config
+from selfmodel.domain.models import Belief, DecisionRecord, Evidence, SelfModel, Source
 from selfmodel.store import open_store
 from tests.support.browser import chromium
 from tests.support.clients import keep
@@ -276,3 +276,60 @@ def test_a_user_corrects_withdraws_and_erases_from_their_link(
                          headers=headers).status_code == 404
         browser.get(served.url + "/console/users")  # nothing of the tenant is reachable
         assert browser.current_url.endswith("/console/sign-in")
+
+
+# -- insights, read without script -------------------------------------------------------------
+
+def test_insights_show_lift_rates_and_readiness_as_charts_and_tables(
+        browser: WebDriver, tmp_path: Path, sqlite_url: str) -> None:
+    config = config_for(sqlite_url)
+    config.tenants[0].experiment = ExperimentSettings(name="holdout", control_share=0.5)
+    with serve(create_app(config, run_workers=False)) as served:
+        asyncio.run(population(sqlite_url, users=60))
+        browser.get(served.url + "/console/sign-in")
+        css(browser, "input#key").send_keys(KEYS["acme"])
+        css(browser, "button.primary").click()
+        css(browser, "table")
+        browser.get(served.url + "/console/insights")
+        main = css(browser, "main").text
+        assert "Experiment holdout" in main and "correction_rate" in main
+        charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+        assert len(charts) == 4  # lift intervals, per-arm means, days, alignment scores
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.chart circle.point")
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.line-a")
+        days = browser.find_elements(By.XPATH, "//table[.//th[text()='Corrections']]//tbody/tr")
+        assert len(days) == 14
+        assert sum(int(row.find_elements(By.TAG_NAME, "td")[3].text) for row in days) > 0
+        assert "Readiness" in main
+        no_script_ran(browser)
+        shot(browser, tmp_path, "console-insights")
+
+
+async def population(store_url: str, users: int) -> None:
+    """Users in both arms of the holdout: exchanges and corrections in their counters,
+    correction evidence on recent days, and decision records spread over the last days."""
+    store = open_store(store_url)
+    await store.start()
+    now = time.time()
+    for i in range(users):
+        user, arm = f"user-{i:03d}", ("control", "personalized")[i % 2]
+        exchanges = 10.0 + i % 7
+        corrections = (4.0 if arm == "control" else 1.0) + i % 3
+        fixes = [Evidence(observation_id=f"obs_{i}_{d}", quote="no, shorter please",
+                          source=Source.CORRECTION, at=now - d * 86_400.0 - 60)
+                 for d in range(i % 5)]
+        belief = Belief(id=f"b_{i}", domain="communication", key="response_length",
+                        value="concise", statement="Prefers concise answers", support=3.0,
+                        ref_at=now, last_seen=now, evidence=fixes, observations=len(fixes))
+        update = {"experiments": {"holdout": arm}, "beliefs": [belief],
+                  "stats": {"exchanges": exchanges, "corrections": corrections},
+                  "last_exchange_at": now - 3600}
+        await store.mutate_model("acme", user,
+                                 lambda m, update=update: m.model_copy(update=update))
+        for d in range(6):
+            await store.put_decision(DecisionRecord(
+                request_id=f"req_{i}_{d}", tenant="acme", user_id=user,
+                at=now - d * 86_400.0 - 120, model="echo", arm=arm,
+                personalized=arm == "personalized",
+                reason="" if arm == "personalized" else "control arm of the holdout"), 86_400 * 30)
+    await store.close()

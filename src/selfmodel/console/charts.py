@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 560
+WIDTH = 760
 LABEL = 180  # left margin for row labels
 ROW = 26
+VALUE = 240  # right margin of an interval chart, for the figures
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def interval_chart(rows: Sequence[tuple[str, float, float, float, str]]) -> Inte
     hi = max(0.0, *(r[3] for r in rows))
     span = (hi - lo) or 1.0
     lo, hi = lo - span * 0.05, hi + span * 0.05
-    plot = WIDTH - LABEL - 120
+    plot = WIDTH - LABEL - VALUE
 
     def x(value: float) -> float:
         return round(LABEL + (value - lo) / (hi - lo) * plot, 1)

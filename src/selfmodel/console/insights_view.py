@@ -52,14 +52,24 @@ def figure(metric: Metric, value: float | None) -> str:
     return f"{value:.1%}" if metric.name in PROPORTIONS else f"{value:,.3g}"
 
 
-def difference(metric: Metric, value: float) -> str:
-    return f"{value * 100:+.1f} pts" if metric.name in PROPORTIONS else f"{value:+,.3g}"
+def relative_rows(experiment: Experiment) -> list[tuple[str, float, float, float, str]]:
+    """Each metric's lift and interval relative to the control arm's mean, so metrics of
+    different units (rates, tokens) share one axis; metrics without a lift or with a zero
+    control mean are left to the table."""
+    rows = []
+    for m in experiment.metrics:
+        control = m.arms.get(CONTROL)
+        base = control.mean if control is not None else None
+        if m.lift is None or not base:
+            continue
+        base = abs(base)
+        rows.append((m.name, m.lift.low / base, m.lift.difference / base, m.lift.high / base,
+                     f"{m.lift.difference / base:+.0%} ({m.lift.result})"))
+    return rows
 
 
 def _experiment(experiment: Experiment) -> ExperimentView:
-    rows = [(m.name, m.lift.low, m.lift.difference, m.lift.high,
-             f"{difference(m, m.lift.difference)} ({m.lift.result})")
-            for m in experiment.metrics if m.lift is not None]
+    rows = relative_rows(experiment)
     primary = experiment.metrics[0] if experiment.metrics else None
     bars = []
     if primary is not None:
