@@ -26,7 +26,11 @@ OVER_BUDGET = "over the token budget"
 
 def left_out(total: int, passed: Sequence[tuple[Belief, float]], selection: Selection,
              max_beliefs: int) -> tuple[dict[str, int], dict[str, str]]:
-    """(reason -> how many, belief id -> reason for up to ``KEPT`` of them)."""
+    """(reason -> how many, belief id -> reason for up to ``KEPT`` of them).
+
+    On the request path: the counts are arithmetic and the walk over ``passed`` stops once
+    ``KEPT`` ids are named, so the cost does not grow with the model.
+    """
     counts: dict[str, int] = {}
     ids: dict[str, str] = {}
     if total > len(passed):
@@ -34,17 +38,21 @@ def left_out(total: int, passed: Sequence[tuple[Belief, float]], selection: Sele
     if not passed:
         return counts, ids
     for bid, why in selection.skipped:
-        _note(counts, ids, bid, "budget" if why == OVER_BUDGET else "refused")
-    taken = {scored.belief.id for scored in selection.chosen}
-    taken.update(bid for bid, _ in selection.skipped)
-    cut = "relevance" if len(selection.chosen) >= max_beliefs else "budget"
-    for belief, _ in passed:
-        if belief.id not in taken:
-            _note(counts, ids, belief.id, cut)
-    return counts, ids
-
-
-def _note(counts: dict[str, int], ids: dict[str, str], bid: str, reason: str) -> None:
-    counts[reason] = counts.get(reason, 0) + 1
+        reason = "budget" if why == OVER_BUDGET else "refused"
+        counts[reason] = counts.get(reason, 0) + 1
+        if len(ids) < KEPT:
+            ids[bid] = reason
+    cut = len(passed) - len(selection.chosen) - len(selection.skipped)
+    if cut <= 0:
+        return counts, ids
+    reason = "relevance" if len(selection.chosen) >= max_beliefs else "budget"
+    counts[reason] = counts.get(reason, 0) + cut
     if len(ids) < KEPT:
-        ids[bid] = reason
+        taken = {scored.belief.id for scored in selection.chosen}
+        taken.update(bid for bid, _ in selection.skipped)
+        for belief, _ in passed:
+            if belief.id not in taken:
+                ids[belief.id] = reason
+                if len(ids) == KEPT:
+                    break
+    return counts, ids
