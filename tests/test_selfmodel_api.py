@@ -438,8 +438,8 @@ def test_a_tenant_never_sees_or_changes_another_tenants_user(gw: Gateway) -> Non
 def test_every_route_refuses_callers_without_a_valid_key(gw: Gateway) -> None:
     checked = 0
     for full_path, route in gw.routes:
-        if full_path in OPEN_PATHS:
-            continue
+        if full_path in OPEN_PATHS or full_path.startswith("/console"):
+            continue  # the console's pages sign in by cookie: tests/test_console.py
         path = full_path
         for name in route.param_convertors:
             path = path.replace("{" + name + "}", "x1")

@@ -22,6 +22,7 @@ from selfmodel.api.errors import install_error_handlers
 from selfmodel.api.middleware import InFlight, RequestObserver, route_table
 from selfmodel.api.user_ids import UserPathRouting
 from selfmodel.config import Config
+from selfmodel.console import install as install_console
 from selfmodel.exposure import OPEN_WARNING
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import build_extractor
@@ -114,6 +115,7 @@ def create_app(config: Config, *, store: Store | None = None,
     for router in routers:
         app.include_router(router)
     app.add_middleware(UserPathRouting)  # ids with '/' in API paths (api/user_ids.py)
+    routers += install_console(app, services)  # /console; nothing when console.enabled is off
     app.add_middleware(RequestObserver, metrics=services.metrics, routes=route_table(routers),
                        inflight=inflight, debug_content=config.server.debug_log_content)
     return app

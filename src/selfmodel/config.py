@@ -176,6 +176,21 @@ class ServerSettings(_Strict):
     metrics_token: SecretStr | None = None
 
 
+class ConsoleSettings(_Strict):
+    """The operator console at /console and the users' own pages (selfmodel.console)."""
+
+    enabled: bool = True
+    # Signs session cookies, CSRF tokens and portal links. Unset: a random secret made at
+    # start (said in the log): sessions and links then end with the process and are not
+    # shared between replicas, so set one (os.environ/...) for more than one replica.
+    secret: SecretStr | None = None
+    session_minutes: float = Field(default=480.0, gt=0, le=7 * 24 * 60)
+    portal_link_hours: float = Field(default=72.0, gt=0, le=30 * 24)
+    # Base of portal links (https://gateway.example.com); unset: the API request's own.
+    public_url: str | None = None
+    sign_in_per_minute: int = Field(default=10, ge=1, le=10_000)  # per client address
+
+
 class Config(_Strict):
     """The whole of config.yaml. Unknown keys are refused at every level, the top one
     included (a typo such as ``obsever:`` must not be silently ignored); LiteLLM's own
@@ -188,6 +203,7 @@ class Config(_Strict):
     tenants: list[Tenant] = Field(default_factory=list)
     server: ServerSettings = Field(default_factory=ServerSettings)
     embedding_model: str | None = None  # alias used for relevance ranking, optional
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     base_dir: str = "."  # directory of the config file; relative paths resolve from it
 
     def deployments(self, alias: str) -> list[ModelDeployment]:

@@ -127,6 +127,7 @@ class Pipeline:
         decision.template = result.template
         decision.template_version = result.template_version
         decision.cold_start = result.cold_start
+        decision.left_out, decision.left_out_ids = result.left_out, result.left_out_ids
         if result.error or not result.text:
             decision.reason = result.error or "nothing to apply"
             self._count(prepared.tenant, "template_error" if result.error else "empty")

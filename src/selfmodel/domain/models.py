@@ -225,3 +225,7 @@ class DecisionRecord(BaseModel):
     beliefs: list[AppliedBelief] = Field(default_factory=list)
     defaults: list[str] = Field(default_factory=list)
     system_prompt: str | None = None  # exactly the personalization sent, None if not
+    # Why the user's other beliefs were not applied (personalize/left_out.py): reason ->
+    # how many, and belief id -> reason for the first few that passed the gate.
+    left_out: dict[str, int] = Field(default_factory=dict)
+    left_out_ids: dict[str, str] = Field(default_factory=dict)

@@ -18,6 +18,7 @@ from selfmodel.config import Config, Tenant
 from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
+from selfmodel.personalize.left_out import left_out
 from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, gate, select
 from selfmodel.personalize.templates import (
@@ -41,6 +42,8 @@ class Personalization:
     template_version: str | None  # sha256 of its source
     error: str | None = None  # a render failure: the request goes out unpersonalized
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (belief id, why not)
+    left_out: dict[str, int] = field(default_factory=dict)  # reason -> beliefs not applied
+    left_out_ids: dict[str, str] = field(default_factory=dict)  # a few of them: id -> reason
 
     def record_fields(self) -> dict[str, Any]:
         """The DecisionRecord fields this decision fills (``DecisionRecord(**...)``)."""
@@ -51,6 +54,8 @@ class Personalization:
             "beliefs": list(self.applied),
             "defaults": list(self.defaults),
             "system_prompt": self.text,
+            "left_out": dict(self.left_out),
+            "left_out_ids": dict(self.left_out_ids),
         }
 
 
@@ -126,6 +131,7 @@ class Personalizer:
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
         beliefs = model.beliefs if model else []
+        passed = self._gated(model, tenant.policy.min_confidence, now)
         selection = select(
             beliefs,
             policy=tenant.policy,
@@ -134,11 +140,14 @@ class Personalizer:
             measure=rendered_tokens,
             relevance=self._relevance,
             confidence=self._confidence,
-            passed=self._gated(model, tenant.policy.min_confidence, now),
+            passed=passed,
         )
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
-        return self._render(compiled, selection, tenant, user_id, alignment)
+        result = self._render(compiled, selection, tenant, user_id, alignment)
+        result.left_out, result.left_out_ids = left_out(len(beliefs), passed, selection,
+                                                        tenant.policy.max_beliefs)
+        return result
 
     def _render(
         self,

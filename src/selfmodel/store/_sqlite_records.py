@@ -101,6 +101,17 @@ def list_decisions(
     return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
 
 
+def list_user_decisions(
+    conn: sqlite3.Connection, tenant: str, user_id: str, limit: int
+) -> list[DecisionRecord]:
+    rows = conn.execute(
+        "SELECT doc FROM decisions INDEXED BY decisions_user WHERE tenant=? AND user_id=? "
+        "AND expires_at > ? ORDER BY at DESC, request_id DESC LIMIT ?",
+        (tenant, user_id, time.time(), max(limit, 0)),
+    )
+    return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
+
+
 def add_outcome(conn: sqlite3.Connection, tenant: str, user_id: str, name: str,
                 value: float, at: float) -> None:
     with immediate(conn):

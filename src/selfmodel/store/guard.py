@@ -48,6 +48,7 @@ from selfmodel.store.base import (
     Step,
     Store,
     StoreError,
+    UserRow,
 )
 from selfmodel.store.spool import Spool, Spooled
 
@@ -335,6 +336,17 @@ class GuardedStore:
     async def list_decisions(self, tenant: str, since: float = 0.0,
                              limit: int = 100_000) -> list[DecisionRecord]:
         return await self.inner.list_decisions(tenant, since, limit)
+
+    # -- the console's reads: bounded like the API's ----------------------------------------
+    async def list_users(self, tenant: str, *, search: str = "", limit: int = 50
+                         ) -> list[UserRow]:
+        return await self._api("list_users",
+                               lambda: self.inner.list_users(tenant, search=search, limit=limit))
+
+    async def list_user_decisions(self, tenant: str, user_id: str, limit: int = 50
+                                  ) -> list[DecisionRecord]:
+        return await self._api("list_user_decisions",
+                               lambda: self.inner.list_user_decisions(tenant, user_id, limit))
 
     async def claim(self, consumer: str, count: int, *, block_ms: int = 0,
                     lease_seconds: float = 30.0) -> list[QueueEntry]:

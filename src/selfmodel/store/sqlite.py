@@ -60,6 +60,7 @@ from selfmodel.store.base import (
     QueueStats,
     Step,
     StoreError,
+    UserRow,
 )
 
 log = logging.getLogger("selfmodel.store.sqlite")
@@ -202,6 +203,9 @@ class SQLiteStore:
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
         return await self._read(models.list_models, tenant, limit)
 
+    async def list_users(self, tenant: str, *, search: str = "", limit: int = 50) -> list[UserRow]:
+        return await self._read(models.list_users, tenant, search, limit)
+
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         return await self._read(models.erased_at, tenant, user_id)
 
@@ -236,6 +240,11 @@ class SQLiteStore:
         self, tenant: str, since: float = 0.0, limit: int = 100_000
     ) -> list[DecisionRecord]:
         return await self._read(records.list_decisions, tenant, since, limit)
+
+    async def list_user_decisions(
+        self, tenant: str, user_id: str, limit: int = 50
+    ) -> list[DecisionRecord]:
+        return await self._read(records.list_user_decisions, tenant, user_id, limit)
 
     # -- queue ------------------------------------------------------------------------------
     async def enqueue(self, observation: Observation) -> str:
