@@ -1,8 +1,9 @@
 """Read a store's raw contents, bypassing the store, to check that an erasure left nothing.
 
 ``scan_user`` is written with the same knowledge as ``delete_model``, so a key or table that
-both forget would pass it. These helpers look at every row of every table (SQLite) and every
-value of every key under the test's prefix (Redis), whatever the store thinks it wrote.
+both forget would pass it. These helpers look at every row of every table (SQLite,
+PostgreSQL) and every value of every key under the test's prefix (Redis), whatever the store
+thinks it wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ def raw_mentions(url: str, needle: str) -> list[str]:
     """Every table row / Redis key whose name or content contains ``needle``."""
     if url.startswith("sqlite:///"):
         return _sqlite_mentions(url[len("sqlite:///"):], needle)
+    if url.startswith("postgresql://"):
+        from tests.store_pg import postgres_mentions
+
+        return postgres_mentions(url, needle)
     return _redis_mentions(url, needle.encode())
 
 
