@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from tests.store_raw import readable
+
 T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get("SELFMODEL_TEST_POSTGRES",
@@ -65,8 +67,8 @@ async def _mentions(url: str, needle: str) -> list[str]:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)]
         found: list[str] = []
         for table in tables:
-            rows = await conn.fetch(f'SELECT t::text FROM "{schema}"."{table}" AS t')
-            found += [f"{table}:{row[0]}" for row in rows if needle in row[0]]
+            rows = await conn.fetch(f'SELECT * FROM "{schema}"."{table}"')
+            found += [f"{table}:{row!r}" for row in rows if needle in readable(list(row))]
         return found
     finally:
         await conn.close()

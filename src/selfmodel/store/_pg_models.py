@@ -25,6 +25,7 @@ import asyncpg
 from selfmodel.domain.models import SelfModel
 from selfmodel.recent import Recent
 from selfmodel.store._codec import fold_steps, next_version, user_digest
+from selfmodel.store._compact import pack
 from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step
 
 # A pooled connection (a proxy) is used as one; both have the methods used here.
@@ -50,7 +51,7 @@ _UPDATE = ("UPDATE models SET version = $3, stamp = $4, doc = $5 "
 _APPLIED = ("INSERT INTO applied (tenant, user_id, obs_id, at) "
             "SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING")
 _LOG = ("INSERT INTO observations (tenant, id, user_id, at, doc) "
-        "SELECT $1, i, $2, a, d FROM unnest($3::text[], $4::float8[], $5::text[]) AS t(i, a, d) "
+        "SELECT $1, i, $2, a, d FROM unnest($3::text[], $4::float8[], $5::bytea[]) AS t(i, a, d) "
         "ON CONFLICT DO NOTHING")
 
 
@@ -201,7 +202,7 @@ async def apply_observations(conn: Conn, tenant: str, user_id: str, steps: Seque
         await _write(conn, new, state.current)
         await conn.execute(_APPLIED, tenant, user_id, [o.id for o in logged], time.time())
         await conn.execute(_LOG, tenant, user_id, [o.id for o in logged],
-                           [o.at for o in logged], [o.model_dump_json() for o in logged])
+                           [o.at for o in logged], [pack(o.model_dump_json()) for o in logged])
     cache.put(new)
     return result
 

@@ -12,6 +12,7 @@ import time
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._codec import user_digest
+from selfmodel.store._compact import pack, unpack
 from selfmodel.store._pg_models import Conn, lock_user
 
 PURGE_BATCH = 1000
@@ -40,7 +41,7 @@ async def insert_decision(conn: Conn, record: DecisionRecord, ttl: float, now: f
     """Write one record (the caller holds a transaction and the user's shared lock)."""
     digest = user_digest(record.tenant, record.user_id) if record.user_id is not None else ""
     await conn.execute(_DECISION, record.tenant, record.request_id, record.user_id, record.at,
-                       now + ttl, record.model_dump_json(), digest)
+                       now + ttl, pack(record.model_dump_json()), digest)
 
 
 async def put_decision(conn: Conn, record: DecisionRecord, ttl: float) -> None:
@@ -62,7 +63,7 @@ async def get_decision(conn: Conn, tenant: str, request_id: str) -> DecisionReco
     doc = await conn.fetchval(
         "SELECT doc FROM decisions WHERE tenant = $1 AND request_id = $2 AND expires_at > $3",
         tenant, request_id, time.time())
-    return DecisionRecord.model_validate_json(doc) if doc is not None else None
+    return DecisionRecord.model_validate_json(unpack(doc)) if doc is not None else None
 
 
 async def list_decisions(conn: Conn, tenant: str, since: float, limit: int
@@ -70,14 +71,14 @@ async def list_decisions(conn: Conn, tenant: str, since: float, limit: int
     rows = await conn.fetch(
         "SELECT doc FROM decisions WHERE tenant = $1 AND at >= $2 AND expires_at > $3 "
         "ORDER BY at, request_id LIMIT $4", tenant, since, time.time(), limit)
-    return [DecisionRecord.model_validate_json(row[0]) for row in rows]
+    return [DecisionRecord.model_validate_json(unpack(row[0])) for row in rows]
 
 
 async def log_observation(conn: Conn, obs: Observation) -> None:
     async with conn.transaction():
         await lock_user(conn, obs.tenant, obs.user_id, shared=True)
         await conn.execute(_LOG, obs.tenant, obs.id, obs.user_id, obs.at,
-                           obs.model_dump_json(), user_digest(obs.tenant, obs.user_id))
+                           pack(obs.model_dump_json()), user_digest(obs.tenant, obs.user_id))
 
 
 async def list_observations(conn: Conn, tenant: str, user_id: str, limit: int
@@ -85,7 +86,7 @@ async def list_observations(conn: Conn, tenant: str, user_id: str, limit: int
     rows = await conn.fetch(
         "SELECT doc FROM observations WHERE tenant = $1 AND user_id = $2 ORDER BY at, id "
         "LIMIT $3", tenant, user_id, limit)
-    return [Observation.model_validate_json(row[0]) for row in rows]
+    return [Observation.model_validate_json(unpack(row[0])) for row in rows]
 
 
 async def purge_observations(conn: Conn, older_than: float) -> int:

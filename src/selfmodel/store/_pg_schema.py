@@ -52,13 +52,13 @@ MIGRATIONS: list[list[str]] = [
             updated_at double precision NOT NULL, PRIMARY KEY (tenant, user_id))""",
         """CREATE TABLE observations (
             tenant text NOT NULL, id text NOT NULL, user_id text NOT NULL,
-            at double precision NOT NULL, doc text NOT NULL, PRIMARY KEY (tenant, id))""",
+            at double precision NOT NULL, doc bytea NOT NULL, PRIMARY KEY (tenant, id))""",
         "CREATE INDEX observations_user ON observations (tenant, user_id, at)",
         "CREATE INDEX observations_at ON observations (at)",
         """CREATE TABLE decisions (
             tenant text NOT NULL, request_id text NOT NULL, user_id text,
             at double precision NOT NULL, expires_at double precision NOT NULL,
-            doc text NOT NULL, PRIMARY KEY (tenant, request_id))""",
+            doc bytea NOT NULL, PRIMARY KEY (tenant, request_id))""",
         "CREATE INDEX decisions_user ON decisions (tenant, user_id)",
         "CREATE INDEX decisions_at ON decisions (tenant, at)",
         "CREATE INDEX decisions_expiry ON decisions (expires_at)",
