@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import openai
 import pytest
@@ -107,6 +108,29 @@ async def test_erasing_a_user_with_ten_thousand_decision_records(postgres_url: s
         print(f"\nerasure of 10,000 decision records: {took * 1000:.0f} ms")
         assert await store.scan_user(T, "heavy") == []
         assert took < 5.0
+    finally:
+        await store.close()
+
+
+async def test_applied_ids_expire_with_the_retention(postgres_url: str) -> None:
+    """The applied-id set does not grow without bound: the retention purge takes old ids."""
+    store = open_store(postgres_url)
+    await store.start()
+    try:
+        await store.mutate_model(T, "u1", lambda m: m, observation_id="o-old")
+        purged_at = time.time()
+        await store.mutate_model(T, "u1", lambda m: m, observation_id="o-new",
+                                 observed_at=purged_at + 1)
+        conn = await asyncpg.connect(POSTGRES_URL)
+        schema = postgres_url.rsplit("schema=", 1)[1]
+        try:
+            await conn.execute(f'UPDATE "{schema}".applied SET at = at - 3600 '
+                               "WHERE obs_id = 'o-old'")
+            await store.purge_observations(purged_at - 60)
+            ids = [r[0] for r in await conn.fetch(f'SELECT obs_id FROM "{schema}".applied')]
+        finally:
+            await conn.close()
+        assert ids == ["o-new"]
     finally:
         await store.close()
 

@@ -90,7 +90,14 @@ async def list_observations(conn: Conn, tenant: str, user_id: str, limit: int
 
 
 async def purge_observations(conn: Conn, older_than: float) -> int:
-    return _count(await conn.execute("DELETE FROM observations WHERE at < $1", older_than))
+    """Logged observations made before ``older_than`` go, and so do the ids applied before
+    it: the retention (90 days by default) is far longer than any entry stays in the queue
+    (it is acknowledged or dead-lettered after ``max_tries`` leases), so an id that old can
+    no longer be delivered again and the set does not grow without bound."""
+    async with conn.transaction():
+        await conn.execute("DELETE FROM applied WHERE at < $1", older_than)
+        return _count(await conn.execute("DELETE FROM observations WHERE at < $1",
+                                         older_than))
 
 
 async def add_outcome(conn: Conn, tenant: str, user_id: str, name: str, value: float,
