@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._pg_models import Conn, lock_user
-from selfmodel.store._pg_records import insert_decision
+from selfmodel.store._pg_records import DECISION, decision_args, insert_decision
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
 
 _OWN = ("SELECT id FROM queue WHERE consumer = $1 ORDER BY enqueued_at, id LIMIT $2 "
@@ -37,6 +37,9 @@ _ANY = ("SELECT EXISTS (SELECT 1 FROM queue WHERE consumer IS NULL) "
         "OR EXISTS (SELECT 1 FROM queue WHERE consumer IS NOT NULL AND lease_until < $2)")
 _INSERT = ("INSERT INTO queue (tenant, user_id, payload, enqueued_at) "
            "VALUES ($1, $2, $3, $4) RETURNING id")
+
+_EXCHANGE = (f"WITH decision AS ({DECISION}), entry AS (INSERT INTO queue (tenant, user_id, "
+             "payload, enqueued_at) VALUES ($8, $9, $10, $11)) SELECT 1")
 
 Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
 
@@ -57,9 +60,12 @@ async def record_exchange(conn: Conn, decision: DecisionRecord | None,
     async with conn.transaction():
         for tenant, user_id in sorted(users):
             await lock_user(conn, tenant, user_id, shared=True)
-        if decision is not None:
+        if decision is not None and obs is not None:  # both in one statement
+            await conn.execute(_EXCHANGE, *decision_args(decision, ttl, now),
+                               obs.tenant, obs.user_id, obs.model_dump_json(), now)
+        elif decision is not None:
             await insert_decision(conn, decision, ttl, now)
-        if obs is not None:
+        elif obs is not None:
             await insert(conn, obs, now)
 
 
