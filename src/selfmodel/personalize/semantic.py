@@ -1,0 +1,202 @@
+"""Semantic relevance: belief vectors computed when written, a hybrid ranking at request time.
+
+Vectors come from an ``Embedder``; the built-in one is WordLlama's static token table
+(``selfmodel.language.embed``: weights inside the PyPI wheel, no torch, no download, tens of
+microseconds for a short text). What is embedded is a text's *content*: its words less the
+stop words and the words any request or preference carries ("recommend", "prefer", "like",
+the same list the lexical ranking skips), because a mean of token vectors is otherwise
+dominated by the frame every sentence shares ("I would like some ...").
+
+- Write time (``with_claim_vectors``, ``with_vectors``): every claim gets the vector of its
+  statement before the pure update runs (the merge decision compares it with the beliefs'
+  vectors), and every belief whose vector is missing (old data, an edited statement) or
+  came from another embedding model gets one. The vector is stored with the belief, as
+  ``domain.meaning.encode`` writes it, with the model's name.
+- Request time (``HybridRelevance``): the request's own text is embedded once; each belief
+  with a vector of the same model scores ``LEXICAL_SHARE * lexical + (1 - LEXICAL_SHARE) *
+  cosine`` (negative cosines count 0); a belief without one keeps its lexical score alone,
+  until its next write gives it a vector.
+
+``LEXICAL_SHARE`` was set on the tuning topics of bench.quality's selection measure (0.5:
+between 0.4 and 0.6 the figures move by less than their noise).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from selfmodel.domain.meaning import decode, encode, same_meaning
+from selfmodel.domain.models import Belief, Claim, Extraction, SelfModel
+from selfmodel.personalize.relevance import _SKIP, LexicalRelevance, Relevance
+from selfmodel.recent import Recent, same_objects
+
+LEXICAL_SHARE = 0.5
+MAX_QUERY_CHARS = 2000  # the newest text of the request is what it is about
+BUILTIN = "wordllama/l2_supercat-256"
+INDEXES_KEPT = 128  # users whose belief-vector matrix is kept (50 KB for 200 beliefs)
+
+_WORD = re.compile(r"[a-z0-9]+")
+Matrix = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Unit vectors for texts (one row each); ``name`` identifies the model, so a vector made
+    by another model is never compared with this one's."""
+
+    name: str
+
+    def __call__(self, texts: Sequence[str]) -> Matrix: ...
+
+
+def content_text(text: str) -> str:
+    """What is embedded: the text's words less stop and generic words (the text itself when
+    nothing is left, so a short statement still gets a vector)."""
+    kept = [w for w in _WORD.findall(text.lower().replace("_", " ")) if w not in _SKIP]
+    return " ".join(kept) or text
+
+
+class BuiltinEmbedder:
+    """WordLlama static embeddings over each text's content words."""
+
+    name = BUILTIN
+
+    def __call__(self, texts: Sequence[str]) -> Matrix:
+        from selfmodel.language import embed
+
+        return embed([content_text(t) for t in texts])
+
+
+@lru_cache(maxsize=1)
+def builtin() -> BuiltinEmbedder:
+    return BuiltinEmbedder()
+
+
+# -- write time ------------------------------------------------------------------------------
+
+def with_claim_vectors(extraction: Extraction, embedder: Embedder | None = None) -> Extraction:
+    """The extraction with each claim's statement vector (computed before the pure update, so
+    the domain can decide merges without a model)."""
+    missing = [c for c in extraction.claims if c.vector is None and c.statement.strip()]
+    if not missing:
+        return extraction
+    embedder = embedder or builtin()
+    rows = embedder([c.statement for c in missing])
+    vectors = {id(c): encode(row) for c, row in zip(missing, rows, strict=True)}
+    claims = [_claim_with(c, vectors.get(id(c)), embedder.name) for c in extraction.claims]
+    return extraction.model_copy(update={"claims": claims})
+
+
+def _claim_with(claim: Claim, vector: str | None, name: str) -> Claim:
+    if vector is None:
+        return claim
+    return claim.model_copy(update={"vector": vector or None, "vector_model": name})
+
+
+def with_vectors(model: SelfModel, embedder: Embedder | None = None) -> SelfModel:
+    """The model with a vector on every belief that lacks one from ``embedder``'s model (old
+    data, an edited statement, another model); the same model object when none is missing."""
+    embedder = embedder or builtin()
+    missing = [b for b in model.beliefs if needs_vector(b, embedder.name)]
+    if not missing:
+        return model
+    rows = embedder([b.statement for b in missing])
+    fresh = {b.id: encode(row) for b, row in zip(missing, rows, strict=True)}
+    beliefs = [
+        b.model_copy(update={"vector": fresh[b.id] or None, "vector_model": embedder.name})
+        if b.id in fresh else b
+        for b in model.beliefs
+    ]
+    return model.model_copy(update={"beliefs": beliefs})
+
+
+def needs_vector(belief: Belief, name: str) -> bool:
+    return bool(belief.statement.strip()) and (belief.vector is None
+                                               or belief.vector_model != name)
+
+
+# -- request time ----------------------------------------------------------------------------
+
+class _Vectors(NamedTuple):
+    beliefs: tuple[Belief, ...]  # the objects indexed, to recognize them when they come back
+    positions: npt.NDArray[np.intp]  # which beliefs have a vector of the model
+    matrix: Matrix  # their vectors, one row each
+
+
+class HybridRelevance:
+    """``Relevance``: lexical and semantic similarity mixed (see the module docstring).
+
+    The beliefs' vector matrix is kept per user while the same belief objects come back (the
+    stores share one parsed model per version), so a request decodes nothing and pays one
+    embedding of its own text and one matrix-vector product.
+    """
+
+    def __init__(self, embedder: Embedder | None = None,
+                 lexical: Relevance | None = None) -> None:
+        self._embedder = embedder or builtin()
+        self._lexical = lexical or LexicalRelevance()
+        self._indexes: Recent[tuple[int, str, str], _Vectors] = Recent(INDEXES_KEPT)
+        self._queries: Recent[str, npt.NDArray[np.float32]] = Recent(64)
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
+    def __call__(self, conversation: str, beliefs: Sequence[Belief]) -> list[float]:
+        scores = self._lexical(conversation, beliefs)
+        if not beliefs:
+            return scores
+        vectors = self._vectors(beliefs)
+        if not len(vectors.positions):
+            return scores
+        query = self._query(conversation[-MAX_QUERY_CHARS:])
+        if query is None:
+            return scores
+        cosines = np.maximum(vectors.matrix @ query, 0.0).tolist()
+        share = LEXICAL_SHARE
+        for position, cos in zip(vectors.positions.tolist(), cosines, strict=True):
+            scores[position] = share * scores[position] + (1.0 - share) * cos
+        return scores
+
+    def _query(self, text: str) -> npt.NDArray[np.float32] | None:
+        """The request's vector (kept for a few texts: a retried request, a stream's twin)."""
+        kept = self._queries.get(text)
+        if kept is None:
+            kept = self._embedder([text])[0]
+            self._queries.put(text, kept)
+        return kept if kept.any() else None
+
+    def _vectors(self, beliefs: Sequence[Belief]) -> _Vectors:
+        key = (len(beliefs), beliefs[0].id, beliefs[-1].id)
+        kept = self._indexes.get(key)
+        if kept is not None and same_objects(kept.beliefs, beliefs):
+            return kept
+        name = self._embedder.name
+        positions = [i for i, b in enumerate(beliefs)
+                     if b.vector and b.vector_model == name]
+        matrix = (np.stack([decode(beliefs[i].vector or "") for i in positions])
+                  if positions else np.zeros((0, 0), dtype=np.float32))
+        index = _Vectors(tuple(beliefs), np.asarray(positions, dtype=np.intp), matrix)
+        self._indexes.put(key, index)
+        return index
+
+
+def vector_of(belief: Belief) -> npt.NDArray[np.float32] | None:
+    """The belief's decoded vector, or None (old data)."""
+    return decode(belief.vector) if belief.vector else None
+
+
+def duplicate_of(belief: Belief, chosen: Sequence[Belief]) -> Belief | None:
+    """The first of ``chosen`` that means the same as ``belief`` (vectors of one model
+    compared; without them, only the same wording), or None."""
+    vector = vector_of(belief)
+    for other in chosen:
+        other_vector = vector_of(other) if other.vector_model == belief.vector_model else None
+        if same_meaning(belief.statement, vector, other.statement, other_vector):
+            return other
+    return None
