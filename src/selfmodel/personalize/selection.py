@@ -31,7 +31,7 @@ from selfmodel.domain.confidence import confidence as belief_confidence
 from selfmodel.domain.models import Belief, BeliefStatus
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.personalize.relevance import Relevance
-from selfmodel.personalize.semantic import HybridRelevance, duplicate_of
+from selfmodel.personalize.semantic import HybridRelevance, Twins, twins
 
 RELEVANCE_WEIGHT = 0.6
 CONFIDENCE_WEIGHT = 0.3
@@ -189,7 +189,7 @@ def select(
         return Selection(defaults=defaults, cold_start=True, tokens=used)
     factors = _factors(passed, conversation, now, relevance or default_relevance())
     ordered = (factors.scored(passed, i) for i in _priority(passed, factors.scores))
-    selection = _fill(ordered, policy, measure)
+    selection = _fill(ordered, policy, measure, twins([belief for belief, _ in passed]))
     selection.chosen.sort(key=lambda s: s.score, reverse=True)
     return selection
 
@@ -209,12 +209,15 @@ def _priority(passed: Sequence[tuple[Belief, float]], scores: list[float]) -> li
     return [*sorted(talk, key=key, reverse=True), *sorted(rest, key=key, reverse=True)]
 
 
-def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Selection:
-    """Greedy fill in priority order within max_beliefs and the token budget.
+def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure,
+          same: Twins | None = None) -> Selection:
+    """Greedy fill in priority order within max_beliefs and the token budget, skipping a
+    belief that means what a chosen one says (``same``: id -> ids of the same meaning).
 
     ``ordered`` is consumed lazily: only the beliefs looked at become ``Scored`` objects.
     """
     selection = Selection()
+    chosen_ids: set[str] = set()
     for scored in ordered:
         if len(selection.chosen) >= policy.max_beliefs or selection.tokens >= policy.token_budget:
             break
@@ -224,17 +227,27 @@ def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Select
         if reason:
             selection.skipped.append((scored.belief.id, reason))
             continue
-        twin = duplicate_of(scored.belief, [s.belief for s in selection.chosen])
+        twin = _chosen_twin(same, scored.belief.id, chosen_ids)
         if twin is not None:
-            selection.skipped.append((scored.belief.id, f"same meaning as {twin.id}"))
+            selection.skipped.append((scored.belief.id, f"same meaning as {twin}"))
             continue
         cost = measure(scored.belief.statement)
         if selection.tokens + cost > policy.token_budget:
             selection.skipped.append((scored.belief.id, "over the token budget"))
             continue
         selection.chosen.append(scored)
+        chosen_ids.add(scored.belief.id)
         selection.tokens += cost
     return selection
+
+
+def _chosen_twin(same: Twins | None, bid: str, chosen: set[str]) -> str | None:
+    """A chosen belief that means what ``bid`` says, if any (the smallest id: stable)."""
+    ids = same.get(bid) if same else None
+    if not ids:
+        return None
+    hit = ids & chosen
+    return min(hit) if hit else None
 
 
 def _fit_defaults(policy: Policy, measure: Measure) -> tuple[list[str], int]:
