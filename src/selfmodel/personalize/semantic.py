@@ -15,7 +15,9 @@ dominated by the frame every sentence shares ("I would like some ...").
 - Request time (``HybridRelevance``): the request's own text is embedded once; each belief
   with a vector of the same model scores ``LEXICAL_SHARE * lexical + (1 - LEXICAL_SHARE) *
   cosine`` (negative cosines count 0); a belief without one keeps its lexical score alone,
-  until its next write gives it a vector.
+  until its next write gives it a vector. The token table loads in a background thread
+  when the ranking is built (at startup); requests served before it is loaded rank
+  lexically rather than wait.
 
 ``LEXICAL_SHARE`` was set on the tuning topics of bench.quality's selection measure (0.5:
 between 0.4 and 0.6 the figures move by less than their noise).
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -75,11 +78,34 @@ class BuiltinEmbedder:
 
     name = BUILTIN
 
+    def __init__(self) -> None:
+        self._loaded = threading.Event()
+        self._warming = threading.Lock()
+        self._started = False
+
+    def warm(self) -> None:
+        """Load the table in a background thread (once): about a second, which must not
+        land on the first request or block the event loop."""
+        with self._warming:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._load, name="selfmodel-embeddings", daemon=True).start()
+
+    def _load(self) -> None:
+        model()
+        self._loaded.set()
+
+    def ready(self) -> bool:
+        """Whether the table is loaded (the request path ranks lexically until it is)."""
+        return self._loaded.is_set()
+
     def __call__(self, texts: Sequence[str]) -> Matrix:
         return np.stack([self.one(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
 
     def one(self, text: str) -> npt.NDArray[np.float32]:
         _, table = model()
+        self._loaded.set()
         ids = [i for word in content_words(text) for i in _word_ids(word)]
         if not ids:
             return np.zeros(DIM, dtype=np.float32)
@@ -163,6 +189,8 @@ class HybridRelevance:
                  lexical: Relevance | None = None) -> None:
         self._embedder = embedder or builtin()
         self._lexical = lexical or LexicalRelevance()
+        if isinstance(self._embedder, BuiltinEmbedder):
+            self._embedder.warm()
         self._indexes: Recent[tuple[int, str, str], _Vectors] = Recent(INDEXES_KEPT)
         self._queries: Recent[str, npt.NDArray[np.float32]] = Recent(64)
 
@@ -195,6 +223,8 @@ class HybridRelevance:
         """The request's vector (kept for a few texts: a retried request, a stream's twin)."""
         kept = self._queries.get(text)
         if kept is None:
+            if isinstance(self._embedder, BuiltinEmbedder) and not self._embedder.ready():
+                return None  # still loading (the first second after startup): lexical
             kept = self._embedder([text])[0]
             self._queries.put(text, kept)
         return kept if kept.any() else None
