@@ -60,10 +60,11 @@ class Embedder(Protocol):
 
 
 def content_words(text: str) -> list[str]:
-    """What is embedded: the text's words less stop and generic words (all its words when
-    nothing is left, so a short statement still gets a vector)."""
+    """What is embedded: the text's words less stop and generic words and bare numbers (all
+    its words when nothing is left, so a short statement still gets a vector). A number
+    says little in a static embedding, and each new one would cost a tokenizer call."""
     found = _WORD.findall(text.lower().replace("_", " "))
-    return [w for w in found if w not in _SKIP] or found
+    return [w for w in found if w not in _SKIP and not w.isdigit()] or found
 
 
 class BuiltinEmbedder:
@@ -225,7 +226,9 @@ class HybridRelevance:
         if kept is None:
             if isinstance(self._embedder, BuiltinEmbedder) and not self._embedder.ready():
                 return None  # still loading (the first second after startup): lexical
-            kept = self._embedder([text])[0]
+            embedder = self._embedder
+            kept = (embedder.one(text) if isinstance(embedder, BuiltinEmbedder)
+                    else embedder([text])[0])
             self._queries.put(text, kept)
         return kept if kept.any() else None
 
