@@ -23,7 +23,7 @@ from selfmodel.personalize.semantic import (
     HybridRelevance,
     builtin,
     content_words,
-    twins,
+    twin_among,
     with_claim_vectors,
     with_vectors,
 )
@@ -253,7 +253,8 @@ def test_an_edited_statement_loses_its_old_vector_until_the_next_write() -> None
 
 def test_selection_injects_one_of_two_same_meaning_beliefs() -> None:
     beliefs = _beliefs("Prefers bullet points", "Please use bullet points", "Knits scarves")
-    assert twins(beliefs) == {"b0": frozenset({"b1"}), "b1": frozenset({"b0"})}
+    assert twin_among(beliefs[1], beliefs[:1]) == beliefs[0]
+    assert twin_among(beliefs[2], beliefs[:2]) is None
     selection = select(beliefs, policy=Policy(min_confidence=0.0), conversation="Any tips?",
                        now=NOW, measure=len)
     chosen = [s.belief.id for s in selection.chosen]

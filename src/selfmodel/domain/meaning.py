@@ -128,11 +128,23 @@ def content(text: str) -> frozenset[str]:
 def same_meaning(text_a: str, vector_a: Vector | None, text_b: str,
                  vector_b: Vector | None) -> bool:
     """Whether two statements say the same about the user (see the module docstring).
-    Without both vectors only equal wording counts."""
-    if " ".join(text_a.lower().split()) == " ".join(text_b.lower().split()):
+    Without both vectors only equal wording counts.
+
+    With both, the cosine is checked first: below ``NEAR`` nothing else can make a match (the
+    same wording has the same vector), which is the answer for almost every pair, so a claim
+    is compared with a large model at the cost of one dot product a belief."""
+    if vector_a is None or vector_b is None:
+        return _wording(text_a) == _wording(text_b)
+    closeness = cosine(vector_a, vector_b)
+    if closeness < NEAR:
+        return False
+    if _wording(text_a) == _wording(text_b):
         return True
-    if vector_a is None or vector_b is None or polarity(text_a) != polarity(text_b):
+    if polarity(text_a) != polarity(text_b):
         return False
     a, b = content(text_a), content(text_b)
-    threshold = NEAR if a and a == b else SAME
-    return cosine(vector_a, vector_b) >= threshold
+    return closeness >= (NEAR if a and a == b else SAME)
+
+
+def _wording(text: str) -> str:
+    return " ".join(text.lower().split())

@@ -31,7 +31,7 @@ from selfmodel.domain.confidence import confidence as belief_confidence
 from selfmodel.domain.models import Belief, BeliefStatus
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.personalize.relevance import Relevance
-from selfmodel.personalize.semantic import HybridRelevance, Twins, twins
+from selfmodel.personalize.semantic import HybridRelevance, twin_among
 
 RELEVANCE_WEIGHT = 0.6
 CONFIDENCE_WEIGHT = 0.3
@@ -189,7 +189,7 @@ def select(
         return Selection(defaults=defaults, cold_start=True, tokens=used)
     factors = _factors(passed, conversation, now, relevance or default_relevance())
     ordered = (factors.scored(passed, i) for i in _priority(passed, factors.scores))
-    selection = _fill(ordered, policy, measure, twins([belief for belief, _ in passed]))
+    selection = _fill(ordered, policy, measure)
     selection.chosen.sort(key=lambda s: s.score, reverse=True)
     return selection
 
@@ -209,15 +209,14 @@ def _priority(passed: Sequence[tuple[Belief, float]], scores: list[float]) -> li
     return [*sorted(talk, key=key, reverse=True), *sorted(rest, key=key, reverse=True)]
 
 
-def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure,
-          same: Twins | None = None) -> Selection:
+def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Selection:
     """Greedy fill in priority order within max_beliefs and the token budget, skipping a
-    belief that means what a chosen one says (``same``: id -> ids of the same meaning).
+    belief that means what a chosen one says.
 
     ``ordered`` is consumed lazily: only the beliefs looked at become ``Scored`` objects.
     """
     selection = Selection()
-    chosen_ids: set[str] = set()
+    chosen: list[Belief] = []
     for scored in ordered:
         if len(selection.chosen) >= policy.max_beliefs or selection.tokens >= policy.token_budget:
             break
@@ -227,27 +226,18 @@ def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure,
         if reason:
             selection.skipped.append((scored.belief.id, reason))
             continue
-        twin = _chosen_twin(same, scored.belief.id, chosen_ids)
+        twin = twin_among(scored.belief, chosen) if chosen else None
         if twin is not None:
-            selection.skipped.append((scored.belief.id, f"same meaning as {twin}"))
+            selection.skipped.append((scored.belief.id, f"same meaning as {twin.id}"))
             continue
         cost = measure(scored.belief.statement)
         if selection.tokens + cost > policy.token_budget:
             selection.skipped.append((scored.belief.id, "over the token budget"))
             continue
         selection.chosen.append(scored)
-        chosen_ids.add(scored.belief.id)
+        chosen.append(scored.belief)
         selection.tokens += cost
     return selection
-
-
-def _chosen_twin(same: Twins | None, bid: str, chosen: set[str]) -> str | None:
-    """A chosen belief that means what ``bid`` says, if any (the smallest id: stable)."""
-    ids = same.get(bid) if same else None
-    if not ids:
-        return None
-    hit = ids & chosen
-    return min(hit) if hit else None
 
 
 def _fit_defaults(policy: Policy, measure: Measure) -> tuple[list[str], int]:

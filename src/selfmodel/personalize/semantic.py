@@ -248,36 +248,23 @@ class HybridRelevance:
         return index
 
 
-Twins = dict[str, frozenset[str]]
-_TWINS: Recent[tuple[int, str, str], tuple[tuple[Belief, ...], Twins]] = Recent(INDEXES_KEPT)
+def twin_among(belief: Belief, chosen: Sequence[Belief]) -> Belief | None:
+    """The first of ``chosen`` that means what ``belief`` says (``same_meaning``; vectors of
+    different models are not compared, only the wording), or None.
+
+    Only the beliefs a request looks at are compared, with the ones already chosen (a few
+    dozen pairs, not every pair of a 2,000-belief model), and each pair's answer is kept:
+    the same beliefs come back on the next request, and the key's strings hash once."""
+    for other in chosen:
+        if _same(belief.statement, belief.vector, belief.vector_model,
+                 other.statement, other.vector, other.vector_model):
+            return other
+    return None
 
 
-def twins(beliefs: Sequence[Belief]) -> Twins:
-    """Belief id -> the ids of the other beliefs that mean the same (only those that have
-    one), kept while the same belief objects come back: a request then checks its chosen
-    beliefs with a few set lookups. Beliefs merged at write time have no twin; this is for
-    data stored before merging, and for beliefs without vectors it finds only the same
-    wording."""
-    if len(beliefs) < 2:
-        return {}
-    key = (len(beliefs), beliefs[0].id, beliefs[-1].id)
-    kept = _TWINS.get(key)
-    if kept is not None and same_objects(kept[0], beliefs):
-        return kept[1]
-    found = _find_twins(beliefs)
-    _TWINS.put(key, (tuple(beliefs), found))
-    return found
-
-
-def _find_twins(beliefs: Sequence[Belief]) -> Twins:
-    vectors = [decode(b.vector) if b.vector else None for b in beliefs]
-    pairs: dict[str, set[str]] = {}
-    for i, a in enumerate(beliefs):
-        for j in range(i + 1, len(beliefs)):
-            b = beliefs[j]
-            same_model = a.vector_model == b.vector_model
-            if same_meaning(a.statement, vectors[i] if same_model else None,
-                            b.statement, vectors[j] if same_model else None):
-                pairs.setdefault(a.id, set()).add(b.id)
-                pairs.setdefault(b.id, set()).add(a.id)
-    return {bid: frozenset(ids) for bid, ids in pairs.items()}
+@lru_cache(maxsize=65536)
+def _same(text_a: str, vector_a: str | None, model_a: str | None,
+          text_b: str, vector_b: str | None, model_b: str | None) -> bool:
+    comparable = model_a == model_b and vector_a and vector_b
+    return same_meaning(text_a, decode(vector_a) if comparable and vector_a else None,
+                        text_b, decode(vector_b) if comparable and vector_b else None)
