@@ -164,6 +164,8 @@ def test_rewordings_mean_the_same(a: str, b: str) -> None:
     ("Is vegetarian", "Is vegan"),
     ("Prefers metric units", "Prefers imperial units"),
     ("Has a dog", "Has a cat"),
+    ("Uses Python 2", "Uses Python 3"),
+    ("Loves topic0", "Loves topic5"),
 ])
 def test_different_meanings_stay_apart(a: str, b: str) -> None:
     assert not same_meaning(a, _vector(a), b, _vector(b))

@@ -29,7 +29,9 @@ tuning topics: of the pairs of distinct preferences of one topic, those above ``
 rewordings ("I do not like spicy food." / "I strongly dislike spicy food.", 1.00; "I avoid
 eating at chain restaurants when traveling." / "I strongly dislike eating at chain
 restaurants.", 0.93). A double negative ("dislikes seafood and will not eat it") reads as
-the opposite polarity: such a pair stays two beliefs, the safe side.
+the opposite polarity: such a pair stays two beliefs, the safe side. So does a pair whose
+numbers differ ("Uses Python 2" / "Uses Python 3"): a static embedding barely tells digits
+apart.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def content(text: str) -> frozenset[str]:
     skip = _FRAME | _NEGATORS | _OPPOSITE
     out = set()
     for word in tokens(text):
-        if word in skip or len(word) < 2:
+        if word in skip or (len(word) < 2 and not word.isdigit()):
             continue
         out.add(word[:-1] if len(word) > 3 and word.endswith("s") and
                 not word.endswith("ss") else word)
@@ -143,7 +145,13 @@ def same_meaning(text_a: str, vector_a: Vector | None, text_b: str,
     if polarity(text_a) != polarity(text_b):
         return False
     a, b = content(text_a), content(text_b)
+    if _numbered(a) != _numbered(b):
+        return False  # "topic 3" and "topic 5", "Python 2" and "Python 3": vectors barely differ
     return closeness >= (NEAR if a and a == b else SAME)
+
+
+def _numbered(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in words if any(c.isdigit() for c in w))
 
 
 def _wording(text: str) -> str:
