@@ -126,6 +126,11 @@ def builtin() -> BuiltinEmbedder:
     return BuiltinEmbedder()
 
 
+def load_embeddings() -> None:
+    """Load the built-in model now (blocking; a worker calls it in a thread at startup)."""
+    builtin().one("")
+
+
 # -- write time ------------------------------------------------------------------------------
 
 def with_claim_vectors(extraction: Extraction, embedder: Embedder | None = None) -> Extraction:
