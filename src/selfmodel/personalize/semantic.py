@@ -38,12 +38,13 @@ import numpy.typing as npt
 from selfmodel.domain.meaning import decode, encode, same_meaning
 from selfmodel.domain.models import Belief, Claim, Extraction, SelfModel
 from selfmodel.language.embed import DIM, model
-from selfmodel.personalize.relevance import _SKIP, LexicalRelevance, Relevance
+from selfmodel.personalize.relevance import SKIPPED_WORDS, LexicalRelevance, Relevance
 from selfmodel.recent import Recent, same_objects
 
 LEXICAL_SHARE = 0.5
 MAX_QUERY_CHARS = 1000  # the newest text of the request is what it is about
-BUILTIN = "wordllama/l2_supercat-256"
+BUILTIN = "wordllama-l2_supercat-256/content-v1"  # model and what is embedded: a change
+# of either recomputes the stored vectors at their next write
 INDEXES_KEPT = 128  # users whose belief-vector matrix is kept (50 KB for 200 beliefs)
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -64,7 +65,7 @@ def content_words(text: str) -> list[str]:
     its words when nothing is left, so a short statement still gets a vector). A number
     says little in a static embedding, and each new one would cost a tokenizer call."""
     found = _WORD.findall(text.lower().replace("_", " "))
-    return [w for w in found if w not in _SKIP and not w.isdigit()] or found
+    return [w for w in found if w not in SKIPPED_WORDS and not w.isdigit()] or found
 
 
 class BuiltinEmbedder:
