@@ -166,6 +166,9 @@ def test_rewordings_mean_the_same(a: str, b: str) -> None:
     ("Has a dog", "Has a cat"),
     ("Uses Python 2", "Uses Python 3"),
     ("Loves topic0", "Loves topic5"),
+    ("Prefers prose over bullet points", "Prefers bullet points"),
+    ("Prefers prose over bullet points", "Prefers bullet points over prose"),
+    ("Is vegetarian", "Is a strict vegetarian"),
 ])
 def test_different_meanings_stay_apart(a: str, b: str) -> None:
     assert not same_meaning(a, _vector(a), b, _vector(b))

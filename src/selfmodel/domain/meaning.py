@@ -30,8 +30,12 @@ rewordings ("I do not like spicy food." / "I strongly dislike spicy food.", 1.00
 eating at chain restaurants when traveling." / "I strongly dislike eating at chain
 restaurants.", 0.93). A double negative ("dislikes seafood and will not eat it") reads as
 the opposite polarity: such a pair stays two beliefs, the safe side. So does a pair whose
-numbers differ ("Uses Python 2" / "Uses Python 3"): a static embedding barely tells digits
-apart.
+numbers differ ("Uses Python 2" / "Uses Python 3": a static embedding barely tells digits
+apart), a pair in which one names everything the other does and more ("likes jazz" / "likes
+jazz and rock"), and any pair with a statement that sets one thing against another ("Prefers
+prose over bullet points" against "Prefers bullet points", 0.9 apart from the word "prose",
+or against "Prefers bullet points over prose", the same words): only the same wording merges
+those.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ _OPPOSITE = _word_set(
     """dislike dislikes disliked hate hates hated avoid avoids avoided avoiding detest
     detests despise despises loathe loathes refuse refuses stop stops"""
 )
+# Words that set one thing against another: whichever way round, the same words.
+_CONTRAST = _word_set("over instead rather than versus vs unlike except")
 # Words that frame a statement about a person without naming what it is about.
 _FRAME = _word_set(
     """a an the i i'm im me my mine you your please is are am be being was were do does did
@@ -144,10 +150,21 @@ def same_meaning(text_a: str, vector_a: Vector | None, text_b: str,
         return True
     if polarity(text_a) != polarity(text_b):
         return False
+    if _contrasts(text_a) or _contrasts(text_b):
+        return False  # "prose over bullet points": the same words can say either way round
     a, b = content(text_a), content(text_b)
     if _numbered(a) != _numbered(b):
         return False  # "topic 3" and "topic 5", "Python 2" and "Python 3": vectors barely differ
-    return closeness >= (NEAR if a and a == b else SAME)
+    if a and a == b:
+        return closeness >= NEAR
+    if a <= b or b <= a:
+        return False  # one names more: "likes jazz" is not "likes jazz and rock"
+    return closeness >= SAME
+
+
+@lru_cache(maxsize=16384)
+def _contrasts(text: str) -> bool:
+    return any(w in _CONTRAST for w in tokens(text))
 
 
 def _numbered(words: frozenset[str]) -> frozenset[str]:
