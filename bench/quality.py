@@ -38,7 +38,7 @@ from bench.quality_selection import evaluate as run_selection
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.observer.apply import Extractor
 from selfmodel.observer.extractors import RulesExtractor
-from selfmodel.personalize.relevance import Relevance
+from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 
 QUALITY_MD = data.ROOT / "QUALITY.md"
 TF_IDF = {False: 0.829, True: 0.437}  # the reference's first-ranked, by same_topic
@@ -183,7 +183,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], l
     timings.append(f"extraction {time.monotonic() - started:.0f} s")
 
     started = time.monotonic()
-    rankers: list[tuple[str, Relevance | None]] = [("lexical (default)", None)]
+    rankers: list[tuple[str, Relevance | None]] = [("hybrid (default)", None),
+                                                   ("lexical", LexicalRelevance())]
     if args.embeddings:
         rankers.append(("embeddings (all-MiniLM-L6-v2)", embedding_relevance()))
     for name, relevance in rankers:
@@ -193,7 +194,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], l
             rows += selection_rows(name, ranks, same, "stated")
     for same in (False, True):
         ranks = run_selection(explicit, same_topic=same, seed=args.seed, extracted=True)
-        rows += selection_rows("rules + lexical", ranks, same, "extracted")[1:2]
+        rows += selection_rows("rules + hybrid", ranks, same, "extracted")[1:2]
     timings.append(f"selection {time.monotonic() - started:.0f} s")
 
     started = time.monotonic()

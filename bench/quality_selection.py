@@ -33,6 +33,7 @@ from selfmodel.observer.extractors.rules import extract_rules
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import select
+from selfmodel.personalize.semantic import with_vectors
 
 DISTRACTORS = 9
 TIE = 1e-9
@@ -68,6 +69,7 @@ def stated_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]:
     claims = [Claim(kind=Kind.PREFERENCE, key=f"p{i}", value="stated", statement=text,
                     quote=text) for i, text in enumerate(sentences)]
     model, _ = apply_claims(model, claims, observation_id="obs_stated", at=at)
+    model = with_vectors(model)  # as the write path stores them (observer/apply.py)
     by_key = {b.key: b for b in model.beliefs}
     return [[by_key[f"p{i}"]] if f"p{i}" in by_key else [] for i in range(len(sentences))]
 
@@ -83,6 +85,7 @@ def extracted_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]
         model, _ = apply_claims(model, extract_rules(observation, model).claims,
                                 observation_id=observation.id, at=at)
         groups.append([b.id for b in model.beliefs if b.id not in before])
+    model = with_vectors(model)
     by_id = {b.id: b for b in model.beliefs}
     return [[by_id[i] for i in group] for group in groups]
 
@@ -126,10 +129,14 @@ def _first(scores: dict[str, float], gold_ids: set[str]) -> tuple[float, float, 
 
 def evaluate(records: Sequence[Preference], *, same_topic: bool, seed: int = 7,
              relevance: Relevance | None = None, extracted: bool = False,
-             policy: Policy | None = None) -> Ranks:
+             policy: Policy | None = None, topics: Sequence[str] | None = None) -> Ranks:
+    """``topics``: score only the questions whose gold is on these (distractors are still
+    drawn from every record, so a question scores the same as in the full run)."""
     policy = policy or Policy()
     ranks = Ranks()
     for gold in records:
+        if topics is not None and gold.topic not in topics:
+            continue
         others = distractors(records, gold, same_topic, seed)
         ranks.add(gold.topic, score_question(gold, others, policy, relevance, extracted))
     return ranks
