@@ -221,8 +221,11 @@ class GuardedStore:
     async def _replay_loop(self) -> None:
         assert self._kick is not None
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() then waited for ever (seen in a test).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self._cooldown)
+                async with asyncio.timeout(self._cooldown):
+                    await self._kick.wait()
             self._kick.clear()
             if self.spool:
                 try:
