@@ -128,9 +128,11 @@ class GuardedStore:
             self._failed(operation, timed_out=True)
             raise StoreTimeout(f"the store did not answer {operation} within "
                                f"{budget * 1000:.0f} ms") from exc
-        except _TRANSIENT:
+        except _TRANSIENT as exc:
             self._failed(operation, timed_out=False)
-            raise
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"the store failed {operation}: {exc}") from exc
         except BaseException:  # cancelled, or a bug: no verdict on the store
             self.circuit.abandoned()
             raise
