@@ -133,9 +133,11 @@ class GuardedStore:
             self._failed(operation, timed_out=True)
             raise StoreTimeout(f"the store did not answer {operation} within "
                                f"{budget * 1000:.0f} ms") from exc
-        except _TRANSIENT:
+        except _TRANSIENT as exc:
             self._failed(operation, timed_out=False)
-            raise
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"the store failed {operation}: {exc}") from exc
         except BaseException:  # cancelled, or a bug: no verdict on the store
             self.circuit.abandoned()
             raise
@@ -234,8 +236,11 @@ class GuardedStore:
     async def _replay_loop(self) -> None:
         assert self._kick is not None
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() then waited for ever (seen in a test).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self._cooldown)
+                async with asyncio.timeout(self._cooldown):
+                    await self._kick.wait()
             self._kick.clear()
             if self.spool:
                 try:
