@@ -85,6 +85,34 @@ MIGRATIONS: list[list[str]] = [
             user_id text NOT NULL, payload text NOT NULL, tries integer NOT NULL,
             error text NOT NULL, at double precision NOT NULL)""",
         "CREATE INDEX dead_letters_user ON dead_letters (tenant, user_id)",
+        # The chat path's one write in one round trip: the user's shared lock, then (in a
+        # statement of its own, so it sees an erasure that committed while it waited: a
+        # PL/pgSQL statement takes a fresh snapshot) the decision record unless the user
+        # was erased after it, and the queue entry. Parameters are NULL for an absent part.
+        """CREATE FUNCTION selfmodel_exchange(
+            p_lock bigint, p_tenant text, p_request text, p_user text, p_at double precision,
+            p_expires double precision, p_doc bytea, p_hash text, p_payload text,
+            p_entry_user text, p_now double precision) RETURNS void
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF p_lock IS NOT NULL THEN
+                PERFORM pg_advisory_xact_lock_shared(p_lock);
+            END IF;
+            IF p_request IS NOT NULL THEN
+                INSERT INTO decisions (tenant, request_id, user_id, at, expires_at, doc)
+                SELECT p_tenant, p_request, p_user, p_at, p_expires, p_doc
+                WHERE p_user IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM tombstones
+                    WHERE tenant = p_tenant AND user_hash = p_hash AND erased_at >= p_at)
+                ON CONFLICT (tenant, request_id) DO UPDATE SET user_id = excluded.user_id,
+                    at = excluded.at, expires_at = excluded.expires_at, doc = excluded.doc;
+            END IF;
+            IF p_payload IS NOT NULL THEN
+                INSERT INTO queue (tenant, user_id, payload, enqueued_at)
+                VALUES (p_tenant, p_entry_user, p_payload, p_now);
+            END IF;
+        END
+        $fn$""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)  # the version this code needs
