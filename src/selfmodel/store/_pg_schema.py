@@ -7,11 +7,12 @@ newer (a rolling upgrade migrates first, while the older replicas still run), an
 to start on an older one, naming the command that fixes it. ``migrate`` holds a
 transaction-level advisory lock, so two deploys migrating at once apply each step once.
 
-Documents (self-models, observations, decision records) are the same JSON text the other
-backends write (the pydantic models' own encoding), kept in ``text`` columns: the database
-never looks inside them, so a field added to the model needs no migration, and PostgreSQL
-compresses a long value by itself (TOAST). Times are ``double precision`` Unix seconds,
-the floats the domain uses, so a stored time reads back equal.
+Documents are the same encodings the other backends write: a self-model is the pydantic
+model's JSON in a ``text`` column (PostgreSQL compresses a long one by itself, TOAST);
+decision records and logged observations are packed (store/_compact.py) in ``bytea``. The
+database never looks inside them, so a field added to a model needs no migration. Times
+are ``double precision`` Unix seconds, the floats the domain uses, so a stored time reads
+back equal.
 
 The URL is libpq's (``postgresql://user@host:port/db``) with two parameters of our own,
 removed before connecting: ``schema=<name>`` puts every table in that schema (tests give
