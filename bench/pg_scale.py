@@ -89,8 +89,9 @@ async def seed_users(conn: asyncpg.Connection, users: int) -> dict[int, list[str
     return bands
 
 
-async def latencies(call: Callable[[str], Awaitable[Any]], users: list[str]) -> list[float]:
-    """Each user looked up once, CONCURRENCY at a time; seconds per call."""
+async def latencies(call: Callable[[str], Awaitable[Any]], users: list[str],
+                    concurrency: int = CONCURRENCY) -> list[float]:
+    """Each user looked up once, ``concurrency`` at a time; seconds per call."""
     queue = list(users)
     out: list[float] = []
 
@@ -101,7 +102,7 @@ async def latencies(call: Callable[[str], Awaitable[Any]], users: list[str]) -> 
             await call(user)
             out.append(time.perf_counter() - began)
 
-    await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(one() for _ in range(concurrency)))
     return out
 
 
@@ -113,19 +114,25 @@ def p(values: list[float], q: float) -> float:
 async def profile_lookups(url: str, bands: dict[int, list[str]]) -> dict[str, float]:
     everyone = [u for users in bands.values() for u in users]
     rng = random.Random(11)
-    sample = rng.sample(everyone, min(LOOKUPS, len(everyone)))
+    sample = rng.sample(everyone, min(2 * LOOKUPS, len(everyone)))
     store = open_store(url)
     await store.start()
+    out: dict[str, float] = {}
     try:
-        cold = await latencies(lambda u: store.get_profile(TENANT, u), sample)
-        hot = sample[:200]
-        cached: list[float] = []
-        for _ in range(max(1, LOOKUPS // len(hot))):
-            cached += await latencies(lambda u: store.get_profile(TENANT, u), hot)
+        for concurrency, users in ((1, sample[:LOOKUPS // 2]), (CONCURRENCY, sample[LOOKUPS:])):
+            cold = await latencies(lambda u: store.get_profile(TENANT, u), users, concurrency)
+            hot = users[:200]
+            cached: list[float] = []
+            for _ in range(max(1, LOOKUPS // len(hot))):
+                cached += await latencies(lambda u: store.get_profile(TENANT, u), hot,
+                                          concurrency)
+            out |= {f"cold_p50_c{concurrency}": p(cold, 0.5),
+                    f"cold_p99_c{concurrency}": p(cold, 0.99),
+                    f"cached_p50_c{concurrency}": p(cached, 0.5),
+                    f"cached_p99_c{concurrency}": p(cached, 0.99)}
     finally:
         await store.close()
-    return {"cold_p50": p(cold, 0.5), "cold_p99": p(cold, 0.99),
-            "cached_p50": p(cached, 0.5), "cached_p99": p(cached, 0.99)}
+    return out
 
 
 def request_pair(user: str, i: int, model: SelfModel) -> tuple[DecisionRecord, Observation]:
@@ -255,6 +262,7 @@ async def main(users: int, requests: int) -> None:
         bands = await seed_users(conn, users)
         seeded_in = time.perf_counter() - began
         models_bytes = await conn.fetchval("SELECT pg_total_relation_size('models')")
+        db_bytes = await conn.fetchval("SELECT pg_database_size(current_database())")
         lookups = await profile_lookups(url, bands)
         store: Store = open_store(url)
         await store.start()
@@ -270,13 +278,15 @@ async def main(users: int, requests: int) -> None:
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
-    print(f"\nseeded {users:,} users in {seeded_in:.1f} s; bands: "
+    print(f"\nseeded {users:,} users in {seeded_in:.1f} s ({db_bytes / 1e6:,.0f} MB database); "
+          "bands: "
           + ", ".join(f"{len(v):,} x {k} beliefs" for k, v in bands.items()))
     print("\n| figure | PostgreSQL | SQLite | Redis |\n|---|---|---|---|")
-    print(f"| profile lookup p50 / p99, cold (ms, c={CONCURRENCY}) | "
-          f"{lookups['cold_p50']:.2f} / {lookups['cold_p99']:.2f} | | |")
-    print(f"| profile lookup p50 / p99, cached (ms, c={CONCURRENCY}) | "
-          f"{lookups['cached_p50']:.2f} / {lookups['cached_p99']:.2f} | | |")
+    for c in (1, CONCURRENCY):
+        for kind in ("cold", "cached"):
+            print(f"| profile lookup p50 / p99, {kind} (ms, c={c}) | "
+                  f"{lookups[f'{kind}_p50_c{c}']:.2f} / {lookups[f'{kind}_p99_c{c}']:.2f} "
+                  "| | |")
     for row in rate_rows:
         print(f"| apply rate, {row['shape']} (observations/s, one worker) | "
               f"{row['per_s']:.0f} | | |")

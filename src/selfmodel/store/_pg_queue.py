@@ -1,7 +1,7 @@
 """The observation queue as a PostgreSQL table with leases.
 
 A row is free (``consumer`` NULL) or leased to a consumer until ``lease_until``. ``claim`` is
-one transaction whose SELECTs take rows ``FOR UPDATE SKIP LOCKED``: workers in any number of
+one statement whose SELECTs take rows ``FOR UPDATE SKIP LOCKED``: workers in any number of
 processes claim at once without waiting for each other and never lease the same row. It
 takes the consumer's own leased rows first (a restarted worker drains what it held), then
 rows whose lease expired (their worker died or hangs), then free rows, each group oldest
@@ -21,31 +21,42 @@ from collections.abc import Sequence
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._codec import user_digest
-from selfmodel.store._pg_models import Conn, lock_user
-from selfmodel.store._pg_records import DECISION, NOT_ERASED, decision_args, insert_decision
+from selfmodel.store._compact import pack
+from selfmodel.store._pg_models import Conn, lock_key
+from selfmodel.store._pg_records import NOT_ERASED
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
 
-_OWN = ("SELECT id FROM queue WHERE consumer = $1 ORDER BY enqueued_at, id LIMIT $2 "
-        "FOR UPDATE SKIP LOCKED")
-_EXPIRED = ("SELECT id FROM queue WHERE consumer IS NOT NULL AND lease_until < $1 "
-            "AND consumer <> $2 ORDER BY enqueued_at, id LIMIT $3 FOR UPDATE SKIP LOCKED")
-_FREE = ("SELECT id FROM queue WHERE consumer IS NULL ORDER BY enqueued_at, id LIMIT $1 "
-         "FOR UPDATE SKIP LOCKED")
-_LEASE = ("UPDATE queue SET consumer = $1, lease_until = $2, tries = tries + 1 "
-          "WHERE id = ANY($3::bigint[]) RETURNING id, payload, tries, enqueued_at")
-_ANY = ("SELECT EXISTS (SELECT 1 FROM queue WHERE consumer IS NULL) "
-        "OR EXISTS (SELECT 1 FROM queue WHERE consumer = $1) "
-        "OR EXISTS (SELECT 1 FROM queue WHERE consumer IS NOT NULL AND lease_until < $2)")
+# One statement, one round trip: up to $3 rows of each kind locked FOR UPDATE SKIP LOCKED
+# (rows another claim holds are skipped, never waited for), the first $3 taken in order (own,
+# expired, free; oldest first in each) and leased. Rows locked but not taken are released
+# when the statement's transaction ends.
+_CLAIM = """
+WITH own AS (
+    SELECT id, enqueued_at FROM queue WHERE consumer = $1
+    ORDER BY enqueued_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),
+expired AS (
+    SELECT id, enqueued_at FROM queue
+    WHERE consumer IS NOT NULL AND lease_until < $2 AND consumer <> $1
+    ORDER BY enqueued_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),
+free AS (
+    SELECT id, enqueued_at FROM queue WHERE consumer IS NULL
+    ORDER BY enqueued_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),
+picked AS (
+    SELECT id, rank FROM (
+        SELECT id, enqueued_at, 1 AS rank FROM own
+        UNION ALL SELECT id, enqueued_at, 2 FROM expired
+        UNION ALL SELECT id, enqueued_at, 3 FROM free) AS candidates
+    ORDER BY rank, enqueued_at, id LIMIT $3)
+UPDATE queue SET consumer = $1, lease_until = $4, tries = queue.tries + 1
+FROM picked WHERE queue.id = picked.id
+RETURNING queue.id, queue.payload, queue.tries, queue.enqueued_at, picked.rank"""
 # A queue entry whose request began before an erasure of its user is not written at all
-# (issue 20 item 4); the user's shared lock orders this check against the erasure.
+# (issue 20 item 4): ``selfmodel_exchange`` checks the same for the chat path.
 _INSERT = ("INSERT INTO queue (tenant, user_id, payload, enqueued_at) "
            "SELECT $1, $2, $3, $4 WHERE " + NOT_ERASED.format(h="$5", at="$6")
            + " RETURNING id")
 
-_EXCHANGE = (f"WITH decision AS ({DECISION}), entry AS (INSERT INTO queue (tenant, user_id, "
-             "payload, enqueued_at) SELECT $8, $9, $10, $11 WHERE NOT EXISTS (SELECT 1 FROM "
-             "tombstones WHERE tenant = $8 AND user_hash = $12 AND erased_at >= $13)) "
-             "SELECT 1")
+_EXCHANGE = "SELECT selfmodel_exchange($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
 Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
 
@@ -59,44 +70,28 @@ async def insert(conn: Conn, obs: Observation, now: float) -> str:
 
 async def record_exchange(conn: Conn, decision: DecisionRecord | None,
                           obs: Observation | None, ttl: float) -> None:
-    """The decision record and the queue entry in one transaction: both or neither. The
-    user's shared lock orders it against an erasure of that user (which takes it
+    """The decision record and the queue entry in one statement, so one transaction: both
+    or neither, in one round trip (the function ``selfmodel_exchange``, _pg_schema.py).
+    The user's shared lock orders it against an erasure of that user (which takes it
     exclusively), so a record written while the erasure runs cannot outlive it."""
     now = time.time()
-    users = {(r.tenant, r.user_id) for r in (decision, obs)
-             if r is not None and r.user_id is not None}
-    async with conn.transaction():
-        for tenant, user_id in sorted(users):
-            await lock_user(conn, tenant, user_id, shared=True)
-        if decision is not None and obs is not None:  # both in one statement
-            await conn.execute(_EXCHANGE, *decision_args(decision, ttl, now),
-                               obs.tenant, obs.user_id, obs.model_dump_json(), now,
-                               user_digest(obs.tenant, obs.user_id), obs.began())
-        elif decision is not None:
-            await insert_decision(conn, decision, ttl, now)
-        elif obs is not None:
-            await insert(conn, obs, now)
-
-
-async def claimable(conn: Conn, consumer: str) -> bool:
-    """A cheap read (no locks) telling whether ``claim`` would find anything."""
-    return bool(await conn.fetchval(_ANY, consumer, time.time()))
+    tenant = decision.tenant if decision is not None else obs.tenant if obs is not None else ""
+    user = (decision.user_id if decision is not None
+            else obs.user_id if obs is not None else None)  # whose lock and tombstone
+    await conn.execute(
+        _EXCHANGE, lock_key(tenant, user) if user is not None else None, tenant,
+        decision.request_id if decision else None, user, decision.at if decision else None,
+        now + ttl if decision else None, pack(decision.model_dump_json()) if decision else None,
+        user_digest(tenant, user) if user is not None else None,
+        obs.model_dump_json() if obs else None, obs.user_id if obs else None, now,
+        obs.began() if obs else None)
 
 
 async def claim(conn: Conn, consumer: str, count: int, lease_seconds: float
                 ) -> list[QueueEntry]:
     now = time.time()
-    async with conn.transaction():
-        ids: list[int] = [r[0] for r in await conn.fetch(_OWN, consumer, count)]
-        if len(ids) < count:
-            ids += [r[0] for r in await conn.fetch(_EXPIRED, now, consumer, count - len(ids))]
-        if len(ids) < count:
-            ids += [r[0] for r in await conn.fetch(_FREE, count - len(ids))]
-        if not ids:
-            return []
-        rows = await conn.fetch(_LEASE, consumer, now + lease_seconds, ids)
-    order = {entry_id: i for i, entry_id in enumerate(ids)}
-    rows = sorted(rows, key=lambda r: order[r[0]])
+    rows = await conn.fetch(_CLAIM, consumer, now, count, now + lease_seconds)
+    rows = sorted(rows, key=lambda r: (r[4], r[3], r[0]))  # RETURNING keeps no order
     return [QueueEntry(entry_id=str(r[0]), observation=Observation.model_validate_json(r[1]),
                        tries=r[2], enqueued_at=r[3]) for r in rows]
 

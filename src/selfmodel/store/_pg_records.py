@@ -26,7 +26,7 @@ USER_TABLES: dict[str, str] = {
 
 NOT_ERASED = ("NOT EXISTS (SELECT 1 FROM tombstones WHERE tenant = $1 AND user_hash = {h} "
                "AND erased_at >= {at})")
-DECISION = (
+_DECISION = (
     "INSERT INTO decisions (tenant, request_id, user_id, at, expires_at, doc) "
     "SELECT $1, $2, $3, $4, $5, $6 WHERE $3::text IS NULL OR "
     + NOT_ERASED.format(h="$7", at="$4")
@@ -40,7 +40,7 @@ _LOG = ("INSERT INTO observations (tenant, id, user_id, at, doc) "
 
 
 def decision_args(record: DecisionRecord, ttl: float, now: float) -> tuple[object, ...]:
-    """The parameters of DECISION ($1 to $7)."""
+    """The parameters of _DECISION ($1 to $7)."""
     digest = user_digest(record.tenant, record.user_id) if record.user_id is not None else ""
     return (record.tenant, record.request_id, record.user_id, record.at, now + ttl,
             pack(record.model_dump_json()), digest)
@@ -48,7 +48,7 @@ def decision_args(record: DecisionRecord, ttl: float, now: float) -> tuple[objec
 
 async def insert_decision(conn: Conn, record: DecisionRecord, ttl: float, now: float) -> None:
     """Write one record (the caller holds a transaction and the user's shared lock)."""
-    await conn.execute(DECISION, *decision_args(record, ttl, now))
+    await conn.execute(_DECISION, *decision_args(record, ttl, now))
 
 
 async def put_decision(conn: Conn, record: DecisionRecord, ttl: float) -> None:

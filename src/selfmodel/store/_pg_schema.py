@@ -7,11 +7,12 @@ newer (a rolling upgrade migrates first, while the older replicas still run), an
 to start on an older one, naming the command that fixes it. ``migrate`` holds a
 transaction-level advisory lock, so two deploys migrating at once apply each step once.
 
-Documents (self-models, observations, decision records) are the same JSON text the other
-backends write (the pydantic models' own encoding), kept in ``text`` columns: the database
-never looks inside them, so a field added to the model needs no migration, and PostgreSQL
-compresses a long value by itself (TOAST). Times are ``double precision`` Unix seconds,
-the floats the domain uses, so a stored time reads back equal.
+Documents are the same encodings the other backends write: a self-model is the pydantic
+model's JSON in a ``text`` column (PostgreSQL compresses a long one by itself, TOAST);
+decision records and logged observations are packed (store/_compact.py) in ``bytea``. The
+database never looks inside them, so a field added to a model needs no migration. Times
+are ``double precision`` Unix seconds, the floats the domain uses, so a stored time reads
+back equal.
 
 The URL is libpq's (``postgresql://user@host:port/db``) with two parameters of our own,
 removed before connecting: ``schema=<name>`` puts every table in that schema (tests give
@@ -85,6 +86,38 @@ MIGRATIONS: list[list[str]] = [
             user_id text NOT NULL, payload text NOT NULL, tries integer NOT NULL,
             error text NOT NULL, at double precision NOT NULL)""",
         "CREATE INDEX dead_letters_user ON dead_letters (tenant, user_id)",
+        # The chat path's one write in one round trip: the user's shared lock, then (in a
+        # statement of its own, so it sees an erasure that committed while it waited: a
+        # PL/pgSQL statement takes a fresh snapshot) the decision record unless the user
+        # was erased after it, and the queue entry. Parameters are NULL for an absent part.
+        """CREATE FUNCTION selfmodel_exchange(
+            p_lock bigint, p_tenant text, p_request text, p_user text, p_at double precision,
+            p_expires double precision, p_doc bytea, p_hash text, p_payload text,
+            p_entry_user text, p_now double precision, p_began double precision)
+            RETURNS void
+        LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF p_lock IS NOT NULL THEN
+                PERFORM pg_advisory_xact_lock_shared(p_lock);
+            END IF;
+            IF p_request IS NOT NULL THEN
+                INSERT INTO decisions (tenant, request_id, user_id, at, expires_at, doc)
+                SELECT p_tenant, p_request, p_user, p_at, p_expires, p_doc
+                WHERE p_user IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM tombstones
+                    WHERE tenant = p_tenant AND user_hash = p_hash AND erased_at >= p_at)
+                ON CONFLICT (tenant, request_id) DO UPDATE SET user_id = excluded.user_id,
+                    at = excluded.at, expires_at = excluded.expires_at, doc = excluded.doc;
+            END IF;
+            -- an entry whose request began before an erasure of its user is not written
+            IF p_payload IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM tombstones WHERE tenant = p_tenant
+                    AND user_hash = p_hash AND erased_at >= p_began) THEN
+                INSERT INTO queue (tenant, user_id, payload, enqueued_at)
+                VALUES (p_tenant, p_entry_user, p_payload, p_now);
+            END IF;
+        END
+        $fn$""",
     ],
     # 2: the console lists a tenant's users by recent activity.
     [

@@ -11,8 +11,8 @@ records, erasure and the scan (_pg_records.py).
 creates or upgrades it; the message says so), rather than altering tables behind the
 operator's back while other replicas run.
 
-A blocking ``claim`` polls the queue every POLL_SECONDS with a read that takes no lock, and
-is woken at once by entries enqueued through this store object (a gateway and its
+A blocking ``claim`` polls the queue every POLL_SECONDS (one statement, cheap on an empty
+queue), and is woken at once by entries enqueued through this store object (a gateway and its
 in-process workers).
 """
 
@@ -204,10 +204,9 @@ class PostgresStore:
         while count > 0:
             if self._enqueued is not None:
                 self._enqueued.clear()  # before looking, so no wake-up is missed
-            if await self._run(queue.claimable, consumer):
-                entries = await self._run(queue.claim, consumer, count, lease_seconds)
-                if entries:
-                    return entries
+            entries = await self._run(queue.claim, consumer, count, lease_seconds)
+            if entries:
+                return entries
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
