@@ -93,7 +93,7 @@ MIGRATIONS: list[list[str]] = [
         """CREATE FUNCTION selfmodel_exchange(
             p_lock bigint, p_tenant text, p_request text, p_user text, p_at double precision,
             p_expires double precision, p_doc bytea, p_hash text, p_payload text,
-            p_entry_user text, p_now double precision) RETURNS void
+            p_entry_user text, p_now double precision) RETURNS integer
         LANGUAGE plpgsql AS $fn$
         BEGIN
             IF p_lock IS NOT NULL THEN
@@ -112,6 +112,7 @@ MIGRATIONS: list[list[str]] = [
                 INSERT INTO queue (tenant, user_id, payload, enqueued_at)
                 VALUES (p_tenant, p_entry_user, p_payload, p_now);
             END IF;
+            RETURN 1;
         END
         $fn$""",
     ],
