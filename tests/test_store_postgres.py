@@ -135,6 +135,41 @@ async def test_applied_ids_expire_with_the_retention(postgres_url: str) -> None:
         await store.close()
 
 
+async def test_concurrent_exchanges_share_a_statement_and_a_bad_one_fails_alone(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfmodel.store import _pg_queue
+
+    real = _pg_queue.record_exchanges
+    groups: list[int] = []
+    bad = DecisionRecord(request_id="req_bad", tenant=T, user_id="bad", at=time.time(),
+                         model="echo", personalized=True)
+
+    async def watched(conn: Any, exchanges: Any) -> None:
+        groups.append(len(exchanges))
+        if any(record is bad for record, _, _ in exchanges):
+            raise asyncpg.DataError("this record cannot be written")
+        await real(conn, exchanges)
+
+    monkeypatch.setattr(_pg_queue, "record_exchanges", watched)
+    store = open_store(postgres_url)
+    await store.start()
+    try:
+        good = [DecisionRecord(request_id=f"req_{i}", tenant=T, user_id=f"u{i}",
+                               at=time.time(), model="echo", personalized=True)
+                for i in range(20)]
+        results = await asyncio.gather(
+            *(store.record_exchange(r, None, 60) for r in [*good[:10], bad, *good[10:]]),
+            return_exceptions=True)
+        assert [isinstance(r, StoreError) for r in results] == [False] * 10 + [True] + [
+            False] * 10
+        assert max(groups) > 1  # fewer round trips than requests
+        for record in good:
+            assert await store.get_decision(T, record.request_id) == record
+    finally:
+        await store.close()
+
+
 # -- two replicas and two workers on one database ------------------------------------------
 
 USERS, PER_USER = 12, 4

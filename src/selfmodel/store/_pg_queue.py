@@ -56,7 +56,11 @@ _INSERT = ("INSERT INTO queue (tenant, user_id, payload, enqueued_at) "
            "SELECT $1, $2, $3, $4 WHERE " + NOT_ERASED.format(h="$5", at="$6")
            + " RETURNING id")
 
-_EXCHANGE = "SELECT selfmodel_exchange($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+_EXCHANGES = (
+    "SELECT sum(selfmodel_exchange(l, t, r, u, a, e, d, h, p, eu, n, b)) FROM unnest("
+    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], "
+    "$7::bytea[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[]) "
+    "AS x(l, t, r, u, a, e, d, h, p, eu, n, b)")
 
 Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
 
@@ -68,23 +72,30 @@ async def insert(conn: Conn, obs: Observation, now: float) -> str:
     return "" if entry_id is None else str(entry_id)
 
 
-async def record_exchange(conn: Conn, decision: DecisionRecord | None,
-                          obs: Observation | None, ttl: float) -> None:
-    """The decision record and the queue entry in one statement, so one transaction: both
-    or neither, in one round trip (the function ``selfmodel_exchange``, _pg_schema.py).
-    The user's shared lock orders it against an erasure of that user (which takes it
-    exclusively), so a record written while the erasure runs cannot outlive it."""
+async def record_exchanges(conn: Conn, exchanges: Sequence[Exchange]) -> None:
+    """Several exchanges' decision records and queue entries in one statement, so one
+    transaction and one round trip (the function ``selfmodel_exchange``, _pg_schema.py, once
+    per exchange): each record and its entry are written together or not at all. The
+    function takes each user's shared lock, which orders the write against an erasure of
+    that user (which takes it exclusively), so a record written while the erasure runs
+    cannot outlive it; an erasure holds one lock only, so shared locks of several users in
+    one transaction cannot deadlock with it."""
     now = time.time()
-    tenant = decision.tenant if decision is not None else obs.tenant if obs is not None else ""
-    user = (decision.user_id if decision is not None
-            else obs.user_id if obs is not None else None)  # whose lock and tombstone
-    await conn.execute(
-        _EXCHANGE, lock_key(tenant, user) if user is not None else None, tenant,
-        decision.request_id if decision else None, user, decision.at if decision else None,
-        now + ttl if decision else None, pack(decision.model_dump_json()) if decision else None,
-        user_digest(tenant, user) if user is not None else None,
-        obs.model_dump_json() if obs else None, obs.user_id if obs else None, now,
-        obs.began() if obs else None)
+    columns: list[list[object]] = [[] for _ in range(12)]
+    for decision, obs, ttl in exchanges:
+        tenant = decision.tenant if decision else obs.tenant if obs else ""
+        user = (decision.user_id if decision
+                else obs.user_id if obs else None)  # whose lock and tombstone
+        row = (lock_key(tenant, user) if user is not None else None, tenant,
+               decision.request_id if decision else None, user,
+               decision.at if decision else None, now + ttl if decision else None,
+               pack(decision.model_dump_json()) if decision else None,
+               user_digest(tenant, user) if user is not None else None,
+               obs.model_dump_json() if obs else None, obs.user_id if obs else None, now,
+               obs.began() if obs else None)
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    await conn.fetchval(_EXCHANGES, *columns)
 
 
 async def claim(conn: Conn, consumer: str, count: int, lease_seconds: float

@@ -94,7 +94,7 @@ MIGRATIONS: list[list[str]] = [
             p_lock bigint, p_tenant text, p_request text, p_user text, p_at double precision,
             p_expires double precision, p_doc bytea, p_hash text, p_payload text,
             p_entry_user text, p_now double precision, p_began double precision)
-            RETURNS void
+            RETURNS integer
         LANGUAGE plpgsql AS $fn$
         BEGIN
             IF p_lock IS NOT NULL THEN
@@ -116,6 +116,7 @@ MIGRATIONS: list[list[str]] = [
                 INSERT INTO queue (tenant, user_id, payload, enqueued_at)
                 VALUES (p_tenant, p_entry_user, p_payload, p_now);
             END IF;
+            RETURN 1;
         END
         $fn$""",
     ],

@@ -71,6 +71,8 @@ class PostgresStore:
         self._cache = models.ProfileCache()
         self._enqueued: asyncio.Event | None = None
         self._next_purge = 0.0
+        self._exchanges: list[_Waiting] = []  # exchanges waiting for the next group
+        self._exchange_writer: asyncio.Future[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -95,6 +97,8 @@ class PostgresStore:
         self._pool = pool
 
     async def close(self) -> None:
+        if self._exchange_writer is not None:  # exchanges accepted before close are written
+            await asyncio.wait([self._exchange_writer])
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -190,12 +194,41 @@ class PostgresStore:
 
     async def record_exchange(self, decision: DecisionRecord | None,
                               observation: Observation | None, ttl_seconds: float) -> None:
+        """Group commit: the exchanges of concurrent requests share one statement.
+
+        The writer takes whatever exchanges are waiting when it runs, so under load one
+        round trip carries many requests' records (each round trip costs the gateway more
+        CPU than the rows it carries), and a lone request is written at once. Each call
+        returns only after its own exchange is committed; if a group fails, its exchanges
+        are written one by one, so one bad record cannot fail the others.
+        """
         if decision is None and observation is None:
             return
-        await self._run(queue.record_exchange, decision, observation, ttl_seconds)
-        if observation is not None:
+        done = asyncio.get_running_loop().create_future()
+        self._exchanges.append(((decision, observation, ttl_seconds), done))
+        if self._exchange_writer is None or self._exchange_writer.done():
+            self._exchange_writer = asyncio.ensure_future(self._write_exchanges())
+        await done
+
+    async def _write_exchanges(self) -> None:
+        while self._exchanges:
+            group, self._exchanges = self._exchanges, []
+            try:
+                await self._commit_group([exchange for exchange, _ in group])
+                _settle(group, None)
+            except Exception:
+                for exchange, done in group:
+                    try:
+                        await self._commit_group([exchange])
+                        _settle([(exchange, done)], None)
+                    except Exception as exc:
+                        _settle([(exchange, done)], exc)
+
+    async def _commit_group(self, exchanges: list[queue.Exchange]) -> None:
+        await self._run(queue.record_exchanges, exchanges)
+        if any(obs is not None for _, obs, _ in exchanges):
             self._wake()
-        if decision is not None:
+        if any(decision is not None for decision, _, _ in exchanges):
             await self._purge_if_due()
 
     async def claim(self, consumer: str, count: int, *, block_ms: int = 0,
@@ -278,6 +311,20 @@ class PostgresStore:
         except ValidationError as exc:
             raise StoreError(f"PostgreSQL store holds a record this version cannot read: "
                              f"{exc}") from exc
+
+
+_Waiting = tuple[queue.Exchange, "asyncio.Future[None]"]
+
+
+def _settle(group: list[_Waiting], error: Exception | None) -> None:
+    """Tell each waiting caller how its write went (a caller may have gone meanwhile)."""
+    for _, done in group:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 async def _ping(conn: Any) -> bool:
