@@ -4,17 +4,26 @@
 a render error or a refused statement all end in a ``Personalization`` whose ``text`` is
 None (with ``error`` saying why, for the decision record), and the request goes out
 unpersonalized. Templates are compiled once, at construction and on ``reload``.
+
+One block per conversation: providers cache prompt prefixes, so a block that changes from
+turn to turn makes everything after it a cache miss. A request that names its conversation
+(``thread``, personalize/threads.py) gets the block its conversation got last time, byte for
+byte, while the user's eligible beliefs (those that pass the gate: ids, statements, values)
+are the same: a belief that only grew more certain, or a turn about something else, does
+not change it. A new, changed or dropped belief selects and renders afresh, once. Ties in
+the ranking are broken by belief id, so a fresh selection does not depend on the order the
+store returned the beliefs in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from selfmodel.config import Config, Tenant
+from selfmodel.config import Config, Policy, Tenant
 from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
@@ -56,14 +65,32 @@ class Personalization:
 
 @dataclass(frozen=True)
 class _Gated:
-    """One user's last gate: the belief objects it read, the minute and threshold, the result."""
+    """One user's last gate: the belief objects it read, the minute and threshold, the result
+    (in belief id order) and what identifies it for delivery (``_eligible``)."""
 
     beliefs: tuple[Belief, ...]
     moment: tuple[float, float]
     passed: list[tuple[Belief, float]]
+    eligible: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """What one conversation was given last, and what it was chosen from."""
+
+    template_version: str | None
+    policy: Policy
+    eligible: tuple[tuple[str, str, str], ...]
+    result: Personalization
+
+    def still(self, template_version: str | None, policy: Policy,
+              eligible: tuple[tuple[str, str, str], ...]) -> bool:
+        return (self.template_version == template_version and self.eligible == eligible
+                and (self.policy is policy or self.policy == policy))
 
 
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
+THREADS_KEPT = 4096  # conversations whose last block is kept (about 1 KB each)
 
 
 @lru_cache(maxsize=16384)
@@ -82,6 +109,7 @@ class Personalizer:
         self._templates = Templates.load(config)
         self._gates: Recent[tuple[str, str], _Gated] = Recent(256)
         self._texts: Recent[tuple[object, ...], str] = Recent(TEXTS_KEPT)
+        self._threads: Recent[tuple[str, str, str], _Delivered] = Recent(THREADS_KEPT)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
@@ -91,6 +119,7 @@ class Personalizer:
         """Load every template again (hot reload); the old set serves until this returns."""
         self._templates = Templates.load(self._config)
         self._texts = Recent(TEXTS_KEPT)
+        self._threads = Recent(THREADS_KEPT)
         return self.problems()
 
     def personalize(
@@ -102,12 +131,16 @@ class Personalizer:
         conversation: str,
         now: float,
         alignment: float | None = None,
+        thread: str | None = None,
     ) -> Personalization:
         """The block for one request, or why there is none. Never raises: an unexpected
-        failure (a bug, odd data) also means an unpersonalized request, with the reason."""
+        failure (a bug, odd data) also means an unpersonalized request, with the reason.
+        ``thread``: the request's conversation key (personalize/threads.py), to give the
+        conversation the same block as last time while the eligible beliefs are the same."""
         name = tenant.template or DEFAULT_TEMPLATE
         try:
-            return self._personalize(name, tenant, user_id, model, conversation, now, alignment)
+            return self._personalize(name, tenant, user_id, model, conversation, now, alignment,
+                                     thread)
         except Exception as exc:  # the chat must go out whatever happens here
             return Personalization(None, [], [], False, name, None,
                                    error=f"personalization failed: {type(exc).__name__}: {exc}")
@@ -121,24 +154,33 @@ class Personalizer:
         conversation: str,
         now: float,
         alignment: float | None,
+        thread: str | None,
     ) -> Personalization:
         compiled, problem = self._templates.get(name)
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
-        beliefs = model.beliefs if model else []
+        gated = self._gated(model, tenant.policy.min_confidence, now)
+        key = (tenant.name, user_id, thread) if thread is not None else None
+        kept = self._threads.get(key) if key is not None else None
+        if kept is not None and kept.still(compiled.version, tenant.policy, gated.eligible):
+            return _refreshed(kept.result, gated.passed)
         selection = select(
-            beliefs,
+            model.beliefs if model else [],
             policy=tenant.policy,
             conversation=conversation,
             now=now,
             measure=rendered_tokens,
             relevance=self._relevance,
             confidence=self._confidence,
-            passed=self._gated(model, tenant.policy.min_confidence, now),
+            passed=gated.passed,
         )
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
-        return self._render(compiled, selection, tenant, user_id, alignment)
+        result = self._render(compiled, selection, tenant, user_id, alignment)
+        if key is not None and result.error is None:
+            self._threads.put(key, _Delivered(compiled.version, tenant.policy, gated.eligible,
+                                              result))
+        return result
 
     def _render(
         self,
@@ -167,25 +209,28 @@ class Personalizer:
         return result
 
 
-    def _gated(self, model: SelfModel | None, min_confidence: float,
-               now: float) -> list[tuple[Belief, float]]:
+    def _gated(self, model: SelfModel | None, min_confidence: float, now: float) -> _Gated:
         """``gate`` of the model's beliefs, kept per user while the same belief objects come
         back within the same minute: the stores share one parsed model per version, so under
         load one version serves many requests (the worker writes a user's model once per
         batch), and confidence is memoized per minute anyway (``CachedConfidence``). A
         changed belief is a new object (models are immutable by contract), so it never
-        meets an old entry; one entry per user bounds the memory to the users kept."""
+        meets an old entry; one entry per user bounds the memory to the users kept.
+
+        The result is in belief id order, so the ranking's stable sort breaks ties by id."""
         if model is None:
-            return []
+            return _NOTHING
         beliefs = model.beliefs
         moment = (now // 60, min_confidence)
         user = (model.tenant, model.user_id)
         kept = self._gates.get(user)
         if kept is not None and kept.moment == moment and same_objects(kept.beliefs, beliefs):
-            return kept.passed
-        passed = gate(beliefs, min_confidence, now, self._confidence)
-        self._gates.put(user, _Gated(tuple(beliefs), moment, passed))
-        return passed
+            return kept
+        passed = sorted(gate(beliefs, min_confidence, now, self._confidence),
+                        key=lambda item: item[0].id)
+        gated = _Gated(tuple(beliefs), moment, passed, _eligible(passed))
+        self._gates.put(user, gated)
+        return gated
 
     def _rendered(self, compiled: Compiled, selection: Selection, tenant: str, user_id: str,
                   alignment: float | None) -> str:
@@ -204,6 +249,28 @@ class Personalizer:
             if compiled.pure:
                 self._texts.put(key, text)
         return text
+
+
+_NOTHING = _Gated((), (0.0, 0.0), [], ())
+
+
+def _eligible(passed: list[tuple[Belief, float]]) -> tuple[tuple[str, str, str], ...]:
+    """What a delivered block depends on among the gated beliefs: which ones, and what they
+    say (not their confidence, which moves with every exchange)."""
+    return tuple((b.id, b.statement, b.value) for b, _ in passed)
+
+
+def _refreshed(kept: Personalization, passed: list[tuple[Belief, float]]) -> Personalization:
+    """The conversation's block again, the same text; the decision record gets the applied
+    beliefs' confidence and evidence as they are now."""
+    if not kept.applied:
+        return replace(kept, applied=[], defaults=list(kept.defaults),
+                       skipped=list(kept.skipped))
+    current = {belief.id: (belief, value) for belief, value in passed}
+    fields = [_applied_fields(Scored(*current[a.id], 0.0, 0.0, 0.0, False))
+              for a in kept.applied]
+    return replace(kept, applied=_APPLIED.validate_python(fields),
+                   defaults=list(kept.defaults), skipped=list(kept.skipped))
 
 
 def _variables(scored: Scored) -> dict[str, Any]:
