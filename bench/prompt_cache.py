@@ -238,10 +238,15 @@ async def run_variant(bench: Bench, variant: Variant, users: int, turns: int,
 QUIET = ("httpx", "httpx2", "selfmodel.access", "selfmodel.observer")
 
 
+def quiet() -> None:
+    """Client and access logs at warnings only: a line per request would bury the table."""
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 async def measure(users: int, turns: int, workdir: Path) -> dict[str, dict[str, Tally]]:
     """Every variant's tallies: {placement: {scenario: Tally}}."""
-    for name in QUIET:  # a line per request would bury the table
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet()
     upstream = FakeUpstream()
     results: dict[str, dict[str, Tally]] = {}
     with serve(upstream) as fake:

@@ -453,7 +453,10 @@ def _checker_name() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from bench.prompt_cache import quiet
+
     args = parse(argv)
+    quiet()
     with tempfile.TemporaryDirectory(prefix="selfmodel-quality-") as tmp:
         measure = Measure(args, Path(tmp))
         run = asyncio.run(measure.all())

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -20,12 +21,15 @@ import httpx
 import openai
 import pytest
 
+from selfmodel.app import create_app
 from selfmodel.config import parse_config
 from selfmodel.errors import ConfigError
 from selfmodel.personalize.inject import inject_chat, inject_messages, inject_responses
 from selfmodel.personalize.threads import opening
 from selfmodel.pipeline import Prepared
 from tests.support.clients import keep
+from tests.support.gateway import gateway_config
+from tests.support.servers import serve
 from tests.support.surfaces import SurfaceGateway, surface_gateway
 from tests.support.upstream import FakeUpstream
 
@@ -284,3 +288,30 @@ def test_a_conversation_is_known_by_its_opening_not_its_later_turns() -> None:
     assert opening(first) != opening([{"role": "user", "content": "hello"}])
     assert opening(first) != opening([first[0], {"role": "user", "content": "hello!"}])
     assert opening([{"role": "user", "content": "hello"}], "S") == opening(first)
+
+
+LUCKY = """{%- if beliefs %}<user_profile> {{ ["Hello.", "Hi.", "Hey.", "Greetings.", "Howdy.",
+"Welcome.", "Good day."] | random }}
+{%- for b in beliefs %}
+- {{ b.statement | quote }} ({{ b.confidence }})
+{%- endfor %}
+</user_profile>{%- endif %}"""
+
+
+def test_a_template_that_draws_random_values_still_gives_one_block_per_conversation(
+        sqlite_url: str, fake: tuple[FakeUpstream, str], tmp_path: Path) -> None:
+    (tmp_path / "lucky.j2").write_text(LUCKY, encoding="utf-8")
+    config = gateway_config(sqlite_url, [("gpt", "openai/gpt-4o-mini", fake[1] + "/v1")],
+                            tenants=[{"name": "lucky", "api_keys": ["sk-lucky"],
+                                      "template": "lucky.j2"}])
+    config.templates_dir = str(tmp_path)
+    with serve(create_app(config, run_workers=False)) as served:
+        gw = SurfaceGateway(served, None, None)
+        seeded(gw, "sk-lucky", "gi")
+        history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
+        blocks = []
+        for text in TURNS:
+            chat(gw, "sk-lucky", "gi", history, text)
+            blocks.append(system_sent(fake[0]))
+            believe(gw, "sk-lucky", "gi", "diet", "diet", "vegetarian")  # confidence moves
+        assert MARK in blocks[0] and blocks == [blocks[0]] * len(TURNS)
