@@ -315,3 +315,71 @@ def test_a_template_that_draws_random_values_still_gives_one_block_per_conversat
             blocks.append(system_sent(fake[0]))
             believe(gw, "sk-lucky", "gi", "diet", "diet", "vegetarian")  # confidence moves
         assert MARK in blocks[0] and blocks == [blocks[0]] * len(TURNS)
+
+
+# -- the Personalizer's conversation memo on its own ----------------------------------------
+
+NOW = 1_700_000_000.0
+
+
+def _belief(bid: str, statement: str, domain: str, support: float = 3.0) -> Any:
+    from selfmodel.domain.models import Belief, Evidence, Kind, Source
+
+    return Belief(id=bid, kind=Kind.PREFERENCE, domain=domain, key=bid, value="v",
+                  statement=statement, support=support, ref_at=NOW, last_seen=NOW,
+                  evidence=[Evidence(observation_id=f"{bid}-said", at=NOW,
+                                     source=Source.EXPLICIT)])
+
+
+def _model(user: str, *beliefs: Any) -> Any:
+    from selfmodel.domain.models import SelfModel
+
+    return SelfModel(tenant="acme", user_id=user, beliefs=list(beliefs))
+
+
+def _ask(personalizer: Any, model: Any, text: str, thread: str | None,
+         tenant: Any = None) -> Any:
+    from selfmodel.config import Tenant
+
+    return personalizer.personalize(
+        tenant=tenant or Tenant(name="acme", policy={"max_beliefs": 1}),
+        user_id=model.user_id, model=model, conversation=text, now=NOW, thread=thread)
+
+
+def test_the_memo_holds_a_block_per_user_and_conversation_and_refreshes_the_record() -> None:
+    from selfmodel.config import Config
+    from selfmodel.personalize.engine import Personalizer
+
+    personalizer = Personalizer(Config())
+    beliefs = (_belief("a", "Is vegetarian", "diet"), _belief("b", "Plays chess", "hobbies"))
+    ana = _model("ana", *beliefs)
+    first = _ask(personalizer, ana, "dinner recipe vegetarian", "t1")
+    assert first.text is not None and "vegetarian" in first.text
+    # Another turn about chess: same conversation, same block; unthreaded it would change.
+    assert _ask(personalizer, ana, "chess openings", "t1").text == first.text
+    assert "chess" in (_ask(personalizer, ana, "chess openings", None).text or "")
+    assert "chess" in (_ask(personalizer, ana, "chess openings", "t2").text or "")
+    # Another user, the same conversation key: their own block.
+    bo = _model("bo", _belief("c", "Lives in Lisbon", "location"))
+    assert "Lisbon" in (_ask(personalizer, bo, "dinner recipe vegetarian", "t1").text or "")
+    # More evidence: same text, the decision record sees the new confidence.
+    stronger = _model("ana", _belief("a", "Is vegetarian", "diet", support=9.0), beliefs[1])
+    again = _ask(personalizer, stronger, "chess openings", "t1")
+    assert again.text == first.text
+    assert again.applied[0].confidence > first.applied[0].confidence
+    # A changed statement is a changed belief: selected afresh.
+    edited = _model("ana", _belief("a", "Is vegan", "diet"), beliefs[1])
+    assert "vegan" in (_ask(personalizer, edited, "dinner recipe", "t1").text or "")
+
+
+def test_ranking_ties_break_by_belief_id_whatever_order_the_store_returns() -> None:
+    from selfmodel.config import Config
+    from selfmodel.personalize.engine import Personalizer
+
+    beliefs = [_belief(bid, f"Likes thing {bid}", "general") for bid in ("b3", "b1", "b2")]
+    texts = set()
+    for order in (beliefs, beliefs[::-1], [beliefs[1], beliefs[2], beliefs[0]]):
+        result = _ask(Personalizer(Config()), _model("cy", *order), "", None)
+        texts.add(result.text)
+        assert [a.id for a in result.applied] == ["b1"]
+    assert len(texts) == 1

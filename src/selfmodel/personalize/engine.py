@@ -17,7 +17,7 @@ store returned the beliefs in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -71,26 +71,48 @@ class _Gated:
     beliefs: tuple[Belief, ...]
     moment: tuple[float, float]
     passed: list[tuple[Belief, float]]
-    eligible: tuple[tuple[str, str, str], ...]
+    eligible: int
 
 
 @dataclass(frozen=True)
 class _Delivered:
-    """What one conversation was given last, and what it was chosen from."""
+    """What one conversation was given last, and what it was chosen from: only the text and
+    the ids (the applied beliefs are rebuilt from the current model), so a kept
+    conversation costs little more than its block."""
 
     template_version: str | None
     policy: Policy
-    eligible: tuple[tuple[str, str, str], ...]
-    result: Personalization
+    eligible: int
+    text: str | None
+    applied: tuple[str, ...]
+    defaults: tuple[str, ...]
+    cold_start: bool
+    template: str | None
+    skipped: tuple[tuple[str, str], ...]
 
-    def still(self, template_version: str | None, policy: Policy,
-              eligible: tuple[tuple[str, str, str], ...]) -> bool:
+    @classmethod
+    def of(cls, result: Personalization, policy: Policy, eligible: int) -> _Delivered:
+        return cls(result.template_version, policy, eligible, result.text,
+                   tuple(a.id for a in result.applied), tuple(result.defaults),
+                   result.cold_start, result.template, tuple(result.skipped))
+
+    def still(self, template_version: str | None, policy: Policy, eligible: int) -> bool:
         return (self.template_version == template_version and self.eligible == eligible
                 and (self.policy is policy or self.policy == policy))
 
+    def again(self, passed: list[tuple[Belief, float]]) -> Personalization:
+        """The same block; the applied beliefs' confidence and evidence as they are now."""
+        current = {belief.id: (belief, value) for belief, value in passed}
+        applied = (_APPLIED.validate_python([
+            _applied_fields(Scored(*current[i], 0.0, 0.0, 0.0, False)) for i in self.applied])
+            if self.applied else [])
+        return Personalization(self.text, applied, list(self.defaults), self.cold_start,
+                               self.template, self.template_version,
+                               skipped=list(self.skipped))
+
 
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
-THREADS_KEPT = 4096  # conversations whose last block is kept (about 1 KB each)
+THREADS_KEPT = 4096  # conversations whose last block is kept (about 1.5 KB each)
 
 
 @lru_cache(maxsize=16384)
@@ -163,7 +185,7 @@ class Personalizer:
         key = (tenant.name, user_id, thread) if thread is not None else None
         kept = self._threads.get(key) if key is not None else None
         if kept is not None and kept.still(compiled.version, tenant.policy, gated.eligible):
-            return _refreshed(kept.result, gated.passed)
+            return kept.again(gated.passed)
         selection = select(
             model.beliefs if model else [],
             policy=tenant.policy,
@@ -178,8 +200,7 @@ class Personalizer:
             alignment = alignment_score(model, now)
         result = self._render(compiled, selection, tenant, user_id, alignment)
         if key is not None and result.error is None:
-            self._threads.put(key, _Delivered(compiled.version, tenant.policy, gated.eligible,
-                                              result))
+            self._threads.put(key, _Delivered.of(result, tenant.policy, gated.eligible))
         return result
 
     def _render(
@@ -251,26 +272,15 @@ class Personalizer:
         return text
 
 
-_NOTHING = _Gated((), (0.0, 0.0), [], ())
+def _eligible(passed: list[tuple[Belief, float]]) -> int:
+    """What a delivered block depends on among the gated beliefs, as one number: which ones,
+    and what they say (not their confidence, which moves with every exchange). A hash, not
+    the tuple, so a kept conversation does not keep every statement alive; within one
+    process two different sets give the same hash about once in 2**64."""
+    return hash(tuple((b.id, b.statement, b.value) for b, _ in passed))
 
 
-def _eligible(passed: list[tuple[Belief, float]]) -> tuple[tuple[str, str, str], ...]:
-    """What a delivered block depends on among the gated beliefs: which ones, and what they
-    say (not their confidence, which moves with every exchange)."""
-    return tuple((b.id, b.statement, b.value) for b, _ in passed)
-
-
-def _refreshed(kept: Personalization, passed: list[tuple[Belief, float]]) -> Personalization:
-    """The conversation's block again, the same text; the decision record gets the applied
-    beliefs' confidence and evidence as they are now."""
-    if not kept.applied:
-        return replace(kept, applied=[], defaults=list(kept.defaults),
-                       skipped=list(kept.skipped))
-    current = {belief.id: (belief, value) for belief, value in passed}
-    fields = [_applied_fields(Scored(*current[a.id], 0.0, 0.0, 0.0, False))
-              for a in kept.applied]
-    return replace(kept, applied=_APPLIED.validate_python(fields),
-                   defaults=list(kept.defaults), skipped=list(kept.skipped))
+_NOTHING = _Gated((), (0.0, 0.0), [], _eligible([]))
 
 
 def _variables(scored: Scored) -> dict[str, Any]:
