@@ -383,3 +383,26 @@ def test_ranking_ties_break_by_belief_id_whatever_order_the_store_returns() -> N
         texts.add(result.text)
         assert [a.id for a in result.applied] == ["b1"]
     assert len(texts) == 1
+
+
+def test_responses_and_messages_keep_one_block_per_conversation_too(
+        gw: SurfaceGateway, fake: tuple[FakeUpstream, str]) -> None:
+    seeded(gw, "sk-narrow", "hu")
+    openai_client = keep(openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-narrow",
+                                       max_retries=0))
+    anthropic_client = keep(anthropic.Anthropic(base_url=gw.url, api_key="sk-narrow",
+                                                max_retries=0))
+    items: list[dict[str, Any]] = []
+    instructions, systems = [], []
+    for text in TURNS[:3]:
+        items.append({"role": "user", "content": text})
+        openai_client.responses.create(model="gpt", instructions=SYSTEM,
+                                       input=items, user="hu")  # type: ignore[arg-type]
+        instructions.append(fake[0].last.body["instructions"])
+        anthropic_client.messages.create(model="claude", max_tokens=50, system=SYSTEM,
+                                         messages=items,  # type: ignore[arg-type]
+                                         metadata={"user_id": "hu"})
+        systems.append(fake[0].last.body["system"])
+        items.append({"role": "assistant", "content": "Noted."})
+    assert MARK in instructions[0] and instructions == [instructions[0]] * 3
+    assert MARK in systems[0] and systems == [systems[0]] * 3
