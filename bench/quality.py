@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import quality_data as data
-from bench.quality_blocks import Pairs, Sampled, block_pairs, sample_statements
+from bench.quality_blocks import OWN_CHECK, Pairs, Sampled, block_pairs, sample_statements
 from bench.quality_corrections import CorrectionResult
 from bench.quality_corrections import evaluate as run_corrections
 from bench.quality_extraction import ExtractionResult, Outcome
@@ -72,6 +72,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-dir", type=Path, default=data.DEFAULT_EVAL_DIR)
     parser.add_argument("--quick", action="store_true",
                         help="sampled run for iteration (prints, leaves QUALITY.md)")
+    parser.add_argument("--per-topic", type=int,
+                        help="PrefEval records per topic and set (seeded sample; default all, "
+                             f"--quick {QUICK_PER_TOPIC}); a full run with it still writes "
+                             "the table, and its notes say so")
     parser.add_argument("--only", type=_sections, default=SECTIONS,
                         help="comma-separated sections: " + ", ".join(SECTIONS))
     parser.add_argument("--llm-model", help="model alias for the llm extractor (needs --config)")
@@ -172,12 +176,19 @@ def block_rows(pairs: Pairs, sampled: Sampled) -> list[Row]:
     hp, hb, hn = pairs.total(held)
     bad_t, n_t = sampled.bad("tuned")
     bad_h, n_h = sampled.bad("held-out")
+    own = []
+    if sampled.checker != OWN_CHECK:
+        own_t, own_h = sampled.bad("tuned", own=True)[0], sampled.bad("held-out", own=True)[0]
+        own = [Row("Malformed statements in the same sample, the bench's own check",
+                   OWN_CHECK, count(own_t, n_t), count(own_h, n_h), split_n(n_t, n_h),
+                   "0 (see note)")]
     return [
         Row("Same-meaning pairs in an injected block (pairs; blocks holding one)",
             "select (default policy)", f"{tp}; {count(tb, tn)}", f"{hp}; {count(hb, hn)}",
             split_n(tn, hn), "0"),
         Row(f"Malformed statements in a {n_t + n_h}-belief sample", sampled.checker,
             count(bad_t, n_t), count(bad_h, n_h), split_n(n_t, n_h), "0"),
+        *own,
     ]
 
 
@@ -296,9 +307,10 @@ class Measure:
         self.all_explicit = data.explicit(args.eval_dir)
         self.explicit = self.all_explicit
         self.implicit = data.implicit(args.eval_dir)
-        if args.quick:
-            self.explicit = per_topic(self.explicit, QUICK_PER_TOPIC, args.seed)
-            self.implicit = per_topic(self.implicit, QUICK_PER_TOPIC, args.seed)
+        size = args.per_topic or (QUICK_PER_TOPIC if args.quick else None)
+        if size:
+            self.explicit = per_topic(self.explicit, size, args.seed)
+            self.implicit = per_topic(self.implicit, size, args.seed)
         self.name, self.extractor = default_extractor()
         self.result: ExtractionResult | None = None
 
@@ -360,7 +372,8 @@ class Measure:
         self.run.rows += block_rows(pairs, sampled)
         self.run.details["same-meaning pairs"] = pairs.examples
         self.run.details["statement sample"] = {
-            side: [{"statement": s, "malformed": why} for s, why in rows]
+            side: [{"statement": s, "malformed": why, "bench check": own[1]}
+                   for (s, why), own in zip(rows, sampled.own[side], strict=True)]
             for side, rows in sampled.rows.items()}
 
     async def poisoning(self) -> None:
@@ -422,8 +435,10 @@ def _poison_note(poison: PoisonResult) -> str:
 
 def notes(measure: Measure) -> list[str]:
     args, run = measure.args, measure.run
-    sampled = (f" (--quick: {QUICK_PER_TOPIC} records per topic and set; {QUICK_ATTACKS} "
-               "attacks)" if args.quick else "")
+    size = args.per_topic or (QUICK_PER_TOPIC if args.quick else None)
+    sampled = f" (a seeded sample: {size} records per topic and set)" if size else ""
+    if args.quick:
+        sampled += f"; --quick: {QUICK_ATTACKS} attacks, 2 delivery users"
     head = [
         f"Data: PrefEval {len(measure.explicit)} explicit preferences and "
         f"{len(measure.implicit)} conversations{sampled}. Tuned: {', '.join(data.TUNE)}; "
@@ -441,8 +456,10 @@ def notes(measure: Measure) -> list[str]:
                     "user's question (PrefEval topics, everyday: tuned; natural: held out); "
                     "same meaning = same slot, WordLlama cosine >= 0.92, or the same content "
                     "words after the verb. The statement sample: 100 distinct stored "
-                    f"statements per side, seeded, checked with {_checker_name()}; read them "
-                    "in the details file (--details).")
+                    f"statements per side, seeded, checked with {_checker_name()} (an "
+                    "extractor that filters with its own check passes it by construction, so "
+                    "the bench's independent parse check is reported beside it); read them "
+                    "and both verdicts in the details file (--details).")
     return head + [n for n in run.notes if n] + ["Run time: " + ", ".join(run.timings) + "."]
 
 

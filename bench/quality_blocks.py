@@ -116,7 +116,7 @@ def checker() -> tuple[str, Check]:
     try:
         from selfmodel.observer.extractors.wellformed import well_formed
     except ImportError:
-        return "parse check (bench/quality_blocks.py)", malformed
+        return OWN_CHECK, malformed
 
     def extractor_check(statement: str) -> str | None:
         verdict: Any = well_formed(statement)
@@ -156,7 +156,9 @@ def _unresolved(token: Any) -> bool:
     if token.pos_ != "PRON":
         return False
     if token.lower_ in _UNRESOLVED:
-        return True
+        # "those affected by X", "this one": a demonstrative that carries its own modifier
+        # says what it is.
+        return not (token.lower_ in ("this", "these", "those") and any(token.children))
     return token.lower_ in ("they", "them") and token.head.dep_ in _MAIN
 
 
@@ -179,15 +181,21 @@ def _starts_with_finite_verb(text: str) -> bool:
     return first is not None and first.tag_ in _FINITE and first.pos_ in ("VERB", "AUX")
 
 
+OWN_CHECK = "parse check (bench/quality_blocks.py)"
+
+
 @dataclass
 class Sampled:
-    """The sampled statements with the check's verdict, per side of the split."""
+    """The sampled statements with each check's verdict, per side of the split: the
+    extractor's own check when it exists (the table's row) and, always, the bench's parse
+    check (an extractor that filters with its own check passes it by construction)."""
 
     checker: str
     rows: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
+    own: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
 
-    def bad(self, side: str) -> tuple[int, int]:
-        rows = self.rows.get(side, [])
+    def bad(self, side: str, own: bool = False) -> tuple[int, int]:
+        rows = (self.own if own else self.rows).get(side, [])
         return sum(reason is not None for _, reason in rows), len(rows)
 
 
@@ -202,6 +210,8 @@ def sample_statements(finals: Sequence[Final], sides: Mapping[str, Sequence[str]
                              for b in active(f.model)})
         picked = rng.sample(statements, min(size // len(sides), len(statements)))
         out.rows[side] = [(s, check(s)) for s in picked]
+        out.own[side] = (out.rows[side] if check is malformed
+                         else [(s, malformed(s)) for s in picked])
     return out
 
 

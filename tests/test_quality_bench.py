@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from bench import quality
+from bench.quality_blocks import Pairs
 from bench.quality_data import Conversation, Preference
 from bench.quality_extraction import evaluate
 from bench.quality_match import carries, content_words, distinctive, matches_gold
@@ -275,3 +276,17 @@ async def test_the_prompt_cache_bench_counts_prefixes_through_the_gateway(
                                                "one belief added": (1, 2, 1)}
     assert kept["last user turn"] == {"no belief changes": (2, 2, 0),
                                       "one belief added": (2, 2, 1)}
+
+
+def test_the_extractors_own_check_is_reported_beside_the_benchs() -> None:
+    from bench.quality_blocks import OWN_CHECK, Sampled
+
+    passed = [("Is vegan", None), ("Librarian", None)]
+    rows = [("Is vegan", None), ("Librarian", "no verb")]
+    theirs = Sampled("the extractor's well_formed", {"tuned": passed, "held-out": passed[:1]},
+                     {"tuned": rows, "held-out": rows[:1]})
+    table = quality.block_rows(Pairs(), theirs)
+    assert [r.tuned for r in table[1:]] == ["0/2 (0.000)", "1/2 (0.500)"]
+    assert table[2].system == OWN_CHECK
+    ours = Sampled(OWN_CHECK, {"tuned": rows}, {"tuned": rows})
+    assert len(quality.block_rows(Pairs(), ours)) == 2
