@@ -117,3 +117,35 @@ def test_relative_sqlite_paths_resolve_from_the_config_file(tmp_path: Path) -> N
     path = tmp_path / "config.yaml"
     path.write_text("store:\n  url: sqlite:///data/sm.db\n")
     assert load_config(path).store_url() == f"sqlite:///{tmp_path / 'data' / 'sm.db'}"
+
+
+def test_a_top_level_typo_is_refused_with_its_line_and_the_likely_key() -> None:
+    text = "model_list: []\nobsever:\n  extractor: rules\ntemplate_dir: templates\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    message = str(caught.value)
+    assert "obsever (line 2): unknown key (did you mean 'observer'?)" in message
+    assert "template_dir (line 4): unknown key (did you mean 'templates_dir'?)" in message
+
+
+def test_litellm_proxy_sections_are_accepted_and_ignored() -> None:
+    text = ("model_list:\n  - model_name: echo\n    litellm_params: {model: selfmodel/echo}\n"
+            "litellm_settings:\n  drop_params: true\ngeneral_settings:\n  master_key: sk-1\n"
+            "router_settings:\n  routing_strategy: simple-shuffle\n")
+    config = parse_config(text)
+    assert config.aliases() == ["echo"]
+    assert not hasattr(config, "litellm_settings")
+
+
+def test_commands_load_config_yaml_from_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfmodel.config import discover_config
+
+    monkeypatch.chdir(tmp_path)
+    config, source = discover_config(None)
+    assert source.startswith("embedded defaults") and "echo" in config.aliases()
+    (tmp_path / "config.yaml").write_text(
+        "model_list:\n  - model_name: local-echo\n    litellm_params: {model: selfmodel/echo}\n")
+    config, source = discover_config(None)
+    assert config.aliases() == ["local-echo"]
+    assert source == str((tmp_path / "config.yaml").resolve())

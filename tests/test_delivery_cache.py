@@ -406,3 +406,19 @@ def test_responses_and_messages_keep_one_block_per_conversation_too(
         items.append({"role": "assistant", "content": "Noted."})
     assert MARK in instructions[0] and instructions == [instructions[0]] * 3
     assert MARK in systems[0] and systems == [systems[0]] * 3
+
+
+def test_a_reused_block_keeps_the_decision_records_account_of_what_was_left_out() -> None:
+    from selfmodel.config import Config
+    from selfmodel.personalize.engine import Personalizer
+
+    personalizer = Personalizer(Config())
+    beliefs = (_belief("a", "Is vegetarian", "diet"), _belief("b", "Plays chess", "hobbies"),
+               _belief("c", "Lives in Lisbon", "location"))
+    first = _ask(personalizer, _model("dee", *beliefs), "vegetarian dinner", "t")
+    assert first.left_out == {"relevance": 2}
+    weak = _belief("d", "Might like opera", "music", support=0.2)
+    again = _ask(personalizer, _model("dee", *beliefs, weak), "chess", "t")
+    assert again.text == first.text
+    assert again.left_out == {"gate": 1, "relevance": 2}
+    assert again.left_out_ids == first.left_out_ids

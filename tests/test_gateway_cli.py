@@ -71,6 +71,38 @@ def test_serve_with_no_config_answers_with_echo(tmp_path: Path) -> None:
     assert process.returncode == 0, stderr.decode()
 
 
+def test_doctor_names_the_config_it_found_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "model_list:\n  - model_name: here\n    litellm_params: {model: selfmodel/echo}\n"
+        "store: {url: 'sqlite:///here.db'}\n")
+    done = run_cli("doctor", cwd=tmp_path)
+    assert f"config: {(tmp_path / 'config.yaml').resolve()}" in done.stdout
+    assert "1 model(s) (here)" in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    """``selfmodel user show --json | head -c 10``: the reader leaves early; no traceback."""
+    observe = ("import asyncio, time\n"
+               "from selfmodel.store import open_store\n"
+               "from selfmodel.domain.models import SelfModel, Belief\n"
+               "async def main():\n"
+               "    store = open_store('sqlite:///' + 'selfmodel.db')\n"
+               "    await store.start()\n"
+               "    beliefs = [Belief(id=f'b{i}', key=f'k{i}', value='v', statement='Likes '\n"
+               "               + 'x' * 200, support=2.0, ref_at=time.time()) for i in range(400)]\n"
+               "    await store.mutate_model('default', 'u1', lambda m: m.model_copy(\n"
+               "        update={'beliefs': beliefs}))\n"
+               "    await store.close()\n"
+               "asyncio.run(main())\n")
+    subprocess.run([sys.executable, "-c", observe], cwd=tmp_path, check=True, timeout=60)
+    done = subprocess.run(
+        f"{sys.executable} -m selfmodel.cli user show u1 --json | head -c 10",
+        shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.startswith("{")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
 def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

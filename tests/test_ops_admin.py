@@ -109,6 +109,9 @@ def test_user_show_says_what_is_missing(config: Path,
     assert status == 2 and "no tenant named 'other' (configured: acme)" in err
     status, _, err = run(capsys, "user", "show", "alice", "--config", str(config))
     assert status == 2  # the tenant defaults to "default", which this config does not have
+    status, _, err = run(capsys, "user", "show", "x" * 300, "--tenant", "acme",
+                         "--config", str(config))
+    assert status == 2 and "longer than 256 characters" in err  # the API's own user id rule
 
 
 # -- doctor -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import yaml
 
 from selfmodel.cli import main
 from selfmodel.config import load_config
+from selfmodel.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -30,6 +31,7 @@ def test_the_baked_config_loads_for_a_lone_container_and_for_compose(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFMODEL_STORE_URL", f"sqlite:///{tmp_path / 'selfmodel.db'}")
     monkeypatch.setenv("SELFMODEL_WORKERS", "1")  # the Dockerfile's defaults
+    monkeypatch.setenv("SELFMODEL_API_KEY", "sk-deploy-test")
     lone = load_config(str(DEPLOY / "config.yaml"))
     assert lone.observer.workers == 1 and lone.store_url().startswith("sqlite:///")
     assert main(["doctor", "--config", str(DEPLOY / "config.yaml")]) == 0
@@ -38,6 +40,21 @@ def test_the_baked_config_loads_for_a_lone_container_and_for_compose(
             monkeypatch.setenv(key, str(value))
     scaled = load_config(str(DEPLOY / "config.yaml"))
     assert scaled.observer.workers == 0 and scaled.store.url == "redis://redis:6379/0"
+
+
+def test_the_shipped_deploy_files_require_a_key(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """The image binds 0.0.0.0: its config has a tenant whose key comes from the
+    environment (no key, no start), and compose will not run without that variable."""
+    monkeypatch.setenv("SELFMODEL_STORE_URL", f"sqlite:///{tmp_path / 'selfmodel.db'}")
+    monkeypatch.setenv("SELFMODEL_WORKERS", "1")
+    monkeypatch.delenv("SELFMODEL_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SELFMODEL_API_KEY"):
+        load_config(str(DEPLOY / "config.yaml"))
+    monkeypatch.setenv("SELFMODEL_API_KEY", "sk-deploy-test")
+    assert not load_config(str(DEPLOY / "config.yaml")).open_mode
+    required = compose()["x-selfmodel"]["environment"]["SELFMODEL_API_KEY"]
+    assert required.startswith("${SELFMODEL_API_KEY:?")
 
 
 def test_compose_runs_redis_two_gateways_and_a_worker_with_config_mounted() -> None:

@@ -472,3 +472,40 @@ def test_a_belief_reaches_anthropic_and_the_exchange_updates_the_self_model(
         assert sent == "You are terse.\n\n" + decision["system_prompt"]
         learned = poll(lambda: beliefs(http, "carol").get("vegetarian"))
         assert learned["domain"] == "diet"
+
+
+# -- count_tokens -------------------------------------------------------------------------------
+
+
+def test_count_tokens_asks_anthropic_with_the_personalized_system(
+        gw: SurfaceGateway, fake: tuple[FakeUpstream, str]) -> None:
+    counted = client(gw).messages.count_tokens(
+        model="claude", system="You are terse.", messages=MESSAGES, tools=[TOOL],
+        extra_headers={"x-selfmodel-user": "u1"})
+    assert counted.input_tokens == 42  # what the provider answered
+    received = fake[0].last
+    assert received.path == "/v1/messages/count_tokens"
+    assert received.headers["x-api-key"] == "sk-upstream"
+    assert received.body == {"model": "claude-sonnet-4-5", "system": f"You are terse.\n\n{BLOCK}",
+                             "messages": MESSAGES, "tools": [TOOL]}
+    assert gw.recorded.finished == []  # nothing answered, nothing observed
+
+
+def test_count_tokens_elsewhere_counts_what_the_provider_would_receive(
+        gw: SurfaceGateway, fake: tuple[FakeUpstream, str]) -> None:
+    from selfmodel.personalize import tokens
+
+    calls = len(fake[0].requests)
+    counted = client(gw).messages.count_tokens(
+        model="gpt", messages=MESSAGES, system="You are terse.",
+        extra_headers={"x-selfmodel-user": "u1"})
+    assert len(fake[0].requests) == calls  # counted here: chat providers have no such call
+    system = f"You are terse.\n\n{BLOCK}"  # as the provider would receive it
+    assert counted.input_tokens == tokens.count(system) + tokens.count("Hi there") + 3 + 3
+    assert gw.recorded.prepared[-1]["user_id"] == "u1"
+
+
+def test_count_tokens_refuses_a_body_without_messages(gw: SurfaceGateway) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client(gw).messages.count_tokens(model="gpt", messages="nope")  # type: ignore[arg-type]
+    assert "messages" in str(caught.value)

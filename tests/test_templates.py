@@ -164,6 +164,18 @@ def test_a_template_with_a_syntax_error_is_reported_and_requests_go_out_unperson
     assert result.applied == []
 
 
+def test_a_template_that_treats_alignment_as_a_number_names_its_line_and_the_cold_start(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "score.j2").write_text(
+        "Profile:\n{% for b in beliefs %}- {{ b.statement }}\n{% endfor %}"
+        "{% if alignment_score > 0.7 %}Trusted{% endif %}\n")
+    tenant = Tenant(name="acme", template="score.j2")
+    [problem] = Personalizer(config(tmp_path, tenant)).problems()
+    assert "score.j2" in problem and "acme" in problem
+    assert "on line 3" in problem and "alignment_score None" in problem, problem
+
+
 def test_a_missing_template_file_is_reported(tmp_path: Path) -> None:
     tenant = Tenant(name="acme", template="nowhere.j2")
     personalizer = Personalizer(config(tmp_path, tenant))

@@ -53,8 +53,14 @@ def observations() -> list[Observation]:
 
 
 async def wait_for(store: Store, done: str, timeout: float) -> QueueStats:
-    """Poll the queue until ``done`` ("progress" or "drained") holds."""
+    """Poll the queue until ``done`` ("progress" or "drained") holds.
+
+    ``timeout`` bounds the time without progress (the queue not getting shorter), not the
+    whole wait: on a busy machine a worker process takes seconds to start and drains slowly,
+    and a fixed deadline failed there with the workers still making steady progress.
+    """
     deadline = time.monotonic() + timeout
+    least = USERS * PER_USER
     while True:
         stats = await store.queue_stats()
         progress = stats.pending > 0 and 0 < stats.depth < USERS * PER_USER
@@ -62,8 +68,11 @@ async def wait_for(store: Store, done: str, timeout: float) -> QueueStats:
             return stats  # mid-batch: some entries applied but not yet acknowledged
         if done == "drained" and stats.depth == 0:
             return stats
+        if stats.depth < least:
+            least, deadline = stats.depth, time.monotonic() + timeout
         if time.monotonic() > deadline:
-            raise AssertionError(f"queue never reached {done}: {stats}")
+            raise AssertionError(f"queue made no progress towards {done} in {timeout} s: "
+                                 f"{stats}")
         await asyncio.sleep(0.005)
 
 
@@ -72,9 +81,15 @@ def acked(stats: QueueStats) -> int:
 
 
 async def applied_count(store: Store) -> int:
-    """Observations applied so far: each one bumps its user's model version once."""
+    """Observations applied so far: each applied exchange counts once in its user's model.
+
+    Not the model versions: a version counts writes, and one write applies all of a user's
+    entries in a batch. Entries reclaimed from the killed worker share a claim with newer
+    entries of the same users (tests/test_worker_redelivery.py), so under load the versions
+    came out below the observation counts (``assert 9 == 10``) with nothing lost.
+    """
     models = [await store.get_model(TENANT, f"user{u}") for u in range(USERS)]
-    return sum(m.version for m in models if m is not None)
+    return sum(int(m.stats.get("exchanges", 0)) for m in models if m is not None)
 
 
 async def assert_applied_exactly_once(store: Store) -> None:
@@ -84,7 +99,7 @@ async def assert_applied_exactly_once(store: Store) -> None:
         assert sorted(b.key for b in model.beliefs) == sorted(
             f"likes:topic{u}x{k}" for k in range(PER_USER))
         assert all(b.observations == 1 for b in model.beliefs)
-        assert model.version == PER_USER
+        assert 1 <= model.version <= PER_USER  # writes: a batch may carry several entries
         assert model.stats["exchanges"] == PER_USER
         assert len(await store.list_observations(TENANT, f"user{u}")) == PER_USER
 
@@ -103,7 +118,7 @@ async def test_sigkill_mid_batch_then_another_worker(
         for o in observations():
             await store.enqueue(o)
         first = start_worker(config, "first", log)
-        at_kill = await wait_for(store, "progress", timeout=20)
+        at_kill = await wait_for(store, "progress", timeout=30)
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
         # Killed a few milliseconds after a poll that saw entries applied but not yet

@@ -18,6 +18,7 @@ import time
 from selfmodel.api.schemas import model_json
 from selfmodel.config import Config
 from selfmodel.domain.confidence import alignment_score, confidence
+from selfmodel.domain.identity import user_id_problem
 from selfmodel.domain.models import Belief, Evidence, SelfModel
 from selfmodel.store import open_store
 from selfmodel.store.base import StoreError
@@ -35,6 +36,10 @@ def show_user(config: Config, tenant: str, user_id: str, *, as_json: bool = Fals
     if tenant not in names:
         print(f"selfmodel: no tenant named {tenant!r} (configured: {', '.join(names)})",
               file=sys.stderr)
+        return 2
+    problem = user_id_problem(user_id)
+    if problem:  # the rule every entry point applies: such an id was never stored
+        print(f"selfmodel: the user id {problem}", file=sys.stderr)
         return 2
     try:
         model = asyncio.run(_load(config, tenant, user_id))

@@ -20,7 +20,10 @@ from selfmodel.api import (
 from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
 from selfmodel.api.middleware import InFlight, RequestObserver, route_table
+from selfmodel.api.user_ids import UserPathRouting
 from selfmodel.config import Config
+from selfmodel.console import install as install_console
+from selfmodel.exposure import OPEN_WARNING
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import build_extractor
 from selfmodel.observer.worker import run_workers as run_observers
@@ -30,6 +33,7 @@ from selfmodel.providers.router import Router
 from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
+from selfmodel.store.guard import guarded
 
 log = logging.getLogger("selfmodel")
 
@@ -50,11 +54,13 @@ async def _drain(task: asyncio.Task[None], timeout: float) -> None:
 
 
 def build_services(config: Config, store: Store | None = None) -> Services:
+    metrics = Metrics()
     services = Services(
         config=config,
-        store=store or open_store(config.store_url()),
+        # Budgets, breaker and spool around whichever backend (store/guard.py).
+        store=guarded(config, store or open_store(config.store_url()), metrics),
         directory=TenantDirectory(config),
-        metrics=Metrics(),
+        metrics=metrics,
     )
     services.router = Router(config, services.metrics)
     services.personalizer = Personalizer(config)
@@ -69,6 +75,8 @@ def create_app(config: Config, *, store: Store | None = None,
     """The gateway as an ASGI app. ``run_workers``: start in-process observation workers."""
     services = build_services(config, store)
     inflight = InFlight()
+    if config.open_mode:
+        log.warning(OPEN_WARNING)
     for problem in services.personalizer.problems():
         log.error("template problem (requests of that tenant go out unpersonalized): %s",
                   problem)
@@ -106,6 +114,8 @@ def create_app(config: Config, *, store: Store | None = None,
                anthropic_routes.router, selfmodel_routes.router, insights_routes.router]
     for router in routers:
         app.include_router(router)
+    app.add_middleware(UserPathRouting)  # ids with '/' in API paths (api/user_ids.py)
+    routers += install_console(app, services)  # /console; nothing when console.enabled is off
     app.add_middleware(RequestObserver, metrics=services.metrics, routes=route_table(routers),
                        inflight=inflight, debug_content=config.server.debug_log_content)
     return app

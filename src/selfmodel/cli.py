@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from selfmodel.config import Config, default_config, key_digest, load_config
+from selfmodel.config import Config, default_config, discover_config, key_digest, load_config
 from selfmodel.errors import ConfigError
+from selfmodel.exposure import open_bind_refusal
 from selfmodel.logging_setup import configure_logging
 from selfmodel.store.base import StoreError
 
@@ -41,14 +42,23 @@ log = logging.getLogger("selfmodel")
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     """``--config``, shared by every command that reads config.yaml."""
     parser.add_argument("--config", metavar="PATH", default=None,
-                        help="config.yaml (default: the embedded defaults: echo model, "
-                             "SQLite file selfmodel.db here, one open tenant)")
+                        help="config.yaml (default: ./config.yaml when there is one, else the "
+                             "embedded defaults: echo model, SQLite file selfmodel.db here, "
+                             "one open tenant)")
 
 
 def config_from(args: argparse.Namespace) -> Config:
     """The config a command runs with; ConfigError on a bad file (handled by ``main``)."""
-    path = getattr(args, "config", None)
-    return load_config(path) if path else default_config()
+    return config_and_source(args)[0]
+
+
+def config_and_source(args: argparse.Namespace) -> tuple[Config, str]:
+    """The config and where it came from (``--config``, ./config.yaml, or the defaults);
+    the path found is put back on ``args`` so child processes load the same file."""
+    config, source = discover_config(getattr(args, "config", None))
+    if getattr(args, "config", None) is None and not source.startswith("embedded"):
+        args.config = source
+    return config, source
 
 
 def add_serve(commands: Commands) -> None:
@@ -61,6 +71,9 @@ def add_serve(commands: Commands) -> None:
     parser.add_argument("--access-log", action="store_true",
                         help="uvicorn's own access line too (selfmodel already logs one JSON "
                              "line per request at info)")
+    parser.add_argument("--allow-open", action="store_true",
+                        help="serve open mode (no tenants: no API keys) on a non-loopback "
+                             "address anyway (server.allow_open in config)")
     parser.add_argument("--workers", type=int, default=1,
                         help="uvicorn worker processes (default 1; metrics are per process, "
                              "so prefer more replicas to more workers)")
@@ -68,13 +81,18 @@ def add_serve(commands: Commands) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    config = config_from(args)  # a bad file fails before the heavy imports below
+    config, source = config_and_source(args)  # a bad file fails before the heavy imports
+    refusal = open_bind_refusal(config, args.host, args.allow_open)
+    if refusal:
+        print(f"selfmodel: {refusal}", file=sys.stderr)
+        return USAGE_ERROR
 
     import uvicorn
 
     from selfmodel.app import create_app
 
     configure_logging(args.log_level)
+    log.info("config: %s", source)
     log.info("OpenAI-compatible gateway on http://%s:%d/v1 (models: %s)",
              args.host, args.port, ", ".join(config.aliases()) or "none")
     if args.workers > 1:
@@ -260,7 +278,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StoreError) as exc:
         print(f"selfmodel: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:
+        return _reader_went_away()
     return status
+
+
+def _reader_went_away() -> int:
+    """The output was piped into a reader that stopped early (``| head``): end quietly, as
+    Unix tools do. stdout is pointed at /dev/null so the interpreter's final flush does not
+    raise the same error again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":

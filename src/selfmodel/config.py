@@ -10,6 +10,7 @@ A wrong file raises ``ConfigError`` naming the field and the line, never a trace
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from pathlib import Path
@@ -22,6 +23,13 @@ from selfmodel.errors import ConfigError
 
 ENV_PREFIX = "os.environ/"
 ECHO_MODEL = "selfmodel/echo"
+# Top-level sections of LiteLLM proxy's config file, so a LiteLLM user's file loads as it is:
+# accepted and ignored (selfmodel has its own settings for what they configure).
+LITELLM_SECTIONS = frozenset({
+    "litellm_settings", "general_settings", "router_settings", "environment_variables",
+    "credential_list", "include",
+})
+DEFAULT_CONFIG_FILE = "config.yaml"  # what `serve` and the other commands load when present
 
 
 class _Strict(BaseModel):
@@ -56,11 +64,34 @@ class ModelDeployment(BaseModel):
 
     model_name: str
     litellm_params: LiteLLMParams
+    # LiteLLM's free-form metadata; selfmodel reads ``id`` (the deployment's label) and
+    # ``responses`` (native | bridged | auto: how Responses API requests reach it).
     model_info: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model_info")
+    @classmethod
+    def _known_modes(cls, info: dict[str, Any]) -> dict[str, Any]:
+        mode = info.get("responses")
+        if mode is not None and mode not in ("native", "bridged", "auto"):
+            raise ValueError(f"responses must be native, bridged or auto, not {mode!r}")
+        return info
 
 
 class StoreSettings(_Strict):
     url: str = "sqlite:///selfmodel.db"
+    # Latency budgets (store/guard.py): past them a chat goes on unpersonalized, an exchange's
+    # record goes to the spool and the self-model API answers 503.
+    read_budget_ms: int = Field(default=50, ge=1, le=60_000)  # the chat path's profile read
+    record_budget_ms: int = Field(default=500, ge=1, le=60_000)  # an exchange's record
+    api_budget_ms: int = Field(default=1000, ge=1, le=600_000)  # each self-model API call
+    # Circuit breaker: after this many failures in a row the store is not asked for
+    # ``breaker_cooldown_ms``, then one probe decides.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown_ms: int = Field(default=2000, ge=10, le=600_000)
+    # The spool of exchange records the store could not take (store/spool.py): a JSON-lines
+    # file ("" = beside a SQLite file, in memory for other stores), at most spool_max entries.
+    spool_path: str = ""
+    spool_max: int = Field(default=10_000, ge=0, le=10_000_000)
 
 
 class ObserverSettings(_Strict):
@@ -139,12 +170,34 @@ class ServerSettings(_Strict):
     decision_retention_days: float = Field(default=30.0, gt=0)
     graceful_timeout: float = Field(default=30.0, ge=0)
     debug_log_content: bool = False
+    # A provider's non-stream answer larger than this is refused (502): it is held whole.
+    max_upstream_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Open mode (no tenants) on a non-loopback address: refused at startup unless this is
+    # set (or `serve --allow-open`), since any caller could then read and erase every user.
+    allow_open: bool = False
+    # When set, GET /metrics wants `Authorization: Bearer <token>` (os.environ/NAME works).
+    metrics_token: SecretStr | None = None
 
 
-class Config(BaseModel):
-    """The whole of config.yaml."""
+class ConsoleSettings(_Strict):
+    """The operator console at /console and the users' own pages (selfmodel.console)."""
 
-    model_config = ConfigDict(extra="allow")
+    enabled: bool = True
+    # Signs session cookies, CSRF tokens and portal links. Unset: a random secret made at
+    # start (said in the log): sessions and links then end with the process and are not
+    # shared between replicas, so set one (os.environ/...) for more than one replica.
+    secret: SecretStr | None = None
+    session_minutes: float = Field(default=480.0, gt=0, le=7 * 24 * 60)
+    portal_link_hours: float = Field(default=72.0, gt=0, le=30 * 24)
+    # Base of portal links (https://gateway.example.com); unset: the API request's own.
+    public_url: str | None = None
+    sign_in_per_minute: int = Field(default=10, ge=1, le=10_000)  # per client address
+
+
+class Config(_Strict):
+    """The whole of config.yaml. Unknown keys are refused at every level, the top one
+    included (a typo such as ``obsever:`` must not be silently ignored); LiteLLM's own
+    sections are dropped before validation (``LITELLM_SECTIONS``)."""
 
     model_list: list[ModelDeployment] = Field(default_factory=list)
     store: StoreSettings = Field(default_factory=StoreSettings)
@@ -153,6 +206,7 @@ class Config(BaseModel):
     tenants: list[Tenant] = Field(default_factory=list)
     server: ServerSettings = Field(default_factory=ServerSettings)
     embedding_model: str | None = None  # alias used for relevance ranking, optional
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     base_dir: str = "."  # directory of the config file; relative paths resolve from it
 
     def deployments(self, alias: str) -> list[ModelDeployment]:
@@ -207,20 +261,22 @@ def _resolve_env(value: Any, path: tuple[Any, ...], missing: list[str]) -> Any:
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Follow a pydantic error location through the YAML node tree to a 1-based line."""
+    """Follow a pydantic error location through the YAML node tree to a 1-based line: the
+    line of the key named last (``obsever:``), or of the list item."""
     line = None
     for part in loc:
         if node is None:
             break
         line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            line = pair[0].start_mark.line + 1 if pair else line
+            node = pair[1] if pair else None
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             node = node.value[part] if part < len(node.value) else None
+            line = node.start_mark.line + 1 if node is not None else line
         else:
             node = None
-    if node is not None:
-        line = node.start_mark.line + 1
     return line
 
 
@@ -239,20 +295,50 @@ def parse_config(text: str, *, base_dir: str = ".", source: str = "config.yaml")
     data = _resolve_env(data, (), missing)
     if missing:
         raise ConfigError(f"{source}: missing environment for: {', '.join(missing)}")
+    data = {k: v for k, v in data.items() if k not in LITELLM_SECTIONS and k != "base_dir"}
     data["base_dir"] = base_dir
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            field = ".".join(str(p) for p in loc)
-            line = _line_of(root, loc)
-            where = f" (line {line})" if line else ""
-            problems.append(f"{field}{where}: {err['msg']}")
+        problems = [_problem(err, root) for err in exc.errors()]
         raise ConfigError(f"{source}: " + "; ".join(problems)) from None
     _check_references(config, source)
     return config
+
+
+def _problem(err: Any, root: yaml.Node | None) -> str:
+    """One validation error as ``field (line N): message``; an unknown key names the keys
+    its level accepts, and the closest one when it looks like a typo."""
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc)
+    line = _line_of(root, loc)
+    where = f" (line {line})" if line else ""
+    message = err["msg"]
+    if err["type"] == "extra_forbidden" and loc:
+        message = "unknown key" + _suggestion(str(loc[-1]), _known_keys(loc[:-1]))
+    return f"{field}{where}: {message}"
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    """The field names the model at ``parent`` (a pydantic location) accepts."""
+    model: Any = Config
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        info = getattr(model, "model_fields", {}).get(part)
+        annotation = getattr(info, "annotation", None)
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return [name for name in getattr(model, "model_fields", {}) if name != "base_dir"]
+
+
+def _suggestion(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(known)})" if known else ""
 
 
 def _check_references(config: Config, source: str) -> None:
@@ -285,6 +371,22 @@ def load_config(path: str | os.PathLike[str] | None) -> Config:
     """Load config.yaml; with no path, the embedded defaults (echo model, SQLite, open tenant)."""
     if path is None:
         return default_config()
+    return _load_file(path)
+
+
+def discover_config(path: str | os.PathLike[str] | None) -> tuple[Config, str]:
+    """The config a command runs with, and where it came from: ``path`` when given, else
+    ``./config.yaml`` when there is one (so editing the file in the directory you run from
+    takes effect, as with most servers), else the embedded defaults."""
+    if path is not None:
+        return _load_file(path), str(Path(path).resolve())
+    local = Path(DEFAULT_CONFIG_FILE)
+    if local.is_file():
+        return _load_file(local), str(local.resolve())
+    return default_config(), "embedded defaults (no ./config.yaml)"
+
+
+def _load_file(path: str | os.PathLike[str]) -> Config:
     file = Path(path)
     try:
         text = file.read_text()

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from selfmodel.config import Config, default_config, load_config
+from selfmodel.config import DEFAULT_CONFIG_FILE, Config, discover_config
 from selfmodel.errors import ConfigError
 from selfmodel.personalize.engine import Personalizer
 from selfmodel.providers.targets import Target, build_targets
@@ -53,13 +53,14 @@ class Check:
 
 def doctor(config_path: str | None, *, timeout: float = 3.0) -> int:
     """Print every check; 0 when nothing failed, 1 otherwise."""
-    source = str(Path(config_path).resolve()) if config_path else "embedded defaults"
-    print(f"selfmodel doctor (config: {source})")
     try:
-        config = load_config(config_path) if config_path else default_config()
+        config, source = discover_config(config_path)
     except ConfigError as exc:
+        source = str(Path(config_path or DEFAULT_CONFIG_FILE).resolve())
+        print(f"selfmodel doctor (config: {source})")
         checks = [Check("FAIL", "config", str(exc))]
     else:
+        print(f"selfmodel doctor (config: {source})")
         checks = asyncio.run(run_checks(config, timeout=timeout))
     for check in checks:
         print(f"  {check.level:<4}  {check.subject}: {check.detail}")

@@ -15,6 +15,7 @@ client ever sees a traceback or FastAPI's 422 list.
     ├── PayloadTooLarge         413 invalid_request_error
     ├── RateLimited             429 rate_limit_error (Retry-After passed on)
     ├── UpstreamError           502 api_error (provider 5xx, unreachable, bad answer)
+    │   └── UpstreamMalformed   502 api_error (a 2xx that is not a well-formed answer)
     ├── UpstreamTimeout         504 timeout_error
     └── StoreUnavailable        503 service_unavailable (self-model API only; chat degrades)
 
@@ -114,6 +115,11 @@ class UpstreamError(GatewayError):
     status = 502
     type = "api_error"
     code = "upstream_error"
+
+
+class UpstreamMalformed(UpstreamError):
+    """A 2xx answer that is not one (wrong content type, cut JSON, not SSE, too large): the
+    exchange failed and is not learned from (providers/answer_checks.py)."""
 
 
 class UpstreamTimeout(GatewayError):

@@ -6,23 +6,51 @@ merged in, so log pipelines can filter on ``tenant``, ``status`` or ``request_id
 parsing text. uvicorn's own loggers propagate here (``serve`` passes ``log_config=None``), so
 its startup and shutdown messages are JSON too. Called by the CLI only: nothing is configured
 at import time, and an app built in a test logs wherever the test says.
+
+uvicorn's access line (``serve --access-log``) prints the request path and query, which hold
+user ids (``/v1/self-models/{user_id}/...``); ``RedactAccessPaths`` rewrites them to
+``/v1/self-models/-/...`` and keeps only the names of query parameters.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
 
 from pydantic_core import to_json
 
-__all__ = ["JSONFormatter", "configure_logging"]
+__all__ = ["JSONFormatter", "RedactAccessPaths", "configure_logging", "redact_path"]
 
 # Loggers that say too much at INFO for a production stream.
 _QUIET = {"LiteLLM": logging.WARNING, "LiteLLM Router": logging.WARNING,
           "LiteLLM Proxy": logging.WARNING, "httpx": logging.WARNING,
           "aiohttp.access": logging.WARNING}
+
+
+_USER_PATH = re.compile(
+    r"^(/v1/self-models/)(.+?)(/(?:export|observations|consent|portal-link|beliefs(?:/[^/]*)?))?$")
+_QUERY_VALUE = re.compile(r"=[^&]*")
+
+
+def redact_path(path: str) -> str:
+    """A request path and query fit for a log: no user id, no query values."""
+    path, mark, query = path.partition("?")
+    path = _USER_PATH.sub(lambda m: m.group(1) + "-" + (m.group(3) or ""), path)
+    return path + mark + _QUERY_VALUE.sub("=-", query)
+
+
+class RedactAccessPaths(logging.Filter):
+    """Rewrites the path argument of uvicorn's access records (client, method, path,
+    HTTP version, status) with ``redact_path``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_path(args[2]), *args[3:])
+        return True
 
 
 class JSONFormatter(logging.Formatter):
@@ -76,6 +104,9 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> logg
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # no caller lookup (file, line) for each record
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactAccessPaths) for f in access.filters):
+        access.addFilter(RedactAccessPaths())
     for name, floor in _QUIET.items():
         logging.getLogger(name).setLevel(max(floor, root.level))
     logging.captureWarnings(True)

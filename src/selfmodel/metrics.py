@@ -50,6 +50,16 @@ class Metrics:
                                        ["extractor", "result"], registry=r)
         self.store_errors = Counter("selfmodel_store_errors", "Store failures by operation",
                                     ["operation"], registry=r)
+        self.store_timeouts = Counter("selfmodel_store_timeouts", "Store calls past their "
+                                      "latency budget, by operation", ["operation"], registry=r)
+        self.spooled = Counter("selfmodel_store_spooled", "Exchange records spooled while "
+                               "the store was unavailable", registry=r)
+        self.spool_replayed = Counter("selfmodel_store_spool_replayed", "Spooled exchange "
+                                      "records written to the store", registry=r)
+        self.spool_dropped = Counter("selfmodel_store_spool_dropped", "Exchange records lost: "
+                                     "the spool was full, or the store refused one", registry=r)
+        self.spool_depth = Gauge("selfmodel_store_spool_depth", "Exchange records waiting in "
+                                 "the spool", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

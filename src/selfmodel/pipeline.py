@@ -46,6 +46,7 @@ class Prepared:
     model: str
     system_text: str | None = None  # the personalization block to add; None: add nothing
     observe: bool = False  # whether ``finish`` enqueues an observation
+    consent_unchecked: bool = False  # the store could not be read: the worker checks consent
     decision: DecisionRecord | None = None
     arm: str | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -90,11 +91,14 @@ class Pipeline:
         prepared.decision = decision
         try:
             self_model, consent = await self.services.store.get_profile(tenant.name, user_id)
-        except Exception:  # the store is down: answer unpersonalized, never fail the chat
-            log.warning("store unavailable; forwarding unpersonalized", exc_info=True)
+        except Exception as exc:  # the store is down: unpersonalized, never fail the chat
+            log.warning("store unavailable; forwarding unpersonalized: %s", exc)
             self.services.metrics.store_errors.labels("get_model").inc()
             decision.reason = "store unavailable"
             self._count(tenant, "store_error")
+            # Still observed (the record is spooled if need be) where consent is implied;
+            # a withdrawal we could not read is honoured by the worker before it applies.
+            prepared.observe = prepared.consent_unchecked = tenant.policy.consent == "implied"
             return prepared
         if not tenant.policy.consent_allows(consent):
             decision.reason = "no consent: withdrawn, or required and not given"
@@ -125,6 +129,7 @@ class Pipeline:
         decision.template = result.template
         decision.template_version = result.template_version
         decision.cold_start = result.cold_start
+        decision.left_out, decision.left_out_ids = result.left_out, result.left_out_ids
         if result.error or not result.text:
             decision.reason = result.error or "nothing to apply"
             self._count(prepared.tenant, "template_error" if result.error else "empty")
@@ -169,6 +174,9 @@ class Pipeline:
                 tokens=tokens, at=time.time())
             if prepared.arm is not None and prepared.tenant.experiment is not None:
                 observation.experiment = prepared.tenant.experiment.name
+            # An erasure after the request began drops this exchange (store/_codec.py).
+            observation.began_at = prepared.at
+            observation.consent_unchecked = prepared.consent_unchecked
         retention = self.services.config.server.decision_retention_days * 86400
         write = self._track(
             self.services.store.record_exchange(prepared.decision, observation, retention))

@@ -65,14 +65,16 @@ def gateway_config(
 
 @contextmanager
 def running(store_url: str, upstreams: int = 1, *, aliases: tuple[str, ...] = ("gpt-4o-mini",),
-            tenants: list[dict[str, Any]] | None = None, **server: Any) -> Iterator[Running]:
-    """Fake provider(s) plus the gateway; alias ``gpt-4o-mini`` falls back across them."""
+            tenants: list[dict[str, Any]] | None = None, run_workers: bool = False,
+            **server: Any) -> Iterator[Running]:
+    """Fake provider(s) plus the gateway; alias ``gpt-4o-mini`` falls back across them.
+    ``run_workers``: the gateway's in-process observation workers learn from its chats."""
     with ExitStack() as stack:
         fakes = [FakeUpstream() for _ in range(upstreams)]
         served = [stack.enter_context(serve(fake)) for fake in fakes]
         deployments = [(alias, "openai/gpt-4o-mini", s.url + "/v1")
                        for alias in aliases for s in served]
         config = gateway_config(store_url, deployments, tenants=tenants, **server)
-        app = create_app(config, run_workers=False)
+        app = create_app(config, run_workers=run_workers)
         gateway = stack.enter_context(serve(app))
         yield Running(gateway, fakes, app)

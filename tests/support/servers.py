@@ -34,14 +34,25 @@ class ServedApp:
         self.thread.join(timeout=15)
 
 
+def bound_socket(port: int = 0) -> socket.socket:
+    """A listening-ready socket on 127.0.0.1, bound here and handed to uvicorn: picking a
+    free port, closing it and letting the server bind it later races with every other
+    process on the machine that wants a port (seen as "did not start" under parallel load)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 @contextmanager
 def serve(app: Any, *, port: int | None = None, **config: Any) -> Iterator[ServedApp]:
     """Serve ``app`` on 127.0.0.1 until the block ends; lifespan events run as in production."""
-    port = port or free_port()
+    sock = bound_socket(port or 0)
+    port = int(sock.getsockname()[1])
     cfg = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                          lifespan="on", **config)
     server = uvicorn.Server(cfg)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -53,3 +64,4 @@ def serve(app: Any, *, port: int | None = None, **config: Any) -> Iterator[Serve
         yield served
     finally:
         served.stop()
+        sock.close()

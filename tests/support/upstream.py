@@ -34,7 +34,7 @@ class Recorded:
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"  # ok | error | hang | trickle | die | forever
+    kind: str = "ok"  # ok | error | hang | trickle | die | forever | raw | garbage
     status: int = 200
     message: str = "scripted failure"
     retry_after: str | None = None
@@ -44,6 +44,9 @@ class Behaviour:
     tool_call: tuple[str, str] | None = None
     keepalive: bool = False  # an SSE comment before every stream event
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""  # raw: the body sent as is (``repeat`` times), with ``content_type``
+    content_type: str = "application/json"
+    repeat: int = 1
 
 
 def ok(text: str = "Hello from upstream", *, chunks: int = 3, delay: float = 0.0,
@@ -77,6 +80,18 @@ def forever(delay: float = 0.05) -> Behaviour:
     return Behaviour(kind="forever", delay=delay)
 
 
+def raw(body: bytes, content_type: str = "application/json", *, repeat: int = 1) -> Behaviour:
+    """A 200 whatever the request: ``body`` sent ``repeat`` times, in chunks, with
+    ``content_type`` (truncated JSON, an HTML page, a huge answer)."""
+    return Behaviour(kind="raw", body=body, content_type=content_type, repeat=repeat)
+
+
+def garbage(after: int = 2, delay: float = 0.05) -> Behaviour:
+    """A stream that starts well (``after`` content chunks, ``delay`` apart, so they reach
+    the client before the rest), then sends a line of HTML."""
+    return Behaviour(kind="garbage", chunks=after, delay=delay)
+
+
 class ScriptedDeath(RuntimeError):
     """Raised inside the ASGI app so uvicorn cuts the connection without ending the body."""
 
@@ -84,7 +99,9 @@ class ScriptedDeath(RuntimeError):
 class FakeUpstream:
     """An ASGI app; script it with ``then(...)`` before the request it should answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, chat_only: bool = False) -> None:
+        # chat_only: like vLLM, Ollama or Groq, no /responses or /messages (404 there)
+        self.chat_only = chat_only
         self.requests: list[Recorded] = []
         self.script: deque[Behaviour] = deque()
         self.closed = threading.Event()  # a client closed a connection we were answering
@@ -109,6 +126,10 @@ class FakeUpstream:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         body = json.loads(raw) if raw else None
         self.requests.append(Recorded(scope["path"], headers, body, raw))
+        if self.chat_only and scope["path"].endswith(SURFACE_PATHS):
+            await Answer(self, Behaviour(), scope["path"], {}, receive, send)._json(
+                404, {"detail": "Not Found"})
+            return
         behaviour = self.script.popleft() if self.script else Behaviour()
         await Answer(self, behaviour, scope["path"], body or {}, receive, send).run()
 
@@ -123,10 +144,14 @@ class Answer:
         kind = self.b.kind
         if kind == "error":
             await self._error()
+        elif kind == "raw":
+            await self._raw()
         elif kind in ("hang", "trickle", "forever"):
             await self._until_closed()
         elif self.path.endswith("/embeddings"):
             await self._json(200, _embeddings(self.body))
+        elif self.path.endswith("/count_tokens"):
+            await self._json(200, {"input_tokens": 42})
         elif self.path.endswith(SURFACE_PATHS) and not self.body.get("stream"):
             await self._json(200, surface_answer(self.path, self.body, self.b))
         elif self.body.get("stream"):
@@ -147,6 +172,13 @@ class Answer:
         await self.send({"type": "http.response.start", "status": status, "headers": pairs})
         await self.send({"type": "http.response.body", "body": raw})
 
+    async def _raw(self) -> None:
+        await self.send({"type": "http.response.start", "status": 200,
+                         "headers": [(b"content-type", self.b.content_type.encode())]})
+        for _ in range(self.b.repeat):
+            await self._chunk(self.b.body)
+        await self.send({"type": "http.response.body", "body": b""})
+
     async def _start_stream(self) -> None:
         await self.send({"type": "http.response.start", "status": 200,
                          "headers": [(b"content-type", b"text/event-stream")]})
@@ -166,6 +198,8 @@ class Answer:
                 await asyncio.sleep(self.b.delay)
         if self.b.kind == "die":
             raise ScriptedDeath("the fake provider drops the connection mid-stream")
+        if self.b.kind == "garbage":
+            await self._chunk(b"<html><body>502 Bad Gateway</body></html>\n\n")
         await self.send({"type": "http.response.body", "body": b""})
 
     async def _until_closed(self) -> None:
@@ -255,8 +289,20 @@ def stream_texts(b: Behaviour) -> list[str]:
 
 def _stream_events(body: dict[str, Any], b: Behaviour) -> list[bytes]:
     events = [_event(_chunk_data(body, {"role": "assistant", "content": ""}))]
+    if b.tool_call:  # the call's name first, then its arguments in two pieces
+        name, arguments = b.tool_call
+        half = len(arguments) // 2
+        events.append(_event(_chunk_data(body, {"tool_calls": [{
+            "index": 0, "id": "call_1", "type": "function",
+            "function": {"name": name, "arguments": ""}}]})))
+        events += [_event(_chunk_data(body, {"tool_calls": [{
+            "index": 0, "function": {"arguments": piece}}]}))
+            for piece in (arguments[:half], arguments[half:])]
+        events.append(_event(_chunk_data(body, {}, "tool_calls")))
+        events.append(b"data: [DONE]\n\n")
+        return events
     events += [_event(_chunk_data(body, {"content": text})) for text in stream_texts(b)]
-    if b.kind == "die":
+    if b.kind in ("die", "garbage"):
         return events
     events.append(_event(_chunk_data(body, {}, "stop")))
     options = body.get("stream_options") or {}

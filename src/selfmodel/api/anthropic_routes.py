@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from selfmodel.api.bodies import json_object, message_list, require_string
+from selfmodel.api.openai_routes import recent_user_text
 from selfmodel.api.surfaces import (
     EventReader,
     Wire,
@@ -27,8 +28,10 @@ from selfmodel.api.surfaces import (
     open_exchange,
     relay,
 )
+from selfmodel.api.user_ids import chat_user_id, header_user_id
 from selfmodel.errors import GatewayError, InvalidRequest
 from selfmodel.personalize.inject import inject_messages
+from selfmodel.personalize.threads import opening
 from selfmodel.providers import messages_path
 from selfmodel.providers.sse_events import frame
 
@@ -53,27 +56,52 @@ async def create_message(request: Request) -> Response:
     return await answer(exchange, reply, WIRE)
 
 
+async def count_tokens(request: Request) -> Response:
+    """``POST /v1/messages/count_tokens``: what the request would cost as the provider would
+    receive it, the user's personalization block included (the user from the
+    ``x-selfmodel-user`` header: Anthropic's count body has no metadata). Nothing is
+    recorded or observed: no answer is given."""
+    accepted = await accept(request, check_count)
+    body = accepted.body
+    user = header_user_id(request)
+    prepared = await accepted.pipeline.prepare(
+        tenant=accepted.tenant, surface="messages", model=accepted.alias, user_id=user,
+        opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
+        conversation=recent_user_text(body["messages"]), request_id=request.state.request_id,
+        thread=opening(body["messages"], body.get("system")))
+    if prepared.system_text:
+        inject_messages(body, prepared.system_text, accepted.tenant.policy.placement)
+    reply = await messages_path.count_tokens(accepted.services.router, accepted.alias, body,
+                                             request.headers)
+    return Response(reply.body, media_type="application/json",
+                    headers={"x-selfmodel-request-id": prepared.request_id})
+
+
 router.add_route("/v1/messages", create_message, methods=["POST"])
+router.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
 
 
 def user_id_of(body: dict[str, Any], request: Request) -> str | None:
-    """``metadata.user_id``, else the ``x-selfmodel-user`` header."""
+    """``metadata.user_id``, else the ``x-selfmodel-user`` header (api/user_ids.py)."""
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user, str) and user:
-        return user
-    return request.headers.get("x-selfmodel-user") or None
+    return chat_user_id(request, (("metadata.user_id", user),))
 
 
 def check_messages(body: dict[str, Any], max_messages: int) -> None:
     """What the gateway relies on: model, max_tokens, messages and their roles, system."""
-    require_string(body, "model")
     _check_max_tokens(body.get("max_tokens"))
+    check_count(body, max_messages)
+    check_type(body, "stream", bool, "a boolean")
+    check_type(body, "metadata", dict, "an object")
+
+
+def check_count(body: dict[str, Any], max_messages: int) -> None:
+    """A count_tokens body: a message request without max_tokens, stream or metadata."""
+    require_string(body, "model")
     for index, message in enumerate(message_list(body, max_messages)):
         _check_message(message, index)
     _check_system(body.get("system"))
-    check_type(body, "stream", bool, "a boolean")
-    check_type(body, "metadata", dict, "an object")
     check_type(body, "tools", list, "an array")
 
 

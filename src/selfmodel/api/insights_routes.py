@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from selfmodel.api.bodies import parse_object, read_body, require_string
+from selfmodel.api.user_ids import checked_user_id
 from selfmodel.config import Tenant
 from selfmodel.errors import InvalidRequest, StoreUnavailable
 from selfmodel.insights_report import collect_insights, insights_json, iso
@@ -30,7 +31,6 @@ from selfmodel.store.base import StoreError
 router = APIRouter()
 
 MAX_OUTCOME_BODY = 16 * 1024
-MAX_USER_ID = 256
 MAX_NAME = 64
 MAX_FUTURE = 86_400.0  # an outcome dated later than a day from now is a clock or unit bug
 
@@ -55,7 +55,7 @@ async def post_outcome(request: Request) -> JSONResponse:
     services, tenant = _caller(request)
     body = parse_object(await read_body(request, MAX_OUTCOME_BODY))
     now = time.time()
-    user_id = check_text(body, "user_id", MAX_USER_ID)
+    user_id = checked_user_id(require_string(body, "user_id"))
     name = check_text(body, "name", MAX_NAME)
     value = check_value(body)
     at = parse_time(body["at"], "at") if body.get("at") is not None else now

@@ -26,8 +26,9 @@ from starlette.types import Send
 
 from selfmodel.api.bodies import check_chat, check_embeddings, json_object, parse_object, read_body
 from selfmodel.api.sse import Delivered, EventSplitter, Pump, SSEResponse, error_event
+from selfmodel.api.user_ids import chat_user_id
 from selfmodel.config import Tenant
-from selfmodel.errors import GatewayError, ModelNotFound
+from selfmodel.errors import GatewayError, ModelNotFound, UpstreamMalformed
 from selfmodel.observability import note_model, note_stream_error
 from selfmodel.personalize.inject import inject_chat
 from selfmodel.personalize.threads import opening
@@ -137,6 +138,14 @@ class Exchange:
                                     previous_assistant=previous, assistant=assistant,
                                     truncated=truncated, tokens=tokens)
 
+    def broke_off(self, error: GatewayError) -> None:
+        """The provider failed mid-stream. A malformed answer is a failed exchange: recorded
+        (its decision), not learned from; an answer cut off is still observed, as truncated."""
+        log.warning("stream %s broke off: %s", self.prepared.request_id, error.message)
+        note_stream_error(error.type)
+        if isinstance(error, UpstreamMalformed):
+            self.prepared.observe = False
+
     async def finish_shielded(self, delivered: Delivered | None, *, truncated: bool) -> None:
         """``finish``, run to its end even if this task is cancelled (client gone)."""
         text, tokens = delivered.answer() if delivered is not None else ("", 0)
@@ -163,8 +172,7 @@ class Exchange:
                 await _send(send, splitter.feed(chunk), delivered)
             ending, completed = splitter.end(), True
         except GatewayError as exc:
-            log.warning("stream %s broke off: %s", self.prepared.request_id, exc.message)
-            note_stream_error(exc.type)
+            self.broke_off(exc)
             ending = error_event(exc)
         finally:
             stream.close()
@@ -203,12 +211,10 @@ def answer_headers(request_id: str, deployment: str, arm: str | None = None) -> 
 
 
 def user_id_of(body: dict[str, Any], request: Request) -> str | None:
-    """``user``, else ``safety_identifier``, else the ``x-selfmodel-user`` header."""
-    for key in ("user", "safety_identifier"):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return request.headers.get("x-selfmodel-user") or None
+    """``user``, else ``safety_identifier``, else the ``x-selfmodel-user`` header; a 400
+    when the one that names the user breaks the user id rule (api/user_ids.py)."""
+    return chat_user_id(request, (("user", body.get("user")),
+                                  ("safety_identifier", body.get("safety_identifier"))))
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -1,4 +1,7 @@
-"""Operations endpoints: liveness, readiness, Prometheus metrics. No authentication, no provider.
+"""Operations endpoints: liveness, readiness, Prometheus metrics. No tenant key, no provider.
+
+``/metrics`` may be given its own bearer token (``server.metrics_token``): its labels name
+tenants and models, which a deployment may not want to show to anyone who can reach it.
 
 ``/readyz`` answers fast (each check bounded by a short timeout) and never calls a provider:
 a gateway whose provider is down is still ready to answer with a clear 502.
@@ -7,11 +10,13 @@ a gateway whose provider is down is still ready to answer with a clear 502.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from selfmodel.errors import AuthenticationFailed
 from selfmodel.services import Services
 
 router = APIRouter()
@@ -53,6 +58,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text format; queue gauges are read from the store at scrape time."""
     services = _services(request)
+    _check_metrics_token(services, request)
     try:
         stats = await asyncio.wait_for(services.store.queue_stats(), CHECK_TIMEOUT)
     except Exception:  # a timeout or a store error: not ready
@@ -63,3 +69,16 @@ async def metrics(request: Request) -> Response:
         services.metrics.dead_letters.set(stats.dead)
     return Response(services.metrics.render(),
                     media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _check_metrics_token(services: Services, request: Request) -> None:
+    """401 unless the scrape carries ``server.metrics_token`` (when one is configured)."""
+    token = services.config.server.metrics_token
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise AuthenticationFailed("GET /metrics needs the metrics token: "
+                                   "Authorization: Bearer <server.metrics_token>.",
+                                   headers={"www-authenticate": "Bearer"})

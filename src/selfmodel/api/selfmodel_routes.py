@@ -31,6 +31,7 @@ from selfmodel.api.schemas import (
     observation_json,
     validated,
 )
+from selfmodel.api.user_ids import checked_user_id, path_user_id
 from selfmodel.config import Policy, Tenant
 from selfmodel.domain.confidence import confidence
 from selfmodel.domain.models import Belief, BeliefStatus, Observation, SelfModel
@@ -46,7 +47,7 @@ from selfmodel.domain.update import (
     reject_belief,
 )
 from selfmodel.errors import InvalidRequest, NotFound, PermissionDenied, StoreUnavailable
-from selfmodel.observer.apply import apply_observation_detailed, needs_extractor
+from selfmodel.observer.apply import apply_observation_detailed, is_structured, needs_extractor
 from selfmodel.services import Services
 from selfmodel.store.base import Mutation, StoreError
 
@@ -101,7 +102,7 @@ async def create_self_model(request: Request) -> JSONResponse:
     """Idempotent create: 201 the first time, 200 with the existing model after."""
     services, tenant = _caller(request)
     data = validated(CreateIn, await _body(request))
-    user_id = check_id(data.user_id)
+    user_id = checked_user_id(data.user_id)
     with _store(services, "create_model"):
         existing = await services.store.get_model(tenant.name, user_id)
         model = existing or await services.store.create_model(
@@ -115,7 +116,7 @@ async def create_self_model(request: Request) -> JSONResponse:
 async def get_self_model(user_id: str, request: Request) -> JSONResponse:
     """The model; ``?context=``, ``?min_confidence=``, ``?include=rejected`` filter beliefs."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     model = await _model(services, tenant, user_id)
     now = time.time()
     query = request.query_params
@@ -155,14 +156,18 @@ def _visible(model: SelfModel, now: float, *, context: str | None = None,
 @router.post(PREFIX + "/{user_id}/observations")
 async def post_observation(user_id: str, request: Request) -> JSONResponse:
     """Queue an observation durably (202); with ``?wait=true`` also apply it now (200)."""
+    began = time.time()  # an erasure from now on drops this observation (issue 20, item 4)
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(ObservationIn, await _body(request))
     data.check_pair()
     wait = _flag(request.query_params.get("wait"), "wait")
     await _model(services, tenant, user_id)
     await _require_consent(services, tenant, user_id)
     observation = _observation(tenant, user_id, data)
+    if is_structured(observation):
+        _check_structured_text(observation, tenant.policy)
+    observation.began_at = began
     with _store(services, "enqueue"):
         await services.store.enqueue(observation)
     extractor = services.extras.get("extractor")
@@ -172,6 +177,28 @@ async def post_observation(user_id: str, request: Request) -> JSONResponse:
             return JSONResponse(applied)
     return JSONResponse({"object": "observation", "id": observation.id, "status": "queued"},
                         status_code=202)
+
+
+def _check_structured_text(observation: Observation, policy: Policy) -> None:
+    """A structured observation's text is belief text as it stands: the guard that would
+    refuse its claim at apply time answers 400 now, so the app learns it was not stored.
+    (Free text is the extractor's to read; what it draws from it is guarded when applied.)"""
+    fields = {"key": observation.key, "value": observation.value,
+              "domain": observation.domain, "context": observation.context,
+              "evidence": observation.evidence}
+    if observation.evidence is None:
+        fields["content"] = observation.content
+    for field, text in fields.items():
+        if text:
+            _refuse_field(field, text, policy)
+
+
+def _refuse_field(field: str, text: str, policy: Policy) -> None:
+    try:
+        check_text(text, policy.never_store)
+    except RefusedText as exc:
+        raise InvalidRequest(f"Invalid value for '{field}': {exc}; it was not stored.",
+                             param=field, code="refused") from None
 
 
 def _flag(raw: str | None, name: str) -> bool:
@@ -226,7 +253,7 @@ async def _apply_now(services: Services, tenant: Tenant, observation: Observatio
 async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONResponse:
     """The user confirms, rejects or edits one belief; answers with the belief now holding."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(PatchIn, await _body(request))
     data.check_edit()
     _check_edit_text(data, tenant.policy)
@@ -252,13 +279,8 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
 def _check_edit_text(data: PatchIn, policy: Policy) -> None:
     for field in ("value", "statement"):
         text = getattr(data, field)
-        if text is None:
-            continue
-        try:
-            check_text(text, policy.never_store)
-        except RefusedText as exc:
-            raise InvalidRequest(f"Invalid value for '{field}': {exc}; it was not stored.",
-                                 param=field, code="refused") from None
+        if text is not None:
+            _refuse_field(field, text, policy)
 
 
 async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: str,
@@ -279,7 +301,7 @@ async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: s
 async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> Response:
     """Forget one belief and its evidence."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     await _mutate(services, tenant, user_id, belief_id,
                   lambda model: delete_belief(model, belief_id))
     return Response(status_code=204)
@@ -291,7 +313,7 @@ async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> R
 async def export_self_model(user_id: str, request: Request) -> JSONResponse:
     """Everything stored about the user, machine-readable (the right of access)."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     store, name = services.store, tenant.name
     with _store(services, "export"):
         model = await store.get_model(name, user_id)
@@ -317,7 +339,7 @@ async def export_self_model(user_id: str, request: Request) -> JSONResponse:
 async def erase_self_model(user_id: str, request: Request) -> Response:
     """Erase beliefs, observations, decision records and consent of the user (204)."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     with _store(services, "delete_model"):
         existed = await services.store.delete_model(tenant.name, user_id)
     if not existed:
@@ -329,7 +351,7 @@ async def erase_self_model(user_id: str, request: Request) -> Response:
 async def put_consent(user_id: str, request: Request) -> JSONResponse:
     """Record the user's opt-in (``granted: true``) or its withdrawal, effective at once."""
     services, tenant = _caller(request)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)
     data = validated(ConsentIn, await _body(request))
     with _store(services, "set_consent"):
         await services.store.set_consent(tenant.name, user_id, data.granted)

@@ -34,7 +34,6 @@ from selfmodel.api.openai_routes import (
 from selfmodel.api.sse import HeldEvents, Pump, SSEResponse
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError
-from selfmodel.observability import note_stream_error
 from selfmodel.personalize.threads import opening
 from selfmodel.pipeline import Pipeline
 from selfmodel.providers.answers import Reply, Stream
@@ -170,9 +169,7 @@ class SurfaceRelay:
             if reader is not None:
                 reader.feed(ending)
         except GatewayError as exc:
-            log.warning("stream %s broke off: %s", self._exchange.prepared.request_id,
-                        exc.message)
-            note_stream_error(exc.type)
+            self._exchange.broke_off(exc)
             ending = self._wire.error_event(exc)
         finally:
             stream.close()

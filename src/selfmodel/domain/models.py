@@ -182,6 +182,16 @@ class Observation(BaseModel):
     arm: str | None = None  # experiment arm of the request, if any
     experiment: str | None = None  # the experiment that arm belongs to (tenant config)
     tokens: int = 0  # total tokens of the exchange when the provider reported them
+    # When the request that produced it began (``at`` is when it ended): an erasure after
+    # that moment drops the observation, even though it was stamped after the erasure.
+    began_at: float | None = None
+    # Made while the store could not be read (so the user's consent was not checked): the
+    # worker checks it before applying.
+    consent_unchecked: bool = False
+
+    def began(self) -> float:
+        """The moment an erasure is compared with: the request's start, or ``at``."""
+        return self.at if self.began_at is None else min(self.at, self.began_at)
 
 
 class AppliedBelief(BaseModel):
@@ -215,3 +225,7 @@ class DecisionRecord(BaseModel):
     beliefs: list[AppliedBelief] = Field(default_factory=list)
     defaults: list[str] = Field(default_factory=list)
     system_prompt: str | None = None  # exactly the personalization sent, None if not
+    # Why the user's other beliefs were not applied (personalize/left_out.py): reason ->
+    # how many, and belief id -> reason for the first few that passed the gate.
+    left_out: dict[str, int] = Field(default_factory=dict)
+    left_out_ids: dict[str, str] = Field(default_factory=dict)

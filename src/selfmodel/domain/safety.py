@@ -9,6 +9,8 @@ store is checked here, the normalized statement and the raw quote alike, and ref
 - carries template syntax (Jinja ``{{ {% {#``) or chat role markers (``system:``,
   ``<|im_start|>``, ``[INST]``, ``### Instruction``, ``<system>``...);
 - carries a markdown image or a URL with a query string (the exfiltration channels);
+- carries a link in any form, or dictates content for the answers (a quoted string, a code
+  word, a secret to reveal): domain/answer_content.py;
 - uses a known injection phrase: override ("ignore previous instructions"), leak ("reveal the
   system prompt"), identity ("you are now", "act as", "developer mode"), "new instructions:";
 - or, scored clause by clause, is a directive to the assistant that goes beyond the form of
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
+from selfmodel.domain.answer_content import answer_content_reason
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\u200d")  # ZWJ joins emoji; the rest is visible layout
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#|%\}|#\}|\}\}")
@@ -260,7 +264,8 @@ def instruction_reason(text: str) -> str | None:
     if hidden:
         return hidden
     folded = unicodedata.normalize("NFKC", text)
-    return _markup_reason(folded) or _phrase_reason(folded) or _directive_reason(folded)
+    return (_markup_reason(folded) or _phrase_reason(folded) or answer_content_reason(folded)
+            or _directive_reason(folded))
 
 
 def _hidden_characters(text: str) -> str | None:

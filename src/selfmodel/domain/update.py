@@ -21,6 +21,11 @@ Rules (DESIGN.md section 6):
   While retired it does not count against its rivals (see domain/evidence.py).
 - Stored prompt injection and excluded sensitive categories: such claims are refused, never
   stored, and the refusal says why without repeating the text.
+- One choke point: every belief is created by ``_ensure_belief`` and every statement
+  rewritten by ``_restate``, and both refuse text the injection guard refuses, whatever
+  path brought it (extractor, structured observation, PATCH edit, a future import). The
+  callers check first to say why (and to apply the tenant's never_store); the choke point
+  makes sure no path can skip the guard.
 """
 
 from __future__ import annotations
@@ -92,10 +97,9 @@ def _field_reason(text: str) -> str | None:
 
 def refusal(claim: Claim, never_store: Sequence[str] = ()) -> str | None:
     """Why ``claim`` may not be stored, or None. The reason never repeats the claim's text."""
-    for field in ("statement", "key", "value", "quote", "domain"):
-        reason = _field_reason(getattr(claim, field))
-        if reason:
-            return f"claim refused: its {field} reads as an instruction ({reason})"
+    reason = _injection_refusal(claim)
+    if reason:
+        return reason
     text = " ".join([claim.domain, claim.key, claim.value, claim.statement, claim.quote])
     category = sensitive_category(text, list(never_store))
     if category:
@@ -103,9 +107,24 @@ def refusal(claim: Claim, never_store: Sequence[str] = ()) -> str | None:
     return None
 
 
+def _injection_refusal(claim: Claim) -> str | None:
+    """Why a field of ``claim`` reads as an instruction (or carries a link), or None."""
+    for field in ("statement", "key", "value", "quote", "domain", "context"):
+        text = getattr(claim, field)
+        reason = _field_reason(text) if text else None
+        if reason:
+            return f"claim refused: its {field} reads as an instruction ({reason})"
+    return None
+
+
 def _ensure_belief(model: SelfModel, claim: Claim, bid: str, at: float) -> SelfModel:
+    """The belief of ``claim``, created if new: the one place a claim becomes a belief, so
+    the injection guard is applied here whatever the caller checked before."""
     if model.belief(bid) is not None:
         return model
+    reason = _injection_refusal(claim)
+    if reason:
+        raise RefusedText(reason)
     fresh = Belief(id=bid, kind=claim.kind, domain=claim.domain, key=claim.key,
                    value=claim.value, statement=claim.statement, context=claim.context,
                    ref_at=at)
@@ -347,6 +366,10 @@ def edit_belief(
 
 
 def _restate(model: SelfModel, bid: str, statement: str) -> SelfModel:
+    """The one place a belief's statement is rewritten: guarded like ``_ensure_belief``."""
+    reason = _field_reason(statement)
+    if reason:
+        raise RefusedText(f"the text reads as an instruction to the model ({reason})")
     beliefs = [b.model_copy(update={"statement": statement.strip()}) if b.id == bid else b
                for b in model.beliefs]
     return model.model_copy(update={"beliefs": beliefs})

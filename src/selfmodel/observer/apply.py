@@ -144,7 +144,8 @@ async def apply_observation_detailed(
         return change(model)
 
     model = await store.mutate_model(observation.tenant, observation.user_id, mutate,
-                                     observation_id=observation.id, observed_at=observation.at)
+                                     observation_id=observation.id,
+                                     observed_at=observation.began())
     if model is not None:
         await store.log_observation(observation)
     result = Applied(model=model, applied=model is not None and bool(calls), refused=refused)

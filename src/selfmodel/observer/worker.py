@@ -172,9 +172,11 @@ class Worker:
                 self._count("unknown_tenant")
             return await self._ack_all(entries, "unknown_tenant")
         try:
-            ready, outcomes = await self._extract_all(entries, policy, deadline)
-        except Exception as exc:  # the model could not be read: each entry fails, to retry
+            entries, outcomes = await self._consented(entries, policy)
+            ready, extracted = await self._extract_all(entries, policy, deadline)
+        except Exception as exc:  # the store could not be read: each entry fails, to retry
             return [await self._fail(entry, exc) for entry in entries]
+        outcomes += extracted
         if not ready:
             return outcomes
         try:
@@ -190,6 +192,20 @@ class Worker:
                        else "erased" if obs.id in result.erased else "duplicate")
             count_outcome(self.metrics, obs, outcome)
         return outcomes + await self._ack_all([entry for entry, _ in ready], "done")
+
+    async def _consented(self, entries: list[QueueEntry], policy: Policy
+                         ) -> tuple[list[QueueEntry], list[str]]:
+        """Entries made while the gateway could not read the user's consent are applied only
+        if the consent recorded now allows it; the others are acknowledged and dropped."""
+        if not any(e.observation.consent_unchecked for e in entries):
+            return entries, []
+        first = entries[0].observation
+        if policy.consent_allows(await self.store.get_consent(first.tenant, first.user_id)):
+            return entries, []
+        for _ in (refused := [e for e in entries if e.observation.consent_unchecked]):
+            self._count("no_consent")
+        kept = [e for e in entries if not e.observation.consent_unchecked]
+        return kept, await self._ack_all(refused, "no_consent")
 
     async def _extract_all(
         self, entries: list[QueueEntry], policy: Policy, deadline: float

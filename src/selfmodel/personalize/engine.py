@@ -27,6 +27,7 @@ from selfmodel.config import Config, Policy, Tenant
 from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
+from selfmodel.personalize.left_out import left_out
 from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, gate, select
 from selfmodel.personalize.templates import (
@@ -50,6 +51,8 @@ class Personalization:
     template_version: str | None  # sha256 of its source
     error: str | None = None  # a render failure: the request goes out unpersonalized
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (belief id, why not)
+    left_out: dict[str, int] = field(default_factory=dict)  # reason -> beliefs not applied
+    left_out_ids: dict[str, str] = field(default_factory=dict)  # a few of them: id -> reason
 
     def record_fields(self) -> dict[str, Any]:
         """The DecisionRecord fields this decision fills (``DecisionRecord(**...)``)."""
@@ -60,6 +63,8 @@ class Personalization:
             "beliefs": list(self.applied),
             "defaults": list(self.defaults),
             "system_prompt": self.text,
+            "left_out": dict(self.left_out),
+            "left_out_ids": dict(self.left_out_ids),
         }
 
 
@@ -89,26 +94,36 @@ class _Delivered:
     cold_start: bool
     template: str | None
     skipped: tuple[tuple[str, str], ...]
+    left_out: tuple[tuple[str, int], ...]  # without the gate's count (the model's size moves)
+    left_out_ids: tuple[tuple[str, str], ...]
 
     @classmethod
     def of(cls, result: Personalization, policy: Policy, eligible: int) -> _Delivered:
         return cls(result.template_version, policy, eligible, result.text,
                    tuple(a.id for a in result.applied), tuple(result.defaults),
-                   result.cold_start, result.template, tuple(result.skipped))
+                   result.cold_start, result.template, tuple(result.skipped),
+                   tuple((k, n) for k, n in result.left_out.items() if k != "gate"),
+                   tuple(result.left_out_ids.items()))
 
     def still(self, template_version: str | None, policy: Policy, eligible: int) -> bool:
         return (self.template_version == template_version and self.eligible == eligible
                 and (self.policy is policy or self.policy == policy))
 
-    def again(self, passed: list[tuple[Belief, float]]) -> Personalization:
-        """The same block; the applied beliefs' confidence and evidence as they are now."""
+    def again(self, passed: list[tuple[Belief, float]], total: int) -> Personalization:
+        """The same block; the applied beliefs' confidence and evidence as they are now, and
+        the gate's count of left-out beliefs for the model's current size (the same gated
+        set leaves the rest of the account as it was)."""
         current = {belief.id: (belief, value) for belief, value in passed}
         applied = (_APPLIED.validate_python([
             _applied_fields(Scored(*current[i], 0.0, 0.0, 0.0, False)) for i in self.applied])
             if self.applied else [])
+        left = dict(self.left_out)
+        if total > len(passed):
+            left = {"gate": total - len(passed), **left}
         return Personalization(self.text, applied, list(self.defaults), self.cold_start,
                                self.template, self.template_version,
-                               skipped=list(self.skipped))
+                               skipped=list(self.skipped), left_out=left,
+                               left_out_ids=dict(self.left_out_ids))
 
 
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
@@ -181,13 +196,14 @@ class Personalizer:
         compiled, problem = self._templates.get(name)
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
+        beliefs = model.beliefs if model else []
         gated = self._gated(model, tenant.policy.min_confidence, now)
         key = (tenant.name, user_id, thread) if thread is not None else None
         kept = self._threads.get(key) if key is not None else None
         if kept is not None and kept.still(compiled.version, tenant.policy, gated.eligible):
-            return kept.again(gated.passed)
+            return kept.again(gated.passed, len(beliefs))
         selection = select(
-            model.beliefs if model else [],
+            beliefs,
             policy=tenant.policy,
             conversation=conversation,
             now=now,
@@ -199,6 +215,8 @@ class Personalizer:
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
         result = self._render(compiled, selection, tenant, user_id, alignment)
+        result.left_out, result.left_out_ids = left_out(len(beliefs), gated.passed, selection,
+                                                        tenant.policy.max_beliefs)
         if key is not None and result.error is None:
             self._threads.put(key, _Delivered.of(result, tenant.policy, gated.eligible))
         return result

@@ -115,8 +115,11 @@ class Templates:
             template = env.from_string(source)
             compiled = Compiled(name, hashlib.sha256(source.encode()).hexdigest(), template,
                                 pure=not any(word in source for word in _RANDOM))
-            for sample in SAMPLES:
-                compiled.render(sample)
+            for case, sample in SAMPLES.items():
+                try:
+                    compiled.render(sample)
+                except Exception as exc:
+                    raise SampleFailed(case, exc) from exc
         except Exception as exc:  # any failure means: this tenant goes out unpersonalized
             self.broken[name] = f"template {name} ({users}) cannot be used: {describe(exc)}"
             return
@@ -153,8 +156,21 @@ def read_source(folder: Path, name: str) -> str:
     raise FileNotFoundError(f"no file {path}")
 
 
+class SampleFailed(Exception):
+    """A template failed to render one of the ``SAMPLES`` (``case`` says which)."""
+
+    def __init__(self, case: str, error: Exception) -> None:
+        super().__init__(case)
+        self.case, self.error = case, error
+
+
 def describe(exc: Exception) -> str:
-    """A failure in plain words, with the line for syntax errors."""
+    """A failure in plain words, with the template's line, and for a render failure the
+    sample it rendered (so "alignment_score is None at cold start" is visible)."""
+    if isinstance(exc, SampleFailed):
+        line = template_line(exc.error)
+        where = f" on line {line}" if line else ""
+        return f"{describe(exc.error)}{where}, rendering {exc.case}"
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return f"syntax error on line {exc.lineno}: {exc.message}"
     if isinstance(exc, jinja2.exceptions.SecurityError):
@@ -164,6 +180,18 @@ def describe(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"cannot be read: {exc.strerror or exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def template_line(exc: BaseException) -> int | None:
+    """The template line a render error was raised at: Jinja rewrites tracebacks so that
+    frames of template code carry the template's own file name and line."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _users_of(config: Config, name: str) -> str:
@@ -238,9 +266,13 @@ _SAMPLE_BELIEF = {
     "value": "concise",
     "confidence": 0.8,
 }
-SAMPLES = (
-    context(beliefs=[_SAMPLE_BELIEF], defaults=[], cold_start=False, user_id="sample",
-            tenant="sample", alignment_score=0.5),
-    context(beliefs=[], defaults=["Prefers clear, direct answers"], cold_start=True,
-            user_id="sample", tenant="sample", alignment_score=None),
-)
+# Every template must render both: a known user, and a cold start, where there are no
+# beliefs and ``alignment_score`` is None (no answer observed yet).
+SAMPLES = {
+    "a user with one belief (alignment_score 0.5)": context(
+        beliefs=[_SAMPLE_BELIEF], defaults=[], cold_start=False, user_id="sample",
+        tenant="sample", alignment_score=0.5),
+    "a cold start (no beliefs, alignment_score None)": context(
+        beliefs=[], defaults=["Prefers clear, direct answers"], cold_start=True,
+        user_id="sample", tenant="sample", alignment_score=None),
+}

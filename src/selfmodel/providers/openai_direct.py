@@ -8,6 +8,9 @@ bad p99, which is why this path exists at all instead of going through litellm.
 Timeouts: ``connect`` for the TCP/TLS handshake, ``request`` for a whole non-stream answer,
 ``first_byte`` for a stream's headers and first chunk, ``idle`` between chunks, and the
 request timeout again as a cap on a whole stream (a trickle never runs forever).
+
+What comes back with a 2xx is checked before anyone calls it a success (content type, JSON
+that parses, SSE lines, a size cap): providers/answer_checks.py.
 """
 
 from __future__ import annotations
@@ -20,18 +23,21 @@ import aiohttp
 from pydantic_core import to_json
 
 from selfmodel.errors import GatewayError, UpstreamError, UpstreamTimeout
+from selfmodel.providers.answer_checks import SSELines, check_stream_type, read_json_answer
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.targets import Target
 from selfmodel.providers.upstream_errors import error_from_payload
 
 _POOL_LIMIT = 1024
+MAX_ANSWER_BYTES = 16 * 1024 * 1024  # server.max_upstream_bytes' default
 
 
 class OpenAIDirect:
     """The pooled session lives from ``start`` to ``close`` (the app's lifespan)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._max_bytes = max_answer_bytes
         self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
@@ -46,10 +52,11 @@ class OpenAIDirect:
             self._session = None
 
     async def complete(self, target: Target, body: dict[str, Any]) -> Reply:
-        return await self._post_whole(target, target.chat_url, body)
+        return await self._post_whole(target, target.chat_url, body, self._max_bytes)
 
     async def embed(self, target: Target, body: dict[str, Any]) -> Reply:
-        return await self._post_whole(target, target.embeddings_url, body)
+        """Not size-capped: a large batch of vectors is legitimately tens of megabytes."""
+        return await self._post_whole(target, target.embeddings_url, body, None)
 
     async def stream(self, target: Target, body: dict[str, Any]) -> Stream:
         """Open the stream and wait for its first chunk (the last moment to fall back)."""
@@ -66,6 +73,7 @@ class OpenAIDirect:
                     payload = await response.read()
                     raise error_from_payload(response.status, target.alias, payload,
                                              response.headers)
+                check_stream_type(response, target.alias)
                 first = await response.content.readany()
         except BaseException as exc:
             if response is not None:
@@ -76,23 +84,27 @@ class OpenAIDirect:
         if not first:
             response.close()
             raise UpstreamError(f"The provider for model '{target.alias}' sent an empty stream.")
-        return Stream(target, first, _rest(response, target, deadline), response.close)
+        lines = SSELines(target.alias)
+        try:
+            lines.feed(first)
+        except UpstreamError:
+            response.close()
+            raise
+        return Stream(target, first, _rest(response, target, deadline, lines), response.close)
 
-    async def _post_whole(self, target: Target, url: str, body: dict[str, Any]) -> Reply:
+    async def _post_whole(self, target: Target, url: str, body: dict[str, Any],
+                          max_bytes: int | None) -> Reply:
         session = self._require_session()
         timeout = self._timeout(target.connect_timeout, target.request_timeout)
         try:
             async with session.post(url, data=_encode(target, body), headers=target.headers,
                                     timeout=timeout) as response:
-                payload = await response.read()
-                status = response.status
-                if status >= 400:
-                    raise error_from_payload(status, target.alias, payload, response.headers)
+                if response.status >= 400:
+                    raise error_from_payload(response.status, target.alias,
+                                             await response.read(), response.headers)
+                payload = await read_json_answer(response, target.alias, max_bytes)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, target, "") from exc
-        if not payload.lstrip().startswith(b"{"):
-            raise UpstreamError(f"The provider for model '{target.alias}' sent an answer that "
-                                "is not JSON.")
         return Reply(payload, target)
 
     def _timeout(self, connect: float, total: float | None) -> aiohttp.ClientTimeout:
@@ -111,13 +123,15 @@ class OpenAIDirect:
 
 
 def _encode(target: Target, body: dict[str, Any]) -> bytes:
-    body["model"] = target.model
-    return to_json(body)
+    """New bytes with the deployment's model name; the caller's body is left as it was (a
+    fallback to another deployment must not see the first one's model)."""
+    return to_json({**body, "model": target.model})
 
 
-async def _rest(response: aiohttp.ClientResponse, target: Target,
-                deadline: float) -> AsyncGenerator[bytes, None]:
-    """The chunks after the first, each within the idle timeout, all before the deadline."""
+async def _rest(response: aiohttp.ClientResponse, target: Target, deadline: float,
+                lines: SSELines) -> AsyncGenerator[bytes, None]:
+    """The chunks after the first, each within the idle timeout, all before the deadline,
+    each checked to be server-sent events before it is passed on."""
     content = response.content
     watchdog = Watchdog(content, target.idle_timeout, deadline)
     finished = False
@@ -128,9 +142,11 @@ async def _rest(response: aiohttp.ClientResponse, target: Target,
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _translate(exc, target, " in the middle of the stream") from exc
             if not chunk:
+                lines.end()
                 finished = True
                 return
             watchdog.last = watchdog.loop.time()
+            lines.feed(chunk)
             yield chunk
     finally:
         watchdog.cancel()

@@ -63,7 +63,7 @@ class Router:
         self._targets = build_targets(config)
         self._metrics = metrics
         self._backends: dict[Kind, Backend] = backends or {
-            "direct": OpenAIDirect(),
+            "direct": OpenAIDirect(config.server.max_upstream_bytes),
             "litellm": LiteLLMPath(preload=self._uses("litellm")),
             "echo": EchoModel(),
         }

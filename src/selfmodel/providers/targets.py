@@ -16,6 +16,11 @@ from selfmodel.config import ECHO_MODEL, Config, LiteLLMParams, ModelDeployment,
 from selfmodel.providers.circuit import Circuit
 
 Kind = Literal["direct", "litellm", "echo"]
+# How a direct deployment gets Responses API requests: ``native`` at <api_base>/responses,
+# ``bridged`` as chat completions translated both ways, ``auto`` native until the provider
+# answers that it has no such endpoint (404/405), then bridged for good.
+Operation = Literal["native", "bridged", "auto"]
+OPERATION_MODES: tuple[Operation, ...] = ("native", "bridged", "auto")
 
 # Providers whose API is OpenAI's own wire format: forwarded byte for byte, no litellm.
 _OPENAI_BASES = {
@@ -44,6 +49,22 @@ class Target:
     chat_url: str = ""
     embeddings_url: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    responses: Operation = "bridged"  # direct deployments: see ``Operation``
+    # Anthropic deployments: Anthropic's own Messages API, resolved once at startup.
+    messages_url: str = ""
+    messages_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def responses_native(self) -> bool:
+        """Whether Responses requests go to the provider's own /responses now."""
+        return self.kind == "direct" and self.responses != "bridged"
+
+    def responses_missing(self) -> bool:
+        """The provider said it has no /responses: bridge from now on, if ``auto``."""
+        if self.responses != "auto":
+            return False
+        self.responses = "bridged"
+        return True
 
 
 def build_targets(config: Config) -> dict[str, list[Target]]:
@@ -84,7 +105,46 @@ def _target(deployment: ModelDeployment, server: ServerSettings, taken: list[str
     )
     if kind == "direct":
         _add_direct_endpoints(target)
+        target.responses = responses_mode(deployment)
+    elif params.provider == "anthropic":
+        _add_anthropic_endpoints(target)
     return target
+
+
+ANTHROPIC_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _add_anthropic_endpoints(target: Target) -> None:
+    """Anthropic's Messages URL and auth for the native pass-through, read once: from the
+    deployment, else the environment variables litellm and Anthropic's SDK read."""
+    params = target.params
+    url = (params.api_base or os.environ.get("ANTHROPIC_API_BASE")
+           or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE).rstrip("/")
+    target.messages_url = url if url.endswith("/v1/messages") else url + "/v1/messages"
+    headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+    extra = params.extra_params().get("extra_headers")
+    if isinstance(extra, dict):
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    key = _api_key(params, "ANTHROPIC_API_KEY")
+    if key:
+        headers["x-api-key"] = key
+    target.messages_headers = headers
+
+
+def responses_mode(deployment: ModelDeployment) -> Operation:
+    """``model_info.responses`` when set; else native for OpenAI's own API and Azure (both
+    serve it), auto for any other OpenAI-compatible server (vLLM, Ollama, Groq and most
+    self-hosted servers serve only chat completions)."""
+    chosen = deployment.model_info.get("responses")
+    if chosen in OPERATION_MODES:
+        return chosen  # type: ignore[no-any-return]
+    params = deployment.litellm_params
+    own = params.provider == "azure" or (
+        params.provider == "openai"
+        and (params.api_base or _OPENAI_BASES["openai"] or "").rstrip("/")
+        == _OPENAI_BASES["openai"])
+    return "native" if own else "auto"
 
 
 def _upstream_model(params: LiteLLMParams) -> str:

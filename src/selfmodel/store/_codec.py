@@ -109,7 +109,7 @@ def fold_steps(
     dropped: set[str] = set()
     for step in steps:
         obs = step.observation
-        if erased_before(erased, obs.at):
+        if erased_before(erased, obs.began()):
             dropped.add(obs.id)
         elif obs.id not in seen:
             seen.add(obs.id)

@@ -28,7 +28,7 @@ from selfmodel.store._redis_keys import GROUP, Keys
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
 
 SCAN_PAGE = 1000
-MAX_BLOCK_MS = 20_000  # a blocking read stays well inside the client's socket timeout
+MAX_BLOCK_MS = 2_000  # a blocking read stays well inside the client's socket timeout
 
 # Single server: dead-letter an entry only if it is still pending (an erasure may have removed
 # it meanwhile), and do the move atomically. KEYS: stream, dead list. ARGV: group, id, doc.

@@ -24,10 +24,11 @@ from selfmodel.store._redis_keys import Keys, owner_member
 
 # KEYS: decision, tenant index, user index, tombstone, stream.
 # ARGV: decision doc ('' = none), ttl ms, request id, at, tenant-index trim bound, expires at,
-#       has user ('1' / ''), now, tenant, user, payload ('' = no observation).
+#       has user ('1' / ''), now, tenant, user, payload ('' = no observation), the time the
+#       observation's request began. Neither is written if the user was erased since.
 EXCHANGE_LUA = """
+local erased = ARGV[7] == '1' and redis.call('GET', KEYS[4])
 if ARGV[1] ~= '' then
-  local erased = ARGV[7] == '1' and redis.call('GET', KEYS[4])
   if not erased or tonumber(erased) < tonumber(ARGV[4]) then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
@@ -40,7 +41,7 @@ if ARGV[1] ~= '' then
     end
   end
 end
-if ARGV[11] ~= '' then
+if ARGV[11] ~= '' and (not erased or tonumber(erased) < tonumber(ARGV[12])) then
   return redis.call('XADD', KEYS[5], '*', 't', ARGV[9], 'u', ARGV[10], 'p', ARGV[11])
 end
 return false
@@ -66,7 +67,7 @@ def exchange_args(keys: Keys, decision: DecisionRecord | None, obs: Observation 
         decision.request_id if decision else "", repr(decision.at if decision else now),
         repr(now - ttl), repr(now + ttl), "1" if uk else "", repr(now),
         obs.tenant if obs else "", obs.user_id if obs else "",
-        obs.model_dump_json() if obs else "",
+        obs.model_dump_json() if obs else "", repr(obs.began() if obs else now),
     ]
     return script_keys, args
 

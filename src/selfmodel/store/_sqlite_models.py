@@ -17,7 +17,7 @@ from selfmodel.domain.models import SelfModel
 from selfmodel.recent import Recent
 from selfmodel.store._codec import erased_before, fold_steps, next_version, user_digest
 from selfmodel.store._sqlite_schema import immediate
-from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step
+from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step, UserRow
 
 _GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
 _HEAD = "SELECT version, stamp FROM models INDEXED BY models_head WHERE tenant=? AND user_id=?"
@@ -93,6 +93,21 @@ def list_models(conn: sqlite3.Connection, tenant: str, limit: int) -> list[SelfM
         "SELECT doc FROM models WHERE tenant=? ORDER BY user_id LIMIT ?", (tenant, limit)
     )
     return [SelfModel.model_validate_json(doc) for (doc,) in rows]
+
+
+# The page of users is chosen on the covering ``models_head`` index (no document is read),
+# then only those documents are asked for their count of active beliefs.
+_USERS = (
+    "SELECT u.user_id, u.stamp, (SELECT count(*) FROM json_each(m.doc, '$.beliefs') "
+    "WHERE json_extract(value, '$.status') = 'active') "
+    "FROM (SELECT user_id, stamp FROM models INDEXED BY models_head "
+    "WHERE tenant=? AND instr(user_id, ?) > 0 ORDER BY stamp DESC, user_id LIMIT ?) u "
+    "JOIN models m ON m.tenant=? AND m.user_id=u.user_id ORDER BY u.stamp DESC, u.user_id")
+
+
+def list_users(conn: sqlite3.Connection, tenant: str, search: str, limit: int) -> list[UserRow]:
+    rows = conn.execute(_USERS, (tenant, search, max(limit, 0), tenant))
+    return [UserRow(user_id, float(stamp), int(count)) for user_id, stamp, count in rows]
 
 
 def erased_at(conn: sqlite3.Connection, tenant: str, user_id: str) -> float | None:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 
 from selfmodel.domain.models import DecisionRecord, Observation
+from selfmodel.store._codec import erased_before
+from selfmodel.store._sqlite_models import erased_at
 from selfmodel.store._sqlite_records import put_decision
 from selfmodel.store._sqlite_schema import immediate
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
@@ -36,7 +38,11 @@ Row = tuple[int, str, int, float]
 
 
 def insert(conn: sqlite3.Connection, obs: Observation, now: float) -> str:
-    """Add one entry; the caller holds the write transaction."""
+    """Add one entry; the caller holds the write transaction. An observation whose request
+    began before the user's erasure is not written at all ("" for its id): the worker would
+    drop it, and meanwhile the user's words would sit in the file again."""
+    if erased_before(erased_at(conn, obs.tenant, obs.user_id), obs.began()):
+        return ""
     cursor = conn.execute(_INSERT, (obs.tenant, obs.user_id, obs.model_dump_json(), now, now))
     return str(cursor.lastrowid)
 

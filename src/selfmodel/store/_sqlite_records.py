@@ -28,7 +28,7 @@ USER_TABLES: dict[str, str] = {
 
 def log_observation(conn: sqlite3.Connection, obs: Observation) -> None:
     with immediate(conn):
-        if erased_before(erased_at(conn, obs.tenant, obs.user_id), obs.at):
+        if erased_before(erased_at(conn, obs.tenant, obs.user_id), obs.began()):
             return
         conn.execute(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
@@ -101,6 +101,17 @@ def list_decisions(
     return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
 
 
+def list_user_decisions(
+    conn: sqlite3.Connection, tenant: str, user_id: str, limit: int
+) -> list[DecisionRecord]:
+    rows = conn.execute(
+        "SELECT doc FROM decisions INDEXED BY decisions_user WHERE tenant=? AND user_id=? "
+        "AND expires_at > ? ORDER BY at DESC, request_id DESC LIMIT ?",
+        (tenant, user_id, time.time(), max(limit, 0)),
+    )
+    return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
+
+
 def add_outcome(conn: sqlite3.Connection, tenant: str, user_id: str, name: str,
                 value: float, at: float) -> None:
     with immediate(conn):
@@ -121,7 +132,22 @@ def list_outcomes(
 
 
 def delete_user(conn: sqlite3.Connection, tenant: str, user_id: str) -> bool:
-    """Erase every row of the user and write the tombstone, in one transaction."""
+    """Erase every row of the user and write the tombstone, in one transaction.
+
+    Deleted bytes are overwritten with zeros (``secure_delete``, _sqlite_schema.connect);
+    ``checkpoint`` then clears the WAL of the pages that held them."""
+    return _delete_user(conn, tenant, user_id)
+
+
+def checkpoint(conn: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and truncate it, so an erased user's rows do not
+    linger there; False when a reader kept it from completing (it is retried at the next
+    erasure, and SQLite's own checkpoints reuse the file from its start)."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
+
+
+def _delete_user(conn: sqlite3.Connection, tenant: str, user_id: str) -> bool:
     with immediate(conn):
         removed = 0
         for table in USER_TABLES:

@@ -95,6 +95,16 @@ class UserSummary:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class UserRow:
+    """One user in a listing (the console's user search): who, when last changed, how many
+    active beliefs. Cheap to list: no model is parsed into domain objects."""
+
+    user_id: str
+    updated_at: float  # the model's last change (recent activity)
+    beliefs: int  # active beliefs
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the gateway, the API and the workers need from a backend."""
@@ -149,6 +159,10 @@ class Store(Protocol):
 
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]: ...
 
+    async def list_users(self, tenant: str, *, search: str = "", limit: int = 50) -> list[UserRow]:
+        """The tenant's users whose id contains ``search`` (case-sensitive; "" for all),
+        most recently changed first, at most ``limit``."""
+
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         """The time of the user's last erasure, if any."""
 
@@ -181,6 +195,12 @@ class Store(Protocol):
         self, tenant: str, since: float = 0.0, limit: int = 100_000
     ) -> list[DecisionRecord]:
         """For insights: a tenant's unexpired decision records, oldest first."""
+
+    async def list_user_decisions(
+        self, tenant: str, user_id: str, limit: int = 50
+    ) -> list[DecisionRecord]:
+        """One user's unexpired decision records, newest first (what was personalized for
+        them lately, without reading the whole tenant's records)."""
 
     # -- the observation queue --------------------------------------------------------------
     async def enqueue(self, observation: Observation) -> str:

@@ -35,6 +35,7 @@ from redis.typing import EncodableT, KeyT
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.recent import Recent
 from selfmodel.store import _redis_records as rec
+from selfmodel.store import _redis_users as listing
 from selfmodel.store._codec import erased_before, fold_steps, next_version
 from selfmodel.store._redis_erase import Eraser
 from selfmodel.store._redis_keys import Keys, UserKeys, parse_url
@@ -48,6 +49,7 @@ from selfmodel.store.base import (
     QueueStats,
     Step,
     StoreError,
+    UserRow,
 )
 
 P = ParamSpec("P")
@@ -57,8 +59,10 @@ MAX_ATTEMPTS = 100  # optimistic retries before ConflictError (50 racing writers
 BACKOFF_BASE = 0.0005
 BACKOFF_CAP = 0.02
 PING_TIMEOUT = 2.0
-CONNECT_TIMEOUT = 5.0
-SOCKET_TIMEOUT = 30.0  # above the queue's longest blocking read (_redis_queue.MAX_BLOCK_MS)
+# The last line of defence only: callers' latency budgets (store/guard.py) are far shorter.
+# The socket timeout stays above the queue's longest blocking read (_redis_queue.MAX_BLOCK_MS).
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 5.0
 
 
 def _translated(
@@ -280,6 +284,10 @@ class RedisStore:
         return [m for m in map(_model, raws) if m is not None]
 
     @_translated
+    async def list_users(self, tenant: str, *, search: str = "", limit: int = 50) -> list[UserRow]:
+        return await listing.list_users(self._r, self.keys, tenant, search, limit)
+
+    @_translated
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         return await self._erased_at(tenant, user_id)
 
@@ -359,7 +367,7 @@ class RedisStore:
         uk = self.keys.user(obs.tenant, obs.user_id)
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(uk.model)
-            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.at):
+            if erased_before(await self._erased_at(obs.tenant, obs.user_id), obs.began()):
                 return
             pipe.multi()  # type: ignore[no-untyped-call]
             rec.add_log_entry(pipe, self.keys, obs, user_part=True, shared_part=not self.cluster)
@@ -393,6 +401,12 @@ class RedisStore:
         self, tenant: str, since: float = 0.0, limit: int = 100_000
     ) -> list[DecisionRecord]:
         return await rec.list_decisions(self._r, self.keys, tenant, since, limit)
+
+    @_translated
+    async def list_user_decisions(
+        self, tenant: str, user_id: str, limit: int = 50
+    ) -> list[DecisionRecord]:
+        return await listing.list_user_decisions(self._r, self.keys, tenant, user_id, limit)
 
     # -- queue ------------------------------------------------------------------------------
     @_translated

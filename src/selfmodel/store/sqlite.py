@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -59,7 +60,10 @@ from selfmodel.store.base import (
     QueueStats,
     Step,
     StoreError,
+    UserRow,
 )
+
+log = logging.getLogger("selfmodel.store.sqlite")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -192,10 +196,15 @@ class SQLiteStore:
         self._cache.drop(tenant, user_id)
         existed = await self._write(records.delete_user, tenant, user_id)
         self._cache.drop(tenant, user_id)  # and again, for a read that raced the erasure
+        if self.path != ":memory:" and not await self._write(records.checkpoint):
+            log.warning("WAL checkpoint after an erasure was kept from completing by a reader")
         return existed
 
     async def list_models(self, tenant: str, limit: int = 10_000) -> list[SelfModel]:
         return await self._read(models.list_models, tenant, limit)
+
+    async def list_users(self, tenant: str, *, search: str = "", limit: int = 50) -> list[UserRow]:
+        return await self._read(models.list_users, tenant, search, limit)
 
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         return await self._read(models.erased_at, tenant, user_id)
@@ -231,6 +240,11 @@ class SQLiteStore:
         self, tenant: str, since: float = 0.0, limit: int = 100_000
     ) -> list[DecisionRecord]:
         return await self._read(records.list_decisions, tenant, since, limit)
+
+    async def list_user_decisions(
+        self, tenant: str, user_id: str, limit: int = 50
+    ) -> list[DecisionRecord]:
+        return await self._read(records.list_user_decisions, tenant, user_id, limit)
 
     # -- queue ------------------------------------------------------------------------------
     async def enqueue(self, observation: Observation) -> str:
