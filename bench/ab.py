@@ -8,6 +8,8 @@ turns, each round every tree at every load, separate changes of a few percent:
 
     python -m bench.ab --tree before=HEAD~3 --tree after=.
     python -m bench.ab --tree before=main --tree after=. --loads 1,10 --rounds 4
+    python -m bench.ab --tree sqlite=. --tree pg=. \
+        --store pg=postgresql://postgres@127.0.0.1:5432/postgres?schema=sm_ab   # migrated
 
 A tree is a git revision (checked out into a temporary worktree) or ``.`` (the working
 tree, uncommitted changes included). Each tree's ``selfmodel serve`` runs on the project's
@@ -41,6 +43,7 @@ class Tree:
     port: int = 0
     proc: procs.Proc | None = None
     runs: dict[int, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    store_url: str | None = None  # default: a SQLite file of its own
 
 
 @contextlib.contextmanager
@@ -63,9 +66,13 @@ def checked_out(revision: str) -> Iterator[Path]:
 
 def start(tree: Tree, out: Path, upstream: int, body: Path) -> None:
     """Seed the tree's own store and start its gateway (paused until its turn)."""
-    url = f"sqlite:///{out / (tree.name + '.db')}"
+    url = tree.store_url or f"sqlite:///{out / (tree.name + '.db')}"
 
     async def seeded() -> None:
+        if url.startswith("postgresql://"):
+            from selfmodel.store.postgres import migrate_database
+
+            await migrate_database(url)
         store = await seed.open_started(url)
         try:
             await seed.seed_user(store, systems.TENANT, systems.USER, 50)
@@ -123,7 +130,10 @@ def main() -> None:
     parser.add_argument("--loads", default="1,10,16", help="wrk connections (default 1,10,16)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--store", action="append", default=[], metavar="NAME=URL",
+                        help="the store URL of tree NAME (default: a SQLite file of its own)")
     args = parser.parse_args()
+    stores = dict(spec.split("=", 1) for spec in args.store)
     specs = [spec.split("=", 1) for spec in args.tree]
     if len(specs) < 2 or any(len(spec) != 2 for spec in specs):
         parser.error("give two or more --tree NAME=REVISION")
@@ -132,7 +142,8 @@ def main() -> None:
     body = systems.write_bodies(out)["user"]
     upstream_port = free_port()
     with contextlib.ExitStack() as stack:
-        trees = [Tree(name, stack.enter_context(checked_out(rev))) for name, rev in specs]
+        trees = [Tree(name, stack.enter_context(checked_out(rev)), store_url=stores.get(name))
+                 for name, rev in specs]
         upstream = systems.start_upstream(out, upstream_port)
         stack.callback(upstream.stop)
         for tree in trees:

@@ -56,7 +56,7 @@ from bench.quality_selection import Ranks, extract_all
 from bench.quality_selection import evaluate as run_selection
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.observer.apply import Extractor
-from selfmodel.personalize.relevance import Relevance
+from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 
 QUALITY_MD = data.ROOT / "QUALITY.md"
 TF_IDF = {False: 0.829, True: 0.437}  # the reference's first-ranked, by same_topic
@@ -347,7 +347,8 @@ class Measure:
         self.run.details["llm"] = _extraction_details(llm)
 
     async def selection(self) -> None:
-        rankers: list[tuple[str, Relevance | None]] = [("default relevance", None)]
+        rankers: list[tuple[str, Relevance | None]] = [("hybrid (default)", None),
+                                                       ("lexical", LexicalRelevance())]
         if self.args.embeddings:
             rankers.append(("embeddings (all-MiniLM-L6-v2)", embedding_relevance()))
         seed, pool = self.args.seed, self.all_explicit
@@ -360,7 +361,7 @@ class Measure:
         for same in (False, True):
             ranks = run_selection(self.explicit, same_topic=same, seed=seed, claims=claims,
                                   pool=pool)
-            self.run.rows += selection_rows(f"{self.name} + default relevance", ranks, same,
+            self.run.rows += selection_rows(f"{self.name} + hybrid", ranks, same,
                                             "extracted")[1:2]
 
     async def blocks(self) -> None:

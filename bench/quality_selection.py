@@ -35,6 +35,7 @@ from selfmodel.observer.apply import Extractor
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import select
+from selfmodel.personalize.semantic import with_vectors
 
 DISTRACTORS = 9
 TIE = 1e-9
@@ -70,6 +71,7 @@ def stated_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]:
     claims = [Claim(kind=Kind.PREFERENCE, key=f"p{i}", value="stated", statement=text,
                     quote=text) for i, text in enumerate(sentences)]
     model, _ = apply_claims(model, claims, observation_id="obs_stated", at=at)
+    model = with_vectors(model)  # as the write path stores them (observer/apply.py)
     by_key = {b.key: b for b in model.beliefs}
     return [[by_key[f"p{i}"]] if f"p{i}" in by_key else [] for i in range(len(sentences))]
 
@@ -95,6 +97,7 @@ def extracted_beliefs(sentences: Sequence[str], at: float, claims: Claims) -> li
         before = {b.id for b in model.beliefs}
         model, _ = apply_claims(model, claims.get(text, []), observation_id=f"obs_{i}", at=at)
         groups.append([b.id for b in model.beliefs if b.id not in before])
+    model = with_vectors(model)
     by_id = {b.id: b for b in model.beliefs}
     return [[by_id[i] for i in group] for group in groups]
 
@@ -139,13 +142,17 @@ def _first(scores: dict[str, float], gold_ids: set[str]) -> tuple[float, float, 
 
 def evaluate(records: Sequence[Preference], *, same_topic: bool, seed: int = 7,
              relevance: Relevance | None = None, claims: Claims | None = None,
-             policy: Policy | None = None, pool: Sequence[Preference] | None = None) -> Ranks:
+             policy: Policy | None = None, pool: Sequence[Preference] | None = None,
+             topics: Sequence[str] | None = None) -> Ranks:
     """Ranks of each record's gold; distractors come from ``pool`` (default: ``records``),
     so a sample of questions still draws its distractors from every record. ``claims``
-    (``extract_all``): rank extracted beliefs instead of the stated sentences."""
+    (``extract_all``): rank extracted beliefs instead of the stated sentences. ``topics``:
+    score only the questions whose gold is on these (a question scores as in the full run)."""
     policy = policy or Policy()
     ranks = Ranks()
     for gold in records:
+        if topics is not None and gold.topic not in topics:
+            continue
         others = distractors(pool or records, gold, same_topic, seed)
         ranks.add(gold.topic, score_question(gold, others, policy, relevance, claims))
     return ranks

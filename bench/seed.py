@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from selfmodel.domain.models import Claim, Kind, SelfModel
 from selfmodel.domain.update import apply_claims
+from selfmodel.personalize.semantic import with_vectors
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
 
@@ -44,7 +45,7 @@ def seeded(model: SelfModel, claims: list[Claim], now: float) -> SelfModel:
         for rep in range(1 + i % 3):
             model, _ = apply_claims(model, [claim], observation_id=f"seed-{i}-{rep}",
                                     at=now - 86_400 * (rep + 1) - i)
-    return model
+    return with_vectors(model)  # as the write path stores them (observer/apply.py)
 
 
 async def seed_user(store: Store, tenant: str, user_id: str, beliefs: int,

@@ -55,6 +55,15 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a schema of this test's own (tests/store_pg.py)."""
+    from tests.store_pg import postgres_schema
+
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
 def fake() -> Iterator[tuple[FakeUpstream, str]]:
     """A fake OpenAI/Anthropic-compatible provider served on loopback, and its URL."""
     upstream = FakeUpstream()

@@ -39,7 +39,9 @@ def test_the_baked_config_loads_for_a_lone_container_and_for_compose(
         if not str(value).startswith("${"):
             monkeypatch.setenv(key, str(value))
     scaled = load_config(str(DEPLOY / "config.yaml"))
-    assert scaled.observer.workers == 0 and scaled.store.url == "redis://redis:6379/0"
+    assert scaled.observer.workers == 0
+    assert scaled.store.url.startswith("postgresql://selfmodel:")
+    assert scaled.store.url.endswith("@postgres:5432/selfmodel")
 
 
 def test_the_shipped_deploy_files_require_a_key(monkeypatch: pytest.MonkeyPatch,
@@ -57,11 +59,15 @@ def test_the_shipped_deploy_files_require_a_key(monkeypatch: pytest.MonkeyPatch,
     assert required.startswith("${SELFMODEL_API_KEY:?")
 
 
-def test_compose_runs_redis_two_gateways_and_a_worker_with_config_mounted() -> None:
+def test_compose_runs_postgres_migrate_two_gateways_and_a_worker_with_config_mounted() -> None:
     services = compose()["services"]
-    assert set(services) == {"redis", "gateway-1", "gateway-2", "worker"}
-    assert "--appendonly" in services["redis"]["command"]
+    assert set(services) == {"postgres", "migrate", "gateway-1", "gateway-2", "worker"}
+    assert services["postgres"]["volumes"][0].endswith(":/var/lib/postgresql/data")
+    assert services["migrate"]["command"][0] == "migrate"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in ("gateway-1", "gateway-2", "worker"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully")
         service = services[name]
         mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
         assert (DEPLOY / mounts["/etc/selfmodel/config.yaml"]).is_file()

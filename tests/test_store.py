@@ -1,4 +1,5 @@
-"""The store contract: one suite, run against SQLite, a real Redis server and a Redis Cluster.
+"""The store contract: one suite, run against SQLite, a real Redis server, PostgreSQL and a
+Redis Cluster.
 
 Every test takes the ``store`` fixture and asserts only what selfmodel.store.base promises,
 so a backend that passes here can be swapped for another. The cluster backend runs the same
@@ -42,11 +43,13 @@ def _backend_url(request: pytest.FixtureRequest) -> str:
         return str(request.getfixturevalue("sqlite_url"))
     if request.param == "redis":
         return str(request.getfixturevalue("redis_url"))
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
     cluster: RedisClusterProcess = request.getfixturevalue("redis_cluster")
     return cluster.url(prefix=f"t{uuid.uuid4().hex[:10]}:")
 
 
-BACKENDS = ["sqlite", "redis", pytest.param("cluster", marks=pytest.mark.slow)]
+BACKENDS = ["sqlite", "redis", "postgres", pytest.param("cluster", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -487,7 +490,7 @@ async def test_entries_enqueued_before_any_consumer_are_delivered(
     opened: Callable[[], Store], store_url: str
 ) -> None:
     producer = opened()
-    if store_url.startswith("sqlite"):
+    if store_url.startswith(("sqlite", "postgresql")):
         await producer.start()  # SQLite needs its schema; Redis: no consumer group yet
     sent = [obs(f"u{i}") for i in range(3)]
     for o in sent:
@@ -643,6 +646,7 @@ async def test_ping(store: Store) -> None:
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0?prefix=x:",
+                                 "postgresql://postgres@127.0.0.1:1/postgres",
                                  "sqlite:////nonexistent-dir/x/y.db"])
 async def test_unreachable_backend_fails_as_store_error(url: str) -> None:
     store = open_store(url)
@@ -668,7 +672,7 @@ async def test_in_memory_sqlite_works_for_quick_use() -> None:
 
 # -- the parsed-model caches never hide another process's write -------------------------------
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
 async def test_profile_cache_sees_other_writers_and_erasure(
     backend: str, request: pytest.FixtureRequest
 ) -> None:

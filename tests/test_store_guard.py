@@ -62,13 +62,40 @@ def exchange(n: int) -> tuple[DecisionRecord, Observation]:
 async def held(tmp_path: Path) -> AsyncIterator[tuple[GuardedStore, Holdable, Metrics]]:
     inner = Holdable(open_store(f"sqlite:///{tmp_path / 's.db'}"))
     settings = StoreSettings(read_budget_ms=50, record_budget_ms=100, api_budget_ms=200,
-                             breaker_failures=2, breaker_cooldown_ms=100, spool_max=5)
+                             breaker_failures=2, breaker_cooldown_ms=100,
+                             breaker_window_ms=0, spool_max=5)
     metrics = Metrics()
     guard = GuardedStore(inner, settings, Spool(tmp_path / "spool.jsonl", 5), metrics)  # type: ignore[arg-type]
     await guard.start()
     yield guard, inner, metrics
     inner.release()
     await guard.close()
+
+
+async def test_a_burst_over_budget_is_not_an_outage_but_a_second_of_failures_is(
+    tmp_path: Path,
+) -> None:
+    inner = Holdable(open_store(f"sqlite:///{tmp_path / 's.db'}"))
+    settings = StoreSettings(read_budget_ms=20, breaker_failures=3, breaker_window_ms=300,
+                             breaker_cooldown_ms=5000)
+    guard = GuardedStore(inner, settings, Spool(tmp_path / "spool.jsonl", 5))  # type: ignore[arg-type]
+    await guard.start()
+    try:
+        inner.held = True
+        burst = await asyncio.gather(*(guard.get_profile(T, "u1") for _ in range(10)),
+                                     return_exceptions=True)
+        assert all(isinstance(r, StoreTimeout) for r in burst)
+        assert not guard.circuit.is_open  # ten at once, within the window: still asked
+        deadline = time.monotonic() + 5
+        while not guard.circuit.is_open:  # failures alone for longer than the window
+            assert time.monotonic() < deadline, "the breaker never opened"
+            with pytest.raises(StoreError):
+                await guard.get_profile(T, "u1")
+        with pytest.raises(StoreCircuitOpen):
+            await guard.get_profile(T, "u1")
+    finally:
+        inner.release()
+        await guard.close()
 
 
 async def test_budgets_breaker_spool_order_and_bound(

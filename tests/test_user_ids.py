@@ -105,7 +105,7 @@ def test_an_id_written_by_chat_can_be_read_exported_and_erased(gateway: Running,
     assert http.get(path(user)).status_code == 404
 
 
-@pytest.mark.parametrize("user", ["team/alice", "alice@example.com", "50%off"])
+@pytest.mark.parametrize("user", ["team/alice", "alice@example.com", "50%off", "a b+c"])
 def test_every_api_route_takes_an_encoded_id(gateway: Running, user: str) -> None:
     http = api(gateway)
     assert http.post("/v1/self-models", json={"user_id": user}).status_code == 201
@@ -122,6 +122,8 @@ def test_every_api_route_takes_an_encoded_id(gateway: Running, user: str) -> Non
     assert http.delete(path(user, f"/beliefs/{belief['id']}")).status_code == 204
     outcome = http.post("/v1/outcomes", json={"user_id": user, "name": "done", "value": 1})
     assert outcome.status_code == 202
+    link = http.post(path(user, "/portal-link"))  # the console's route, same rule
+    assert link.status_code == 200 and link.json()["user_id"] == user, link.text
     exported = http.get(path(user, "/export")).json()
     assert exported["user_id"] == user and exported["outcomes"][0]["name"] == "done"
     assert http.delete(path(user)).status_code == 204
@@ -173,6 +175,7 @@ def test_the_api_and_outcomes_refuse_the_same_ids(gateway: Running, user: str) -
         (http.get(path(user, "/export")), "user_id"),
         (http.delete(path(user)), "user_id"),
         (http.put(path(user, "/consent"), json={"granted": True}), "user_id"),
+        (http.post(path(user, "/portal-link")), "user_id"),
     ]
     for response, param in answers:
         assert response.status_code == 400, (response.request.url, response.text)

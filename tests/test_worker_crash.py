@@ -1,6 +1,6 @@
 """Crash safety with real processes (RELIABILITY 1, 2, 9): a ``selfmodel worker`` process is
 SIGKILLed while it holds a batch, another takes over, and every observation is applied exactly
-once, on SQLite and on Redis. The survivor is then stopped with SIGTERM and exits 0."""
+once, on SQLite, Redis and PostgreSQL. The survivor is then stopped with SIGTERM and exits 0."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def assert_applied_exactly_once(store: Store) -> None:
         assert len(await store.list_observations(TENANT, f"user{u}")) == PER_USER
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
 async def test_sigkill_mid_batch_then_another_worker(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -1,5 +1,5 @@
 """The ``selfmodel`` command: ``serve``, ``worker``, ``key hash``, ``user show``, ``doctor``,
-``insights``.
+``insights``, ``migrate``.
 
 Each command is a function that adds its subparser and sets ``run`` (a function of the parsed
 arguments returning an exit status). ``COMMANDS`` lists them; a new command (worker, user
@@ -244,6 +244,20 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor(args.config, timeout=args.timeout)
 
 
+def add_migrate(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "migrate", help="create or upgrade the PostgreSQL schema (run before starting a new "
+                        "version)")
+    add_config_option(parser)
+    parser.set_defaults(run=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from selfmodel.migrate import run_migrate as migrate
+
+    return migrate(config_from(args))
+
+
 def add_insights(commands: Commands) -> None:
     parser = commands.add_parser("insights", help="a tenant's insights: models, experiments, "
                                                   "readiness")
@@ -259,7 +273,8 @@ def run_insights_command(args: argparse.Namespace) -> int:
     return run_insights(config_from(args), args.tenant, args.json)
 
 
-COMMANDS: list[Registrar] = [add_serve, add_worker, add_key, add_user, add_doctor, add_insights]
+COMMANDS: list[Registrar] = [add_serve, add_worker, add_key, add_user, add_doctor, add_insights,
+                             add_migrate]
 
 
 def build_parser(commands: Sequence[Registrar] = COMMANDS) -> argparse.ArgumentParser:

@@ -84,10 +84,16 @@ class StoreSettings(_Strict):
     read_budget_ms: int = Field(default=50, ge=1, le=60_000)  # the chat path's profile read
     record_budget_ms: int = Field(default=500, ge=1, le=60_000)  # an exchange's record
     api_budget_ms: int = Field(default=1000, ge=1, le=600_000)  # each self-model API call
+    # An erasure takes the user's exclusive lock, so it waits for that user's writes in
+    # flight: under a burst of them it may need longer than other API calls.
+    erase_budget_ms: int = Field(default=5000, ge=1, le=600_000)
     # Circuit breaker: after this many failures in a row the store is not asked for
     # ``breaker_cooldown_ms``, then one probe decides.
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cooldown_ms: int = Field(default=2000, ge=10, le=600_000)
+    # Failures count towards the breaker only once the store has succeeded at nothing for
+    # this long: a burst of reads over budget on a busy machine is not an outage.
+    breaker_window_ms: int = Field(default=1000, ge=0, le=600_000)
     # The spool of exchange records the store could not take (store/spool.py): a JSON-lines
     # file ("" = beside a SQLite file, in memory for other stores), at most spool_max entries.
     spool_path: str = ""

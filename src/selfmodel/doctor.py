@@ -118,6 +118,11 @@ async def store_checks(config: Config, timeout: float) -> list[Check]:
     missing = _missing_sqlite_file(url)
     if missing is not None:
         return [missing]
+    schema: list[Check] = []
+    if url.startswith(("postgresql://", "postgres://")):
+        schema = await _postgres_schema_check(url, timeout)
+        if schema[0].level == "FAIL":
+            return schema
     store = open_store(url)
     try:
         await asyncio.wait_for(store.start(), timeout)
@@ -128,8 +133,9 @@ async def store_checks(config: Config, timeout: float) -> list[Check]:
         return [Check("FAIL", "store", f"cannot reach {shown}: {describe(exc)}")]
     finally:
         await _close_quietly(store)
-    checks = [Check("ok", "store", f"{shown} answers; {stats.depth} observation(s) queued, "
-                    f"{stats.dead} dead letter(s)")]
+    oldest = f", the oldest {stats.oldest_age:.0f} s old" if stats.depth else ""
+    checks = [Check("ok", "store", f"{shown} answers; {stats.depth} observation(s) queued"
+                    f"{oldest}, {stats.dead} dead letter(s)"), *schema]
     if stats.dead:
         checks.append(Check("warn", "store", f"{stats.dead} observation(s) failed too often and "
                             "sit in the dead-letter list"))
@@ -137,6 +143,22 @@ async def store_checks(config: Config, timeout: float) -> list[Check]:
         checks.append(Check("warn", "store", f"the oldest unapplied observation is "
                             f"{stats.oldest_age:.0f} s old: are workers running?"))
     return checks
+
+
+async def _postgres_schema_check(url: str, timeout: float) -> list[Check]:
+    """The schema's version against the one this code needs (``selfmodel migrate`` fixes)."""
+    from selfmodel.store._pg_schema import SCHEMA_VERSION, outdated
+    from selfmodel.store.postgres import database_version
+
+    try:
+        version = await asyncio.wait_for(database_version(url), timeout)
+    except Exception as exc:
+        return [Check("FAIL", "store", f"cannot reach {safe_url(url)}: {describe(exc)}")]
+    problem = outdated(version)
+    if problem is not None:
+        return [Check("FAIL", "store", problem)]
+    return [Check("ok", "store", f"PostgreSQL schema at version {version} (this selfmodel "
+                  f"needs {SCHEMA_VERSION})")]
 
 
 def _missing_sqlite_file(url: str) -> Check | None:

@@ -48,6 +48,7 @@ from selfmodel.domain.update import (
 )
 from selfmodel.errors import InvalidRequest, NotFound, PermissionDenied, StoreUnavailable
 from selfmodel.observer.apply import apply_observation_detailed, is_structured, needs_extractor
+from selfmodel.personalize.semantic import with_vectors
 from selfmodel.services import Services
 from selfmodel.store.base import Mutation, StoreError
 
@@ -267,7 +268,7 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
         model, held[0] = edit_belief(model, belief_id, at=at, action_id=action_id,
                                      value=data.value, statement=data.statement,
                                      never_store=tenant.policy.never_store)
-        return model
+        return with_vectors(model)  # the edited statement's vector (CPU only, no I/O)
 
     model = await _mutate(services, tenant, user_id, belief_id, mutate)
     belief = model.belief(held[0])

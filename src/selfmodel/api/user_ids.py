@@ -10,13 +10,14 @@ someone anonymous would hide its bug and lose what the user says.
 API paths: ``/v1/self-models/{user_id}/...`` takes any valid id percent-encoded, slashes
 included (``team%2Falice``). Servers decode ``%2F`` before routing, which would make
 ``team/alice`` two path segments; ``UserPathRouting`` routes on the raw path instead and
-hands the route the id still encoded, which ``path_user_id`` decodes.
+hands the route the id with only ``%`` and ``/`` still encoded, which ``path_user_id``
+decodes. Every route under the prefix must take its id through ``path_user_id``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, unquote, unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -78,8 +79,9 @@ class UserPathRouting:
     Only paths under the prefix are touched. The scope's ``path`` is changed in place: the
     router notes the matched endpoint in the same scope, which the request metrics read.
     The id is decoded from the raw bytes (invalid UTF-8 survives as surrogates, which the
-    rule then refuses as control characters) and re-encoded whole, so ``/`` inside it no
-    longer splits the path. Without ``raw_path`` (servers need not send it) the decoded path
+    rule then refuses as control characters); only ``%`` and ``/`` are encoded again, so
+    ``/`` inside it no longer splits the path and an id without either reaches the route
+    exactly as it is. Without ``raw_path`` (servers need not send it) the decoded path
     is used, and an id with ``/`` simply does not route.
     """
 
@@ -102,5 +104,5 @@ def _routed_path(scope: Scope) -> str:
         path: str = scope["path"]
         user, slash_text, tail = path[len(_PREFIX):].partition("/")
         slash = slash_text.encode()
-    encoded = quote(user, safe="", errors="surrogateescape")
+    encoded = user.replace("%", "%25").replace("/", "%2F")
     return _PREFIX + encoded + ("/" + tail if slash else "")

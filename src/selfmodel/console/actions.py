@@ -1,7 +1,7 @@
 """What the console and the users' pages change, through the JSON API's own code paths.
 
 Each action validates its input with the API's schemas and checks (``PatchIn``,
-``check_id``, the edit-text guard), changes the model with the same pure functions of
+``checked_user_id``, the edit-text guard), changes the model with the same pure functions of
 ``domain.update`` and goes through the store only by its protocol (``mutate_model``,
 ``set_consent``, ``delete_model``). A rule added to the API's edit path therefore holds
 here too. Errors are the API's ``GatewayError``s; pages show their message.
@@ -16,12 +16,12 @@ from typing import Any, Literal
 from selfmodel.api import selfmodel_routes as api
 from selfmodel.api.schemas import (
     PatchIn,
-    check_id,
     decision_json,
     model_json,
     observation_json,
     validated,
 )
+from selfmodel.api.user_ids import checked_user_id
 from selfmodel.config import Tenant
 from selfmodel.domain.models import DecisionRecord, SelfModel
 from selfmodel.domain.timefmt import iso
@@ -36,8 +36,8 @@ EXPORT_DECISIONS = 10_000
 
 
 def user_id_of(value: object) -> str:
-    """A user id from a form or query, checked as the API checks one."""
-    return check_id(value)
+    """A user id from a form or query, checked by the rule every entry point applies."""
+    return checked_user_id(value)
 
 
 async def users(services: Services, tenant: Tenant, search: str, limit: int) -> list[UserRow]:

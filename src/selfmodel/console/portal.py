@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from selfmodel.api.bodies import parse_object, read_body
-from selfmodel.api.schemas import check_id
+from selfmodel.api.user_ids import path_user_id
 from selfmodel.config import Tenant
 from selfmodel.console import actions, pages
 from selfmodel.console.auth import clear_cookie, cookie_name, set_cookie
@@ -54,7 +54,7 @@ async def portal_link(user_id: str, request: Request) -> JSONResponse:
     ``console.portal_link_hours``)."""
     console = console_of(request)
     tenant = console.services.directory.authenticate(request.headers)
-    user_id = check_id(user_id)
+    user_id = path_user_id(user_id)  # the API's user id rule; '/' arrives encoded
     body = await _optional_body(request)
     seconds = _lifetime(body.get("expires_in"), console.settings.portal_link_hours * 3600)
     if await actions.model(console.services, tenant, user_id) is None:

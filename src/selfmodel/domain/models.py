@@ -89,6 +89,11 @@ class Belief(BaseModel):
     # Counted here, not kept as evidence items: they carry no quote, and one per exchange
     # would push the user's own words out of the evidence chain (see domain/evidence.py).
     times_accepted: int = 0
+    # The statement's meaning as a unit vector (``domain.meaning.encode``: base64 int8),
+    # computed when the statement is written, and the embedding model that made it (a
+    # vector of another model is recomputed). Kept in the store, never shown by the API.
+    vector: str | None = None
+    vector_model: str | None = None
 
     @property
     def slot(self) -> tuple[str, str]:
@@ -135,6 +140,10 @@ class Claim(BaseModel):
     source: Source = Source.EXPLICIT
     quote: str = ""
     context: str | None = None
+    # The statement's vector and its model, set before the update (observer/apply.py), so
+    # the pure update can recognize a claim that means what an existing belief means.
+    vector: str | None = None
+    vector_model: str | None = None
 
 
 class Extraction(BaseModel):

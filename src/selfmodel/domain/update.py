@@ -19,6 +19,12 @@ Rules (DESIGN.md section 6):
   evidence weighing at least its ``rejected_weight`` (the user-rejected weight, so only the
   user's own confirm or edit); weaker evidence is still recorded but leaves it rejected.
   While retired it does not count against its rivals (see domain/evidence.py).
+- One meaning, one belief: a claim whose value is new but whose statement means what an
+  existing belief's says (``domain.meaning.same_meaning``: the claim's vector, computed before
+  the update, close to the belief's, and the same polarity) adds its evidence to that belief
+  instead of creating another, whatever slot the extractor filed it under. Only beliefs of
+  the same context, active or rejected, are candidates (a rejected meaning stays rejected
+  when reworded), and the closest one wins.
 - Stored prompt injection and excluded sensitive categories: such claims are refused, never
   stored, and the refusal says why without repeating the text.
 - One choke point: every belief is created by ``_ensure_belief`` and every statement
@@ -45,6 +51,7 @@ from selfmodel.domain.evidence import (
     seeded,
     slot_name,
 )
+from selfmodel.domain.meaning import cosine, decode, same_meaning
 from selfmodel.domain.models import (
     Belief,
     BeliefStatus,
@@ -127,13 +134,45 @@ def _ensure_belief(model: SelfModel, claim: Claim, bid: str, at: float) -> SelfM
         raise RefusedText(reason)
     fresh = Belief(id=bid, kind=claim.kind, domain=claim.domain, key=claim.key,
                    value=claim.value, statement=claim.statement, context=claim.context,
-                   ref_at=at)
+                   ref_at=at, vector=claim.vector, vector_model=claim.vector_model)
     return model.model_copy(update={"beliefs": [*model.beliefs, seeded(model, fresh)]})
 
 
-def apply_claim(model: SelfModel, claim: Claim, *, observation_id: str, at: float) -> SelfModel:
-    """One (already vetted) claim: evidence for or against its value, against its rivals."""
+def target(model: SelfModel, claim: Claim) -> str:
+    """The id of the belief ``claim`` is evidence about: the one for its slot and value, or
+    else an existing belief that means the same (see the module docstring), or a new one."""
     bid = belief_id(model, claim.domain, claim.key, claim.value, claim.context)
+    if model.belief(bid) is not None:
+        return bid
+    twin = twin_of(model, claim)
+    return bid if twin is None else twin.id
+
+
+_CANDIDATES = (BeliefStatus.ACTIVE, BeliefStatus.REJECTED)
+
+
+def twin_of(model: SelfModel, claim: Claim) -> Belief | None:
+    """The existing belief closest in meaning to ``claim`` among those that mean the same."""
+    vector = decode(claim.vector) if claim.vector else None
+    best: tuple[float, Belief] | None = None
+    for belief in model.beliefs:
+        if belief.status not in _CANDIDATES or belief.context != claim.context:
+            continue
+        other = (decode(belief.vector)
+                 if belief.vector and belief.vector_model == claim.vector_model else None)
+        if not same_meaning(claim.statement, vector, belief.statement, other):
+            continue
+        closeness = 2.0 if vector is None or other is None else cosine(vector, other)
+        if best is None or closeness > best[0]:
+            best = (closeness, belief)
+    return None if best is None else best[1]
+
+
+def apply_claim(model: SelfModel, claim: Claim, *, observation_id: str, at: float,
+                bid: str | None = None) -> SelfModel:
+    """One (already vetted) claim: evidence for or against its belief, against its rivals.
+    ``bid``: the claim's ``target``, when the caller has it already."""
+    bid = bid or target(model, claim)
     model = _ensure_belief(model, claim, bid, at)
     piece = Piece(observation_id=observation_id, source=claim.source, polarity=claim.polarity,
                   at=at, quote=claim.quote)
@@ -150,19 +189,22 @@ def apply_claims(
 ) -> tuple[SelfModel, list[str]]:
     """Apply an observation's claims; return the model and why any claim was refused.
 
-    A claim repeated within one observation counts once.
+    A claim repeated within one observation counts once, and so do two claims of it that
+    mean the same (they land on one belief: "I prefer bullet points" read as a format and
+    as a like is one piece of evidence).
     """
     refused: list[str] = []
-    seen: set[tuple[str, str, str, str | None, int]] = set()
+    seen: set[tuple[str, int]] = set()
     for claim in claims:
-        identity = (norm(claim.domain), norm(claim.key), norm(claim.value), claim.context,
-                    claim.polarity)
         reason = refusal(claim, never_store)
         if reason:
             refused.append(reason)
-        elif identity not in seen:
+            continue
+        identity = (target(model, claim), claim.polarity)
+        if identity not in seen:
             seen.add(identity)
-            model = apply_claim(model, claim, observation_id=observation_id, at=at)
+            model = apply_claim(model, claim, observation_id=observation_id, at=at,
+                                bid=identity[0])
     return model, refused
 
 
@@ -366,12 +408,14 @@ def edit_belief(
 
 
 def _restate(model: SelfModel, bid: str, statement: str) -> SelfModel:
-    """The one place a belief's statement is rewritten: guarded like ``_ensure_belief``."""
+    """The one place a belief's statement is rewritten: guarded like ``_ensure_belief``. Its
+    old vector goes with the old wording (the caller computes the new one, observer/apply's
+    ``with_vectors``; until then the belief ranks lexically)."""
     reason = _field_reason(statement)
     if reason:
         raise RefusedText(f"the text reads as an instruction to the model ({reason})")
-    beliefs = [b.model_copy(update={"statement": statement.strip()}) if b.id == bid else b
-               for b in model.beliefs]
+    changes = {"statement": statement.strip(), "vector": None, "vector_model": None}
+    beliefs = [b.model_copy(update=changes) if b.id == bid else b for b in model.beliefs]
     return model.model_copy(update={"beliefs": beliefs})
 
 

@@ -6,6 +6,11 @@ call an LLM; no transaction is ever held across it); the mutation itself is the 
 ``domain.update.apply_extraction``, so the store may run it again after a write conflict, and
 the observation id makes the whole step idempotent: a redelivered observation is skipped.
 
+Vectors are computed here, outside the pure update: each claim's statement vector before
+the mutation (so the update can merge a claim into the belief that means the same), and,
+inside the mutation, a vector for each belief that still lacks one (old data, an edited
+statement): CPU only, deterministic, so the store may run it again after a conflict.
+
 Structured observations from the API (``key`` and ``value`` set) need no extractor: they are
 turned into a claim directly. So is a bare thumbs up / down sent as a feedback observation.
 """
@@ -29,6 +34,7 @@ from selfmodel.domain.models import (
 )
 from selfmodel.domain.update import apply_extraction
 from selfmodel.metrics import Metrics
+from selfmodel.personalize.semantic import Embedder, with_claim_vectors, with_vectors
 from selfmodel.store.base import Mutation, Store
 
 _SOURCES = {
@@ -111,16 +117,18 @@ async def extract_with(extractor: Extractor | None, observation: Observation,
 
 
 def mutation(observation: Observation, extraction: Extraction, policy: Policy,
-             refused: list[str] | None = None) -> Mutation:
-    """The pure change one observation makes; the reasons for refused claims land in
-    ``refused`` (replaced, not appended, since the store may run the function again)."""
+             refused: list[str] | None = None, embedder: Embedder | None = None) -> Mutation:
+    """The change one observation makes (the pure update, then vectors for the beliefs that
+    lack one); the reasons for refused claims land in ``refused`` (replaced, not appended,
+    since the store may run the function again)."""
+    extraction = with_claim_vectors(extraction, embedder)
 
     def mutate(model: SelfModel) -> SelfModel:
         new, why = apply_extraction(model, observation, extraction, at=observation.at,
                                     never_store=policy.never_store)
         if refused is not None:
             refused[:] = why
-        return new
+        return with_vectors(new, embedder) if extraction.claims else new
 
     return mutate
 

@@ -42,6 +42,7 @@ from selfmodel.observer.apply import (
     needs_extractor,
 )
 from selfmodel.observer.extractors import Extractor, build_extractor
+from selfmodel.personalize.semantic import load_embeddings
 from selfmodel.store.base import QueueEntry, Step, Store
 
 if TYPE_CHECKING:
@@ -333,6 +334,9 @@ async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
     ``selfmodel.services.Services`` (config, store, metrics, router)."""
     workers = build_workers(services, count, name=name)
     retention = services.config.observer.observation_retention_days * 86400.0
+    # Every written claim gets a vector: load the embedding table before the first claim,
+    # off the event loop, instead of stalling the first batch (and its leases) on it.
+    await asyncio.to_thread(load_embeddings)
     await asyncio.gather(
         *(worker.run(stop) for worker in workers),
         maintain(services.store, services.metrics, retention_seconds=retention, stop=stop),

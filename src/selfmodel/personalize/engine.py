@@ -28,8 +28,9 @@ from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
 from selfmodel.personalize.left_out import left_out
-from selfmodel.personalize.relevance import LexicalRelevance, Relevance
+from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, gate, select
+from selfmodel.personalize.semantic import HybridRelevance
 from selfmodel.personalize.templates import (
     DEFAULT_TEMPLATE,
     Compiled,
@@ -141,7 +142,7 @@ class Personalizer:
 
     def __init__(self, config: Config, *, relevance: Relevance | None = None) -> None:
         self._config = config
-        self._relevance = relevance or LexicalRelevance()
+        self._relevance = relevance or HybridRelevance()
         self._confidence = CachedConfidence()
         self._templates = Templates.load(config)
         self._gates: Recent[tuple[str, str], _Gated] = Recent(256)

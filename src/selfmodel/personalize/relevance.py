@@ -86,6 +86,7 @@ _GENERIC = _word_set(
     recommended someone people person"""
 )
 _SKIP = _STOP | _GENERIC
+SKIPPED_WORDS = _SKIP  # words that say nothing about a topic (the embedding skips them too)
 
 
 def stem(word: str) -> str:

@@ -12,7 +12,10 @@
    statements (counted with cl100k_base), skipping a belief that does not fit and trying the
    next. A statement the injection guard refuses (stored before the guard knew better) is
    skipped too: defence in depth, the guard runs at write time first.
-5. Cold start: when no belief passes the gate, the tenant's ``policy.defaults``.
+5. One meaning, once: a belief that means what an already chosen one says (same wording,
+   or vectors and polarity as ``domain.meaning.same_meaning`` decides) is skipped. Writes
+   merge such beliefs already; this keeps data stored before that from saying it twice.
+6. Cold start: when no belief passes the gate, the tenant's ``policy.defaults``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from selfmodel.config import Policy
 from selfmodel.domain.confidence import confidence as belief_confidence
 from selfmodel.domain.models import Belief, BeliefStatus
 from selfmodel.domain.safety import instruction_reason
-from selfmodel.personalize.relevance import LexicalRelevance, Relevance
+from selfmodel.personalize.relevance import Relevance
+from selfmodel.personalize.semantic import HybridRelevance, twin_among
 
 RELEVANCE_WEIGHT = 0.6
 CONFIDENCE_WEIGHT = 0.3
@@ -206,11 +210,13 @@ def _priority(passed: Sequence[tuple[Belief, float]], scores: list[float]) -> li
 
 
 def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Selection:
-    """Greedy fill in priority order within max_beliefs and the token budget.
+    """Greedy fill in priority order within max_beliefs and the token budget, skipping a
+    belief that means what a chosen one says.
 
     ``ordered`` is consumed lazily: only the beliefs looked at become ``Scored`` objects.
     """
     selection = Selection()
+    chosen: list[Belief] = []
     for scored in ordered:
         if len(selection.chosen) >= policy.max_beliefs or selection.tokens >= policy.token_budget:
             break
@@ -220,11 +226,16 @@ def _fill(ordered: Iterable[Scored], policy: Policy, measure: Measure) -> Select
         if reason:
             selection.skipped.append((scored.belief.id, reason))
             continue
+        twin = twin_among(scored.belief, chosen) if chosen else None
+        if twin is not None:
+            selection.skipped.append((scored.belief.id, f"same meaning as {twin.id}"))
+            continue
         cost = measure(scored.belief.statement)
         if selection.tokens + cost > policy.token_budget:
             selection.skipped.append((scored.belief.id, "over the token budget"))
             continue
         selection.chosen.append(scored)
+        chosen.append(scored.belief)
         selection.tokens += cost
     return selection
 
@@ -248,7 +259,7 @@ def statement_refusal(statement: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def default_relevance() -> Relevance:
-    return LexicalRelevance()
+    return HybridRelevance()
 
 
 class CachedConfidence:

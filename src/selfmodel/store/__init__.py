@@ -6,7 +6,8 @@ from selfmodel.store.base import Store, StoreError
 
 
 def open_store(url: str) -> Store:
-    """A store for ``sqlite:///path`` (the embedded default) or ``redis://host:port/db``.
+    """A store for ``sqlite:///path`` (the embedded default), ``redis://host:port/db`` or
+    ``postgresql://user@host:port/db`` (the production system of record).
 
     Backends are imported here, lazily, so a SQLite user never imports redis and vice versa.
     """
@@ -18,7 +19,12 @@ def open_store(url: str) -> Store:
         from selfmodel.store.redis import RedisStore
 
         return RedisStore(url)
-    raise StoreError(f"unsupported store url {url!r}: use sqlite:///path or redis://host:port/db")
+    if url.startswith(("postgresql://", "postgres://")):
+        from selfmodel.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise StoreError(f"unsupported store url {url!r}: use sqlite:///path, "
+                     "redis://host:port/db or postgresql://user@host:port/db")
 
 
 __all__ = ["Store", "StoreError", "open_store"]

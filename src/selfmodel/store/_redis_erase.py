@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from selfmodel.store import _redis_records as rec
+from selfmodel.store._compact import unpack
 from selfmodel.store._redis_keys import Keys, UserKeys, glob_escape, owner_member
 from selfmodel.store._redis_queue import StreamQueue
 
@@ -106,7 +107,7 @@ class Eraser:
         async for key in self._r.scan_iter(match=self._keys.decision_pattern(tenant),
                                            count=1000):
             raw = await self._r.get(key)
-            if raw is not None and json.loads(raw).get("user_id") == user_id:
+            if raw is not None and json.loads(unpack(raw)).get("user_id") == user_id:
                 found.append(key.decode())
         return found
 

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from selfmodel.domain.models import DecisionRecord, Observation
+from selfmodel.store._compact import pack, unpack
 from selfmodel.store._redis_keys import Keys, owner_member
 
 # KEYS: decision, tenant index, user index, tombstone, stream.
@@ -49,7 +50,7 @@ return false
 
 
 def exchange_args(keys: Keys, decision: DecisionRecord | None, obs: Observation | None,
-                  ttl: float, now: float) -> tuple[list[str], list[str]]:
+                  ttl: float, now: float) -> tuple[list[str], list[str | bytes]]:
     """KEYS and ARGV of EXCHANGE_LUA (single server only: the keys span slots)."""
     ttl_ms = str(max(1, int(ttl * 1000)))
     tenant = decision.tenant if decision else obs.tenant if obs else ""
@@ -63,7 +64,7 @@ def exchange_args(keys: Keys, decision: DecisionRecord | None, obs: Observation 
         keys.stream,
     ]
     args = [
-        decision.model_dump_json() if decision else "", ttl_ms,
+        pack(decision.model_dump_json()) if decision else "", ttl_ms,
         decision.request_id if decision else "", repr(decision.at if decision else now),
         repr(now - ttl), repr(now + ttl), "1" if uk else "", repr(now),
         obs.tenant if obs else "", obs.user_id if obs else "",
@@ -76,7 +77,7 @@ def add_decision(pipe: Pipeline, keys: Keys, record: DecisionRecord, ttl: float,
                  now: float) -> None:
     """Queue the writes of one decision record on ``pipe`` (the cluster path)."""
     ttl_ms = max(1, int(ttl * 1000))
-    pipe.set(keys.decision(record.tenant, record.request_id), record.model_dump_json(),
+    pipe.set(keys.decision(record.tenant, record.request_id), pack(record.model_dump_json()),
              px=ttl_ms)
     index = keys.decisions(record.tenant)
     pipe.zadd(index, {record.request_id: record.at})
@@ -94,7 +95,7 @@ async def get_decision(r: Redis, keys: Keys, tenant: str,
     raw = await r.get(keys.decision(tenant, request_id))
     if raw is None:
         return None
-    record = DecisionRecord.model_validate_json(raw)
+    record = DecisionRecord.model_validate_json(unpack(raw))
     return record if record.tenant == tenant else None
 
 
@@ -108,7 +109,7 @@ async def list_decisions(r: Redis, keys: Keys, tenant: str, since: float,
     expired = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
     if expired:
         await r.zrem(index, *expired)
-    return [DecisionRecord.model_validate_json(raw) for raw in raws if raw is not None]
+    return [DecisionRecord.model_validate_json(unpack(raw)) for raw in raws if raw is not None]
 
 
 async def get_many(r: Redis, names: list[str]) -> list[Any]:
@@ -125,7 +126,7 @@ def add_log_entry(pipe: Pipeline, keys: Keys, obs: Observation, user_part: bool,
     retention index (apart in Redis Cluster, where they sit in different slots)."""
     if user_part:
         uk = keys.user(obs.tenant, obs.user_id)
-        pipe.hsetnx(uk.obs, obs.id, obs.model_dump_json())
+        pipe.hsetnx(uk.obs, obs.id, pack(obs.model_dump_json()))
         pipe.zadd(uk.obs_at, {obs.id: obs.at}, nx=True)
     if shared_part:
         pipe.zadd(keys.obs_users, {owner_member(obs.tenant, obs.user_id): obs.at}, lt=True)
@@ -138,7 +139,7 @@ async def list_observations(r: Redis, keys: Keys, tenant: str, user_id: str,
     if not ids:
         return []
     raws = await r.hmget(uk.obs, ids)
-    return [Observation.model_validate_json(raw) for raw in raws if raw is not None]
+    return [Observation.model_validate_json(unpack(raw)) for raw in raws if raw is not None]
 
 
 async def purge_observations(r: Redis, keys: Keys, older_than: float) -> int:

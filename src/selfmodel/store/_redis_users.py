@@ -19,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from selfmodel.domain.models import DecisionRecord
+from selfmodel.store._compact import unpack
 from selfmodel.store._redis_keys import Keys
 from selfmodel.store._redis_records import get_many
 from selfmodel.store.base import UserRow
@@ -70,6 +71,6 @@ async def list_user_decisions(r: Redis, keys: Keys, tenant: str, user_id: str,
     wanted = limit * 2 + MARGIN
     ids: list[Any] = await r.zrevrange(keys.user(tenant, user_id).decisions, 0, wanted - 1)
     raws = await get_many(r, [keys.decision(tenant, i.decode()) for i in ids]) if ids else []
-    records = [DecisionRecord.model_validate_json(raw) for raw in raws if raw is not None]
+    records = [DecisionRecord.model_validate_json(unpack(raw)) for raw in raws if raw is not None]
     records = [d for d in records if d.tenant == tenant and d.user_id == user_id]
     return sorted(records, key=lambda d: (d.at, d.request_id), reverse=True)[:limit]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from selfmodel.domain.models import SelfModel
 from selfmodel.recent import Recent
 from selfmodel.store._codec import erased_before, fold_steps, next_version, user_digest
+from selfmodel.store._compact import pack
 from selfmodel.store._sqlite_schema import immediate
 from selfmodel.store.base import BatchApplied, ConflictError, Mutation, Step, UserRow
 
@@ -181,7 +182,7 @@ def apply_observations(
         conn.executemany(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(tenant, obs.id, user_id, obs.at, obs.model_dump_json()) for obs in logged])
+            [(tenant, obs.id, user_id, obs.at, pack(obs.model_dump_json())) for obs in logged])
     cache.put(new)
     return result
 

@@ -14,6 +14,7 @@ import time
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._codec import erased_before, user_digest
+from selfmodel.store._compact import pack, unpack
 from selfmodel.store._sqlite_models import erased_at
 from selfmodel.store._sqlite_schema import immediate
 
@@ -33,7 +34,7 @@ def log_observation(conn: sqlite3.Connection, obs: Observation) -> None:
         conn.execute(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
             "VALUES (?, ?, ?, ?, ?)",
-            (obs.tenant, obs.id, obs.user_id, obs.at, obs.model_dump_json()),
+            (obs.tenant, obs.id, obs.user_id, obs.at, pack(obs.model_dump_json())),
         )
 
 
@@ -44,7 +45,7 @@ def list_observations(
         "SELECT doc FROM observations WHERE tenant=? AND user_id=? ORDER BY at, id LIMIT ?",
         (tenant, user_id, limit),
     )
-    return [Observation.model_validate_json(doc) for (doc,) in rows]
+    return [Observation.model_validate_json(unpack(doc)) for (doc,) in rows]
 
 
 def purge_observations(conn: sqlite3.Connection, older_than: float) -> int:
@@ -69,7 +70,7 @@ def put_decision(conn: sqlite3.Connection, record: DecisionRecord, ttl: float,
         "INSERT OR REPLACE INTO decisions (tenant, request_id, user_id, at, expires_at, doc) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (record.tenant, record.request_id, record.user_id, record.at, now + ttl,
-         record.model_dump_json()),
+         pack(record.model_dump_json())),
     )
     return purged
 
@@ -87,7 +88,7 @@ def get_decision(
         "SELECT doc FROM decisions WHERE tenant=? AND request_id=? AND expires_at > ?",
         (tenant, request_id, time.time()),
     ).fetchone()
-    return DecisionRecord.model_validate_json(row[0]) if row else None
+    return DecisionRecord.model_validate_json(unpack(row[0])) if row else None
 
 
 def list_decisions(
@@ -98,7 +99,7 @@ def list_decisions(
         "ORDER BY at, request_id LIMIT ?",
         (tenant, since, time.time(), limit),
     )
-    return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
+    return [DecisionRecord.model_validate_json(unpack(doc)) for (doc,) in rows]
 
 
 def list_user_decisions(
@@ -109,7 +110,7 @@ def list_user_decisions(
         "AND expires_at > ? ORDER BY at DESC, request_id DESC LIMIT ?",
         (tenant, user_id, time.time(), max(limit, 0)),
     )
-    return [DecisionRecord.model_validate_json(doc) for (doc,) in rows]
+    return [DecisionRecord.model_validate_json(unpack(doc)) for (doc,) in rows]
 
 
 def add_outcome(conn: sqlite3.Connection, tenant: str, user_id: str, name: str,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -106,7 +107,10 @@ class GuardedStore:
         self._read_budget = settings.read_budget_ms / 1000
         self._record_budget = settings.record_budget_ms / 1000
         self._api_budget = settings.api_budget_ms / 1000
+        self._erase_budget = settings.erase_budget_ms / 1000
         self._cooldown = settings.breaker_cooldown_ms / 1000
+        self._window = settings.breaker_window_ms / 1000
+        self._failing_since: float | None = None  # first failure since the last success
         self._kick: asyncio.Event | None = None
         self._replayer: asyncio.Task[None] | None = None
         self._strikes = 0
@@ -129,9 +133,11 @@ class GuardedStore:
             self._failed(operation, timed_out=True)
             raise StoreTimeout(f"the store did not answer {operation} within "
                                f"{budget * 1000:.0f} ms") from exc
-        except _TRANSIENT:
+        except _TRANSIENT as exc:
             self._failed(operation, timed_out=False)
-            raise
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"the store failed {operation}: {exc}") from exc
         except BaseException:  # cancelled, or a bug: no verdict on the store
             self.circuit.abandoned()
             raise
@@ -139,11 +145,19 @@ class GuardedStore:
         return result
 
     def _failed(self, operation: str, *, timed_out: bool) -> None:
-        self.circuit.failed()
+        """Count a failure towards the breaker once failures alone have lasted the window:
+        ten concurrent reads over budget in one busy moment open nothing, a store that
+        answers nothing for a second does (and a failed probe, later still, reopens it)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since >= self._window:
+            self.circuit.failed()
         if timed_out and self.metrics is not None:
             self.metrics.store_timeouts.labels(operation=operation).inc()
 
     def _succeeded(self) -> None:
+        self._failing_since = None
         self.circuit.succeeded()
         if self.spool and self._kick is not None:
             self._kick.set()
@@ -222,8 +236,11 @@ class GuardedStore:
     async def _replay_loop(self) -> None:
         assert self._kick is not None
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() then waited for ever (seen in a test).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self._cooldown)
+                async with asyncio.timeout(self._cooldown):
+                    await self._kick.wait()
             self._kick.clear()
             if self.spool:
                 try:
@@ -283,8 +300,8 @@ class GuardedStore:
             create=create), self._api_budget * MUTATE_FACTOR)
 
     async def delete_model(self, tenant: str, user_id: str) -> bool:
-        return await self._api("delete_model", lambda: self.inner.delete_model(
-            tenant, user_id))
+        return await self._bounded("delete_model", lambda: self.inner.delete_model(
+            tenant, user_id), self._erase_budget)
 
     async def erased_at(self, tenant: str, user_id: str) -> float | None:
         return await self._api("erased_at", lambda: self.inner.erased_at(tenant, user_id))
