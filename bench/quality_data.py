@@ -2,7 +2,8 @@
 
 PrefEval and BIPIA live in ``../shared/eval`` (see its README); this module only reads them
 through the path it is given. The project's own hand-written fixtures (small talk, correction
-scripts) live in ``tests/data/`` and are read from there.
+scripts, everyday disclosures, natural conversations) live in ``tests/data/`` and are read
+from there.
 
 Topics are split in two halves, fixed here once: the rules and the ranking were tuned while
 looking at the ``TUNE`` half only, so the ``HELD_OUT`` half shows whether a gain generalizes.
@@ -49,6 +50,33 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class Disclosure:
+    """One hand-written everyday self-disclosure and what a stored belief must carry."""
+
+    area: str
+    message: str
+    gold: tuple[str, ...]  # acceptable statements: any one matched is enough
+
+
+@dataclass(frozen=True)
+class Noise:
+    """A hand-written message that must store nothing (another person, a hypothetical...)."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Natural:
+    """A held-out conversation in which the user mentions facts about themselves in passing:
+    ``turns`` as (role, text), ``facts`` each a tuple of acceptable statements."""
+
+    name: str
+    turns: tuple[tuple[str, str], ...]
+    facts: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class Attack:
     """One BIPIA injected instruction."""
 
@@ -92,6 +120,20 @@ def small_talk() -> list[str]:
     """The hand-written small-talk fixture: one message a line, ``#`` lines are comments."""
     lines = (FIXTURES / "quality_smalltalk.txt").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def everyday() -> tuple[list[Disclosure], list[Noise]]:
+    """tests/data/everyday_disclosures.json: the disclosures and the noise messages."""
+    raw = _read(FIXTURES / "everyday_disclosures.json")
+    items = [Disclosure(i["area"], i["message"], tuple(i["gold"])) for i in raw["items"]]
+    return items, [Noise(n["kind"], n["message"]) for n in raw["noise"]]
+
+
+def natural() -> list[Natural]:
+    """tests/data/natural_conversations.json (held out: nobody tunes on it)."""
+    raw = _read(FIXTURES / "natural_conversations.json")
+    return [Natural(c["name"], tuple((t["role"], t["content"]) for t in c["turns"]),
+                    tuple(tuple(f) for f in c["facts"])) for c in raw["conversations"]]
 
 
 def correction_scripts() -> list[dict[str, object]]:

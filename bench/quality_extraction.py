@@ -16,6 +16,15 @@ exactly as they do behind the gateway. Each PrefEval record gets its own user.
   comes from such a turn. PrefEval's small talk is rich in real self-disclosure ("I've been a
   nurse for 15 years"), so the row also reports preference-kind beliefs alone; the
   hand-written fixture (tests/data/quality_smalltalk.txt) has no self-disclosure at all.
+- everyday disclosures (tests/data/everyday_disclosures.json): each message is the first turn
+  of its own user; hit when the beliefs it stored match one of the item's gold statements.
+  Its noise messages (other people, hypotheticals, passing moods, one-off tasks) are sent
+  after an answer, like the small talk: any belief stored is a false belief.
+- natural conversations (tests/data/natural_conversations.json, held out): the user turns in
+  order; each fact is learned when one belief held at the end, or the beliefs one turn
+  stored read together, match one of the fact's statements.
+
+Every user's final model is kept (``Final``), for the block and well-formedness measures.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.quality_data import Conversation, Preference
+from bench.quality_data import Conversation, Disclosure, Natural, Noise, Preference
 from bench.quality_match import coverage, matches_gold
 from selfmodel.config import Policy
 from selfmodel.domain.models import Belief, BeliefStatus, Kind, Observation, SelfModel
@@ -83,6 +92,16 @@ def from_observation(model: SelfModel | None, observation_id: str) -> list[Belie
             if any(e.observation_id == observation_id and e.polarity > 0 for e in b.evidence)]
 
 
+@dataclass(frozen=True)
+class Final:
+    """One user's model at the end of a run: ``group`` is a PrefEval topic or a fixture's
+    name; ``question`` the request a block would be selected for."""
+
+    group: str
+    model: SelfModel
+    question: str
+
+
 class Runner:
     """Applies observations for fresh users on one SQLite store, a few users at a time."""
 
@@ -92,6 +111,11 @@ class Runner:
         self.policy = Policy()
         self._gate = asyncio.Semaphore(concurrency)
         self._count = 0
+        self.finals: list[Final] = []
+
+    def keep(self, group: str, model: SelfModel | None, question: str) -> None:
+        if model is not None:
+            self.finals.append(Final(group, model, question))
 
     def observation(self, user: str, content: str, previous: str = "",
                     assistant: str = "") -> Observation:
@@ -114,7 +138,9 @@ async def run_explicit(runner: Runner, records: Sequence[Preference]) -> Outcome
 
     async def one(n: int, record: Preference) -> None:
         observation = runner.observation(f"x{n}", record.preference)
-        beliefs = from_observation(await runner.apply(observation), observation.id)
+        model = await runner.apply(observation)
+        runner.keep(record.topic, model, record.question)
+        beliefs = from_observation(model, observation.id)
         hit = matches_gold(record.preference, together(beliefs))
         stored = "; ".join(b.statement for b in beliefs) or "(nothing)"
         outcome.add(record.topic, hit, "" if hit else f"{record.preference} -> {stored}")
@@ -144,6 +170,7 @@ async def run_implicit(runner: Runner,
                 prefs = [b for b in made if b.kind is Kind.PREFERENCE]
                 talk.preference.add(conv.topic, bool(prefs), note if prefs else "")
         beliefs = active(model)
+        runner.keep(conv.topic, model, conv.turns[-1][0] if conv.turns else "")
         hit = any(matches_gold(conv.preference, together(from_observation(model, oid)))
                   for oid in turn_ids)
         stored = "; ".join(b.statement for b in beliefs) or "(nothing)"
@@ -167,17 +194,80 @@ async def run_fixture_small_talk(runner: Runner, messages: Sequence[str]) -> Out
     return outcome
 
 
+async def run_everyday(runner: Runner, items: Sequence[Disclosure]) -> Outcome:
+    """Each disclosure as the first message of its own user; outcome by area."""
+    outcome = Outcome()
+
+    async def one(n: int, item: Disclosure) -> None:
+        observation = runner.observation(f"e{n}", item.message)
+        model = await runner.apply(observation)
+        runner.keep("everyday", model, "")
+        beliefs = from_observation(model, observation.id)
+        hit = any(matches_gold(gold, together(beliefs)) for gold in item.gold)
+        stored = "; ".join(b.statement for b in beliefs) or "(nothing)"
+        outcome.add(item.area, hit, "" if hit else f"[{item.area}] {item.message} -> {stored}")
+
+    await asyncio.gather(*(runner.bounded(one(n, i)) for n, i in enumerate(items)))
+    return outcome
+
+
+async def run_noise(runner: Runner, noise: Sequence[Noise]) -> Outcome:
+    """Each noise message after an answer; a hit is a false belief (outcome by kind)."""
+    outcome = Outcome()
+
+    async def one(n: int, item: Noise) -> None:
+        observation = runner.observation(f"z{n}", item.message, previous="Here is an answer.")
+        made = from_observation(await runner.apply(observation), observation.id)
+        note = f"[{item.kind}] {item.message} -> {'; '.join(b.statement for b in made)}"
+        outcome.add(item.kind, bool(made), note if made else "")
+
+    await asyncio.gather(*(runner.bounded(one(n, i)) for n, i in enumerate(noise)))
+    return outcome
+
+
+async def run_natural(runner: Runner, conversations: Sequence[Natural]) -> Outcome:
+    """The user turns of each conversation in order; one outcome per fact."""
+    outcome = Outcome()
+
+    async def one(n: int, conv: Natural) -> None:
+        user, previous, model, groups = f"n{n}", "", None, []
+        for role, text in conv.turns:
+            if role != "user":
+                previous = text
+                continue
+            observation = runner.observation(user, text, previous)
+            model = await runner.apply(observation)
+            groups.append(observation.id)
+        last_user = next((t for r, t in reversed(conv.turns) if r == "user"), "")
+        runner.keep("natural", model, last_user)
+        beliefs = active(model)
+        texts = [belief_text(b) for b in beliefs]
+        texts += [together(from_observation(model, oid)) for oid in groups]
+        stored = "; ".join(b.statement for b in beliefs) or "(nothing)"
+        for fact in conv.facts:
+            hit = any(matches_gold(gold, text) for gold in fact for text in texts if text)
+            outcome.add("natural", hit, "" if hit else f"[{conv.name}] {fact[0]} -> {stored}")
+
+    await asyncio.gather(*(runner.bounded(one(n, c)) for n, c in enumerate(conversations)))
+    return outcome
+
+
 @dataclass
 class ExtractionResult:
     explicit: Outcome
     implicit: Outcome
     small_talk: SmallTalk
     fixture: Outcome
+    everyday: Outcome = field(default_factory=Outcome)
+    noise: Outcome = field(default_factory=Outcome)
+    natural: Outcome = field(default_factory=Outcome)
+    finals: list[Final] = field(default_factory=list)
 
 
 async def evaluate(extractor: Extractor, workdir: Path, explicit: Sequence[Preference],
                    conversations: Sequence[Conversation], fixture: Sequence[str], *,
-                   concurrency: int = 4) -> ExtractionResult:
+                   everyday: Sequence[Disclosure] = (), noise: Sequence[Noise] = (),
+                   natural: Sequence[Natural] = (), concurrency: int = 4) -> ExtractionResult:
     """All extraction measures for one extractor, on a fresh SQLite file in ``workdir``."""
     store = open_store(f"sqlite:///{workdir / f'extract-{time.monotonic_ns()}.db'}")
     await store.start()
@@ -186,9 +276,12 @@ async def evaluate(extractor: Extractor, workdir: Path, explicit: Sequence[Prefe
         exp = await run_explicit(runner, explicit)
         imp, talk = await run_implicit(runner, conversations)
         fix = await run_fixture_small_talk(runner, fixture)
+        day = await run_everyday(runner, everyday)
+        noisy = await run_noise(runner, noise)
+        nat = await run_natural(runner, natural)
     finally:
         await store.close()
-    return ExtractionResult(exp, imp, talk, fix)
+    return ExtractionResult(exp, imp, talk, fix, day, noisy, nat, runner.finals)
 
 
 Job = Callable[..., Awaitable[Any]]

@@ -10,8 +10,10 @@ unless another is passed (the embedding row).
 Beliefs are built two ways:
 - ``stated``: the preference sentence itself is the belief's statement (as an app storing
   explicit preferences through the API would, and as the TF-IDF reference ranked them);
-- ``extracted``: whatever the rules extractor stores from each sentence (one sentence may give
+- ``extracted``: whatever the extractor stores from each sentence (one sentence may give
   several beliefs); the gold wins when a belief extracted from the gold sentence ranks first.
+  Each sentence is read once, as the first message of a new user (``extract_all``), and its
+  claims applied to each question's model in turn.
 
 Reported per question: the gold among those injected (``policy.max_beliefs``, default 8 of
 10, and the token budget), ranked first ("strict": a tie for first place counts 1/k among
@@ -29,7 +31,7 @@ from bench.quality_data import Preference
 from selfmodel.config import Policy
 from selfmodel.domain.models import Belief, Claim, Kind, Observation, SelfModel
 from selfmodel.domain.update import apply_claims
-from selfmodel.observer.extractors.rules import extract_rules
+from selfmodel.observer.apply import Extractor
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import select
@@ -74,16 +76,26 @@ def stated_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]:
     return [[by_key[f"p{i}"]] if f"p{i}" in by_key else [] for i in range(len(sentences))]
 
 
-def extracted_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]:
-    """What the rules extractor stores from each sentence, each sentence its own source."""
+Claims = dict[str, list[Claim]]
+
+
+async def extract_all(extractor: Extractor, sentences: Sequence[str]) -> Claims:
+    """The claims the extractor reads in each distinct sentence (a new user's first turn)."""
+    out: Claims = {}
+    for i, text in enumerate(dict.fromkeys(sentences)):
+        observation = Observation(id=f"obs_x{i}", tenant="quality", user_id="u", content=text,
+                                  at=time.time(), source="gateway")
+        out[text] = list((await extractor.extract(observation, None)).claims)
+    return out
+
+
+def extracted_beliefs(sentences: Sequence[str], at: float, claims: Claims) -> list[list[Belief]]:
+    """What the extractor stores from each sentence, each sentence its own source."""
     model = SelfModel(tenant="quality", user_id="u")
     groups: list[list[str]] = []
     for i, text in enumerate(sentences):
-        observation = Observation(id=f"obs_{i}", tenant="quality", user_id="u", content=text,
-                                  at=at, source="gateway")
         before = {b.id for b in model.beliefs}
-        model, _ = apply_claims(model, extract_rules(observation, model).claims,
-                                observation_id=observation.id, at=at)
+        model, _ = apply_claims(model, claims.get(text, []), observation_id=f"obs_{i}", at=at)
         groups.append([b.id for b in model.beliefs if b.id not in before])
     model = with_vectors(model)
     by_id = {b.id: b for b in model.beliefs}
@@ -91,11 +103,12 @@ def extracted_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]
 
 
 def score_question(gold: Preference, others: Sequence[Preference], policy: Policy,
-                   relevance: Relevance | None, extracted: bool
+                   relevance: Relevance | None, claims: Claims | None
                    ) -> tuple[float, float, float, float]:
     at = time.time()
-    build = extracted_beliefs if extracted else stated_beliefs
-    groups = build([gold.preference, *(o.preference for o in others)], at)
+    sentences = [gold.preference, *(o.preference for o in others)]
+    groups = (stated_beliefs(sentences, at) if claims is None
+              else extracted_beliefs(sentences, at, claims))
     gold_ids = {b.id for b in groups[0]}
     beliefs = [b for group in groups for b in group]
     if not gold_ids:
@@ -128,15 +141,18 @@ def _first(scores: dict[str, float], gold_ids: set[str]) -> tuple[float, float, 
 
 
 def evaluate(records: Sequence[Preference], *, same_topic: bool, seed: int = 7,
-             relevance: Relevance | None = None, extracted: bool = False,
-             policy: Policy | None = None, topics: Sequence[str] | None = None) -> Ranks:
-    """``topics``: score only the questions whose gold is on these (distractors are still
-    drawn from every record, so a question scores the same as in the full run)."""
+             relevance: Relevance | None = None, claims: Claims | None = None,
+             policy: Policy | None = None, pool: Sequence[Preference] | None = None,
+             topics: Sequence[str] | None = None) -> Ranks:
+    """Ranks of each record's gold; distractors come from ``pool`` (default: ``records``),
+    so a sample of questions still draws its distractors from every record. ``claims``
+    (``extract_all``): rank extracted beliefs instead of the stated sentences. ``topics``:
+    score only the questions whose gold is on these (a question scores as in the full run)."""
     policy = policy or Policy()
     ranks = Ranks()
     for gold in records:
         if topics is not None and gold.topic not in topics:
             continue
-        others = distractors(records, gold, same_topic, seed)
-        ranks.add(gold.topic, score_question(gold, others, policy, relevance, extracted))
+        others = distractors(pool or records, gold, same_topic, seed)
+        ranks.add(gold.topic, score_question(gold, others, policy, relevance, claims))
     return ranks

@@ -127,6 +127,9 @@ class Policy(_Strict):
     consent: Literal["implied", "required"] = "implied"
     never_store: list[str] = Field(default_factory=list)
     defaults: list[str] = Field(default_factory=list)
+    # Where the personalization block goes: the end of the system prompt, or the start of
+    # the last user turn (personalize/inject.py; the app's system prompt then stays as sent).
+    placement: Literal["system", "last_user"] = "system"
 
     def consent_allows(self, recorded: bool | None) -> bool:
         """Whether a user may be observed and personalized, given their recorded consent:

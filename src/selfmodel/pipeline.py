@@ -74,9 +74,11 @@ class Pipeline:
         opt_out: bool,
         conversation: str,
         request_id: str | None = None,
+        thread: str | None = None,
     ) -> Prepared:
         """Decide personalization for one request. ``conversation`` is the request's recent
-        user text, used to rank beliefs by relevance."""
+        user text, used to rank beliefs by relevance; ``thread`` the key of the conversation
+        it belongs to (personalize/threads.py), which keeps its block the same across turns."""
         prepared = Prepared(request_id=request_id or new_request_id(), tenant=tenant,
                             user_id=user_id, surface=surface, model=model)
         note_prepared(prepared)
@@ -109,7 +111,7 @@ class Pipeline:
             decision.reason = "control arm of the holdout experiment"
             self._count(tenant, "control")
             return prepared
-        self._personalize(prepared, decision, self_model, conversation)
+        self._personalize(prepared, decision, self_model, conversation, thread)
         return prepared
 
     def _arm(self, tenant: Tenant, user_id: str, model: SelfModel | None) -> str | None:
@@ -119,11 +121,11 @@ class Pipeline:
         return assign_arm(tenant.name, user_id, tenant.experiment, recorded)
 
     def _personalize(self, prepared: Prepared, decision: DecisionRecord,
-                     model: SelfModel | None, conversation: str) -> None:
+                     model: SelfModel | None, conversation: str, thread: str | None) -> None:
         assert prepared.user_id is not None
         result: Personalization = self.services.personalizer.personalize(
             tenant=prepared.tenant, user_id=prepared.user_id, model=model,
-            conversation=conversation, now=prepared.at)
+            conversation=conversation, now=prepared.at, thread=thread)
         decision.template = result.template
         decision.template_version = result.template_version
         decision.cold_start = result.cold_start

@@ -1,7 +1,8 @@
 """Anthropic's Messages API: POST /v1/messages, personalized and observed like chat.
 
 The personalization block goes into ``system``: appended to the app's string (kept
-verbatim) or as another text block after the app's blocks, or set when the app sent none.
+verbatim) or as another text block after the app's blocks, or set when the app sent none;
+or, under ``policy.placement: last_user``, at the start of the last user message.
 The tenant key may come as ``x-api-key`` (as Anthropic clients send it) or a Bearer token;
 the user is ``metadata.user_id``, else the ``x-selfmodel-user`` header. Errors on this path
 are in Anthropic's format (api/errors.py renders them so, before the body is even read),
@@ -29,7 +30,8 @@ from selfmodel.api.surfaces import (
 )
 from selfmodel.api.user_ids import chat_user_id, header_user_id
 from selfmodel.errors import GatewayError, InvalidRequest
-from selfmodel.personalize.inject import append_text
+from selfmodel.personalize.inject import inject_messages
+from selfmodel.personalize.threads import opening
 from selfmodel.providers import messages_path
 from selfmodel.providers.sse_events import frame
 
@@ -43,9 +45,9 @@ async def create_message(request: Request) -> Response:
     accepted = await accept(request, check_messages)
     body = accepted.body
     exchange = await open_exchange(request, accepted, "messages", user_id_of(body, request),
-                                   body["messages"])
+                                   body["messages"], body.get("system"))
     if exchange.prepared.system_text:
-        body["system"] = append_text(body.get("system"), exchange.prepared.system_text)
+        inject_messages(body, exchange.prepared.system_text, accepted.tenant.policy.placement)
     services, headers = accepted.services, request.headers
     if body.get("stream"):
         stream = await messages_path.stream(services.router, accepted.alias, body, headers)
@@ -65,9 +67,10 @@ async def count_tokens(request: Request) -> Response:
     prepared = await accepted.pipeline.prepare(
         tenant=accepted.tenant, surface="messages", model=accepted.alias, user_id=user,
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
-        conversation=recent_user_text(body["messages"]), request_id=request.state.request_id)
+        conversation=recent_user_text(body["messages"]), request_id=request.state.request_id,
+        thread=opening(body["messages"], body.get("system")))
     if prepared.system_text:
-        body["system"] = append_text(body.get("system"), prepared.system_text)
+        inject_messages(body, prepared.system_text, accepted.tenant.policy.placement)
     reply = await messages_path.count_tokens(accepted.services.router, accepted.alias, body,
                                              request.headers)
     return Response(reply.body, media_type="application/json",

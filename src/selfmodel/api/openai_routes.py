@@ -31,6 +31,7 @@ from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound, UpstreamMalformed
 from selfmodel.observability import note_model, note_stream_error
 from selfmodel.personalize.inject import inject_chat
+from selfmodel.personalize.threads import opening
 from selfmodel.pipeline import Pipeline, Prepared
 from selfmodel.providers.answers import Stream
 from selfmodel.services import Services
@@ -71,10 +72,12 @@ async def chat_completions(request: Request) -> Response:
         tenant=tenant, surface="chat", model=alias, user_id=user_id_of(body, request),
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
         conversation=recent_user_text(messages), request_id=request_id,
+        thread=opening(messages),
     )
     request.state.request_id = prepared.request_id
     if prepared.system_text:
-        body["messages"] = inject_chat(messages, prepared.system_text)
+        body["messages"] = inject_chat(messages, prepared.system_text,
+                                       tenant.policy.placement)
     exchange = Exchange(pipeline, prepared, messages)
     if body.get("stream"):
         stream = await services.router.stream(alias, body)

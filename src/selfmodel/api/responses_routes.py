@@ -1,7 +1,8 @@
 """OpenAI's Responses API: POST /v1/responses, personalized and observed like chat.
 
 The personalization block goes into ``instructions``: appended to the app's own (kept
-verbatim), or set when the app sent none. The user is ``user``, else ``safety_identifier``,
+verbatim), or set when the app sent none; or, under ``policy.placement: last_user``, in
+front of the last user input. The user is ``user``, else ``safety_identifier``,
 else the ``x-selfmodel-user`` header; the observed user turns are the text of the new user
 input items (or the input string) and the assistant turn is the output text. Errors are in
 OpenAI's format, and a stream that fails mid-way ends with an ``error`` event that the
@@ -28,7 +29,7 @@ from selfmodel.api.surfaces import (
     relay,
 )
 from selfmodel.errors import ContextTooLarge, GatewayError, InvalidRequest
-from selfmodel.personalize.inject import append_text
+from selfmodel.personalize.inject import inject_responses
 from selfmodel.providers import responses_path
 from selfmodel.providers.responses_request import parts_text
 from selfmodel.providers.sse_events import frame
@@ -45,9 +46,10 @@ async def create_response(request: Request) -> Response:
     accepted = await accept(request, check_responses)
     body = accepted.body
     exchange = await open_exchange(request, accepted, "responses", user_id_of(body, request),
-                                   input_view(body.get("input")))
+                                   input_view(body.get("input")), body.get("instructions"))
     if exchange.prepared.system_text:
-        body["instructions"] = append_text(body.get("instructions"), exchange.prepared.system_text)
+        inject_responses(body, exchange.prepared.system_text,
+                         accepted.tenant.policy.placement)
     services = accepted.services
     if body.get("stream"):
         stream = await responses_path.stream(services.router, accepted.alias, body)

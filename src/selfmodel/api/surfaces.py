@@ -34,6 +34,7 @@ from selfmodel.api.openai_routes import (
 from selfmodel.api.sse import HeldEvents, Pump, SSEResponse
 from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError
+from selfmodel.personalize.threads import opening
 from selfmodel.pipeline import Pipeline
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.sse_events import SSEDecoder
@@ -110,13 +111,16 @@ async def accept(request: Request, check: Callable[[dict[str, Any], int], None])
 
 
 async def open_exchange(request: Request, accepted: Accepted, surface: str,
-                        user_id: str | None, messages: list[dict[str, Any]]) -> Exchange:
+                        user_id: str | None, messages: list[dict[str, Any]],
+                        system: Any = None) -> Exchange:
     """``pipeline.prepare`` for the request; ``messages`` is its conversation in chat's shape
-    (role and content), from which the new user turns are observed."""
+    (role and content), from which the new user turns are observed; ``system`` the app's
+    system prompt when the surface keeps it apart (``instructions``, ``system``)."""
     prepared = await accepted.pipeline.prepare(
         tenant=accepted.tenant, surface=surface, model=accepted.alias, user_id=user_id,
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
         conversation=recent_user_text(messages), request_id=request.state.request_id,
+        thread=opening(messages, system),
     )
     request.state.request_id = prepared.request_id
     return Exchange(accepted.pipeline, prepared, messages)

@@ -4,6 +4,15 @@
 a render error or a refused statement all end in a ``Personalization`` whose ``text`` is
 None (with ``error`` saying why, for the decision record), and the request goes out
 unpersonalized. Templates are compiled once, at construction and on ``reload``.
+
+One block per conversation: providers cache prompt prefixes, so a block that changes from
+turn to turn makes everything after it a cache miss. A request that names its conversation
+(``thread``, personalize/threads.py) gets the block its conversation got last time, byte for
+byte, while the user's eligible beliefs (those that pass the gate: ids, statements, values)
+are the same: a belief that only grew more certain, or a turn about something else, does
+not change it. A new, changed or dropped belief selects and renders afresh, once. Ties in
+the ranking are broken by belief id, so a fresh selection does not depend on the order the
+store returned the beliefs in.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from selfmodel.config import Config, Tenant
+from selfmodel.config import Config, Policy, Tenant
 from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
@@ -62,14 +71,64 @@ class Personalization:
 
 @dataclass(frozen=True)
 class _Gated:
-    """One user's last gate: the belief objects it read, the minute and threshold, the result."""
+    """One user's last gate: the belief objects it read, the minute and threshold, the result
+    (in belief id order) and what identifies it for delivery (``_eligible``)."""
 
     beliefs: tuple[Belief, ...]
     moment: tuple[float, float]
     passed: list[tuple[Belief, float]]
+    eligible: int
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """What one conversation was given last, and what it was chosen from: only the text and
+    the ids (the applied beliefs are rebuilt from the current model), so a kept
+    conversation costs little more than its block."""
+
+    template_version: str | None
+    policy: Policy
+    eligible: int
+    text: str | None
+    applied: tuple[str, ...]
+    defaults: tuple[str, ...]
+    cold_start: bool
+    template: str | None
+    skipped: tuple[tuple[str, str], ...]
+    left_out: tuple[tuple[str, int], ...]  # without the gate's count (the model's size moves)
+    left_out_ids: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, result: Personalization, policy: Policy, eligible: int) -> _Delivered:
+        return cls(result.template_version, policy, eligible, result.text,
+                   tuple(a.id for a in result.applied), tuple(result.defaults),
+                   result.cold_start, result.template, tuple(result.skipped),
+                   tuple((k, n) for k, n in result.left_out.items() if k != "gate"),
+                   tuple(result.left_out_ids.items()))
+
+    def still(self, template_version: str | None, policy: Policy, eligible: int) -> bool:
+        return (self.template_version == template_version and self.eligible == eligible
+                and (self.policy is policy or self.policy == policy))
+
+    def again(self, passed: list[tuple[Belief, float]], total: int) -> Personalization:
+        """The same block; the applied beliefs' confidence and evidence as they are now, and
+        the gate's count of left-out beliefs for the model's current size (the same gated
+        set leaves the rest of the account as it was)."""
+        current = {belief.id: (belief, value) for belief, value in passed}
+        applied = (_APPLIED.validate_python([
+            _applied_fields(Scored(*current[i], 0.0, 0.0, 0.0, False)) for i in self.applied])
+            if self.applied else [])
+        left = dict(self.left_out)
+        if total > len(passed):
+            left = {"gate": total - len(passed), **left}
+        return Personalization(self.text, applied, list(self.defaults), self.cold_start,
+                               self.template, self.template_version,
+                               skipped=list(self.skipped), left_out=left,
+                               left_out_ids=dict(self.left_out_ids))
 
 
 TEXTS_KEPT = 1024  # rendered blocks (about 1 KB each) kept for the users seen most recently
+THREADS_KEPT = 4096  # conversations whose last block is kept (about 1.5 KB each)
 
 
 @lru_cache(maxsize=16384)
@@ -88,6 +147,7 @@ class Personalizer:
         self._templates = Templates.load(config)
         self._gates: Recent[tuple[str, str], _Gated] = Recent(256)
         self._texts: Recent[tuple[object, ...], str] = Recent(TEXTS_KEPT)
+        self._threads: Recent[tuple[str, str, str], _Delivered] = Recent(THREADS_KEPT)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
@@ -97,6 +157,7 @@ class Personalizer:
         """Load every template again (hot reload); the old set serves until this returns."""
         self._templates = Templates.load(self._config)
         self._texts = Recent(TEXTS_KEPT)
+        self._threads = Recent(THREADS_KEPT)
         return self.problems()
 
     def personalize(
@@ -108,12 +169,16 @@ class Personalizer:
         conversation: str,
         now: float,
         alignment: float | None = None,
+        thread: str | None = None,
     ) -> Personalization:
         """The block for one request, or why there is none. Never raises: an unexpected
-        failure (a bug, odd data) also means an unpersonalized request, with the reason."""
+        failure (a bug, odd data) also means an unpersonalized request, with the reason.
+        ``thread``: the request's conversation key (personalize/threads.py), to give the
+        conversation the same block as last time while the eligible beliefs are the same."""
         name = tenant.template or DEFAULT_TEMPLATE
         try:
-            return self._personalize(name, tenant, user_id, model, conversation, now, alignment)
+            return self._personalize(name, tenant, user_id, model, conversation, now, alignment,
+                                     thread)
         except Exception as exc:  # the chat must go out whatever happens here
             return Personalization(None, [], [], False, name, None,
                                    error=f"personalization failed: {type(exc).__name__}: {exc}")
@@ -127,12 +192,17 @@ class Personalizer:
         conversation: str,
         now: float,
         alignment: float | None,
+        thread: str | None,
     ) -> Personalization:
         compiled, problem = self._templates.get(name)
         if compiled is None:
             return Personalization(None, [], [], False, name, None, error=problem)
         beliefs = model.beliefs if model else []
-        passed = self._gated(model, tenant.policy.min_confidence, now)
+        gated = self._gated(model, tenant.policy.min_confidence, now)
+        key = (tenant.name, user_id, thread) if thread is not None else None
+        kept = self._threads.get(key) if key is not None else None
+        if kept is not None and kept.still(compiled.version, tenant.policy, gated.eligible):
+            return kept.again(gated.passed, len(beliefs))
         selection = select(
             beliefs,
             policy=tenant.policy,
@@ -141,13 +211,15 @@ class Personalizer:
             measure=rendered_tokens,
             relevance=self._relevance,
             confidence=self._confidence,
-            passed=passed,
+            passed=gated.passed,
         )
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
         result = self._render(compiled, selection, tenant, user_id, alignment)
-        result.left_out, result.left_out_ids = left_out(len(beliefs), passed, selection,
+        result.left_out, result.left_out_ids = left_out(len(beliefs), gated.passed, selection,
                                                         tenant.policy.max_beliefs)
+        if key is not None and result.error is None:
+            self._threads.put(key, _Delivered.of(result, tenant.policy, gated.eligible))
         return result
 
     def _render(
@@ -177,25 +249,28 @@ class Personalizer:
         return result
 
 
-    def _gated(self, model: SelfModel | None, min_confidence: float,
-               now: float) -> list[tuple[Belief, float]]:
+    def _gated(self, model: SelfModel | None, min_confidence: float, now: float) -> _Gated:
         """``gate`` of the model's beliefs, kept per user while the same belief objects come
         back within the same minute: the stores share one parsed model per version, so under
         load one version serves many requests (the worker writes a user's model once per
         batch), and confidence is memoized per minute anyway (``CachedConfidence``). A
         changed belief is a new object (models are immutable by contract), so it never
-        meets an old entry; one entry per user bounds the memory to the users kept."""
+        meets an old entry; one entry per user bounds the memory to the users kept.
+
+        The result is in belief id order, so the ranking's stable sort breaks ties by id."""
         if model is None:
-            return []
+            return _NOTHING
         beliefs = model.beliefs
         moment = (now // 60, min_confidence)
         user = (model.tenant, model.user_id)
         kept = self._gates.get(user)
         if kept is not None and kept.moment == moment and same_objects(kept.beliefs, beliefs):
-            return kept.passed
-        passed = gate(beliefs, min_confidence, now, self._confidence)
-        self._gates.put(user, _Gated(tuple(beliefs), moment, passed))
-        return passed
+            return kept
+        passed = sorted(gate(beliefs, min_confidence, now, self._confidence),
+                        key=lambda item: item[0].id)
+        gated = _Gated(tuple(beliefs), moment, passed, _eligible(passed))
+        self._gates.put(user, gated)
+        return gated
 
     def _rendered(self, compiled: Compiled, selection: Selection, tenant: str, user_id: str,
                   alignment: float | None) -> str:
@@ -214,6 +289,17 @@ class Personalizer:
             if compiled.pure:
                 self._texts.put(key, text)
         return text
+
+
+def _eligible(passed: list[tuple[Belief, float]]) -> int:
+    """What a delivered block depends on among the gated beliefs, as one number: which ones,
+    and what they say (not their confidence, which moves with every exchange). A hash, not
+    the tuple, so a kept conversation does not keep every statement alive; within one
+    process two different sets give the same hash about once in 2**64."""
+    return hash(tuple((b.id, b.statement, b.value) for b, _ in passed))
+
+
+_NOTHING = _Gated((), (0.0, 0.0), [], _eligible([]))
 
 
 def _variables(scored: Scored) -> dict[str, Any]:
