@@ -37,7 +37,7 @@ from bench.quality_selection import Ranks
 from bench.quality_selection import evaluate as run_selection
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.observer.apply import Extractor
-from selfmodel.observer.extractors import RulesExtractor
+from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.personalize.relevance import Relevance
 
 QUALITY_MD = data.ROOT / "QUALITY.md"
@@ -166,7 +166,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], l
     timings: list[str] = []
     started = time.monotonic()
 
-    result = await run_extraction(RulesExtractor(), workdir, explicit, implicit,
+    result = await run_extraction(GrammarExtractor(), workdir, explicit, implicit,
                                   data.small_talk())
     rows += extraction_rows("rules", result)
     details["rules"] = _extraction_details(result)

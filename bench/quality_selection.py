@@ -29,7 +29,7 @@ from bench.quality_data import Preference
 from selfmodel.config import Policy
 from selfmodel.domain.models import Belief, Claim, Kind, Observation, SelfModel
 from selfmodel.domain.update import apply_claims
-from selfmodel.observer.extractors.rules import extract_rules
+from selfmodel.observer.extractors.grammar import extract_grammar
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import select
@@ -80,7 +80,7 @@ def extracted_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]
         observation = Observation(id=f"obs_{i}", tenant="quality", user_id="u", content=text,
                                   at=at, source="gateway")
         before = {b.id for b in model.beliefs}
-        model, _ = apply_claims(model, extract_rules(observation, model).claims,
+        model, _ = apply_claims(model, extract_grammar(observation, model).claims,
                                 observation_id=observation.id, at=at)
         groups.append([b.id for b in model.beliefs if b.id not in before])
     by_id = {b.id: b for b in model.beliefs}

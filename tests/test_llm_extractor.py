@@ -23,7 +23,7 @@ from selfmodel.errors import UpstreamError
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import (
     LLMExtractor,
-    RulesExtractor,
+    GrammarExtractor,
     build_extractor,
 )
 from selfmodel.observer.extractors.llm import RouterCompleter, system_prompt
@@ -67,7 +67,7 @@ def observation(content: str, **extra: Any) -> Observation:
 
 def extractor(model: ScriptedModel, metrics: Metrics | None = None,
               timeout: float = 2.0) -> LLMExtractor:
-    return LLMExtractor(model, "extractor-model", timeout=timeout, fallback=RulesExtractor(),
+    return LLMExtractor(model, "extractor-model", timeout=timeout, fallback=GrammarExtractor(),
                         metrics=metrics)
 
 
@@ -194,7 +194,7 @@ async def test_corrections_feedback_and_quotes_are_redacted() -> None:
 
 
 def test_build_extractor_picks_from_config() -> None:
-    assert isinstance(build_extractor(Config()), RulesExtractor)
+    assert isinstance(build_extractor(Config()), GrammarExtractor)
     config = Config.model_validate({
         "model_list": [{"model_name": "x", "litellm_params": {"model": "selfmodel/echo"}}],
         "observer": {"extractor": "llm", "model": "x"},

@@ -16,7 +16,7 @@ from selfmodel.config import Config, Policy
 from selfmodel.domain.models import Extraction, Observation, SelfModel
 from selfmodel.metrics import Metrics
 from selfmodel.observer.capture import MAX_FIELD_BYTES, build_observation, observation_id
-from selfmodel.observer.extractors import RulesExtractor
+from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.observer.worker import (
     Worker,
     by_user,
@@ -48,7 +48,7 @@ def obs(user: str, content: str, *, at: float | None = None, tenant: str = T) ->
 
 def worker(store: Store, extractor: Any = None, **kw: Any) -> Worker:
     kw.setdefault("block_ms", 50)
-    return Worker(store, extractor or RulesExtractor(), POLICIES.get, name=kw.pop("name", "w1"),
+    return Worker(store, extractor or GrammarExtractor(), POLICIES.get, name=kw.pop("name", "w1"),
                   **kw)
 
 
@@ -81,18 +81,18 @@ async def test_observations_enqueued_before_the_worker_starts_are_applied(store:
 
 
 class Poisoned:
-    """Raises for one observation id, every time; the rules for the rest."""
+    """Raises for one observation id, every time; the grammar extractor for the rest."""
 
     def __init__(self, poison_id: str) -> None:
         self.poison_id = poison_id
-        self.rules = RulesExtractor()
+        self.grammar = GrammarExtractor()
         self.tries = 0
 
     async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
         if observation.id == self.poison_id:
             self.tries += 1
             raise RuntimeError("cannot read this one\nsecond line with jo@example.com")
-        return await self.rules.extract(observation, model)
+        return await self.grammar.extract(observation, model)
 
 
 async def test_a_poisoned_entry_goes_to_the_dead_letters_and_the_rest_flow(store: Store) -> None:
