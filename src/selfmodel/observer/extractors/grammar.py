@@ -28,10 +28,11 @@ from selfmodel.domain.models import (
     SelfModel,
     Source,
 )
+from selfmodel.domain.privacy import redact
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.language import parse
 from selfmodel.metrics import Metrics
-from selfmodel.observer.extractors import statements
+from selfmodel.observer.extractors import noise, statements
 from selfmodel.observer.extractors.feedback import read_feedback
 from selfmodel.observer.extractors.own_words import own_words
 from selfmodel.observer.extractors.prefilter import worth_parsing
@@ -79,7 +80,8 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
         found = requests(doc)
         claims += _request_claims(found, doc, reacting, corrected)
         heads = {r.head.i for r in found}
-        claims += [c for c in statements.claims(doc, list(doc.noun_chunks), heads)]
+        reading = statements.Reading(list(doc.noun_chunks), observation.previous_assistant)
+        claims += statements.claims(doc, reading, heads)
     extraction.correction = (bool(corrected) or generic
                              or observation.type is ObservationType.CORRECTION)
     extraction.corrected_slots = [] if generic else list(dict.fromkeys(corrected))
@@ -121,6 +123,9 @@ def _asks_for_work(doc: Any, request_sentences: set[int]) -> bool:
             continue
         if sentence.text.rstrip().endswith("?"):
             return True
+        if any(statements.lasting(c) is False and c.subject is not None
+               and noise.plan_or_task(c.verb) for c in statements.clauses(sentence.as_doc())):
+            return True  # "I need it for a slide"
         root = sentence.root
         if root.tag_ == "VB" and not any(c.dep_ == "nsubj" for c in root.children):
             text = " ".join(t.text for t in sentence if not t.is_punct)
@@ -133,6 +138,7 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
     """One claim per slot and value (a correction wins), well-formed statements only,
     negations only against held beliefs, nothing that reads as an instruction."""
     by_slot: dict[tuple[str, str, str, int], Claim] = {}
+    claims = [c.model_copy(update={"quote": redact(c.quote)}) for c in claims]
     for claim in claims:
         ident = (claim.domain, claim.key, claim.value, claim.polarity)
         if ident not in by_slot or claim.source is Source.CORRECTION:
@@ -143,7 +149,8 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
         if reason:
             refused.append(f"{claim.domain}/{claim.key}: {reason}")
         elif claim.polarity > 0 and not well_formed(claim.statement):
-            refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement")
+            refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement "
+                           f"({claim.statement!r})")
         elif claim.polarity > 0 or _believed(model, claim):
             kept.append(claim)
     return kept[:MAX_CLAIMS] + _contradictions(kept, model)[: max(0, MAX_CLAIMS - len(kept))]

@@ -39,10 +39,12 @@ DOMAINS: dict[str, str] = {
 }
 GENERAL = "general"
 DOMAIN_MATCH = 0.25
-PASSING_MATCH = 0.28
+PASSING_MATCH = 0.17
 PERSON_MATCH = 0.2
-_PASSING = "feeling tired, sad, happy, stressed, excited, bored, hungry today"
+_PASSING = "feeling tired, sad, happy, stressed, excited, bored, curious, nervous today"
 _PERSON = "my wife, husband, son, daughter, mother, friend, boss"
+_PROPOSAL = "an idea, a suggestion, an option, a concept, a recommendation, a proposal"
+PROPOSAL_MATCH = 0.2
 
 _LOCK = threading.Lock()
 _TABLE: tuple[list[str], npt.NDArray[np.float32]] | None = None
@@ -80,3 +82,8 @@ def passing(adjective: str) -> bool:
 def person(noun: str) -> bool:
     """Is this noun a person (a relative, a friend), whose facts are their own?"""
     return _similarity(noun, _PERSON) >= PERSON_MATCH
+
+
+def proposal(noun: str) -> bool:
+    """Is this noun something proposed ("idea", "suggestion", "option")?"""
+    return _similarity(noun, _PROPOSAL) >= PROPOSAL_MATCH

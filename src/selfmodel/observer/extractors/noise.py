@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lemminflect import getInflection
+
 from selfmodel.observer.extractors import meaning
 
 _CONDITIONS = frozenset({"if", "unless", "when", "whenever", "once", "until", "before", "after",
@@ -25,7 +27,7 @@ _POSSIBILITY = frozenset({"would", "could", "might", "may", "should", "must", "w
                           "'d", "'ll", "wo"})
 _WISH_VERBS = frozenset({"like", "prefer", "rather", "love", "appreciate", "enjoy", "hate"})
 _TASK_VERBS = frozenset({"want", "need", "hope", "plan", "intend", "wish", "wonder", "think",
-                         "guess", "suppose", "wonder", "try", "look", "mean", "ask", "know",
+                         "guess", "suppose", "look", "mean", "ask", "know",
                          "see", "say", "feel", "forget", "remember", "understand", "believe"})
 _DEICTIC = frozenset({"this", "next", "tomorrow", "tonight", "today", "yesterday", "last",
                       "coming", "upcoming", "these", "now", "soon", "currently"})
@@ -59,7 +61,11 @@ def story(verb: Any) -> bool:
     if verb.lemma_.lower() == "use" and any(c.dep_ == "xcomp" for c in verb.children):
         return True
     if verb.tag_ == "VBD":
-        return True
+        # "I only read...", "I put...": a form that is also the present reads as the present
+        # unless something in the clause dates it.
+        present = getInflection(verb.lemma_, "VBP")
+        dated = any(t.ent_type_ in ("DATE", "TIME") or t.lower_ == "ago" for t in verb.subtree)
+        return not (present and present[0] == verb.lower_) or dated
     if verb.tag_ == "VBN":
         auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
         if any(a.tag_ == "VBD" for a in auxes):

@@ -27,7 +27,7 @@ DOUBLE_QUOTED = re.compile(r"[\"\u201c][^\"\u201d]{3,}[\"\u201d]")
 _HANDOVER = re.compile(r"^(?P<lead>[^:\n]{0,80}):(?P<rest>.+)$", re.S)
 _HANDOVER_LEAD = re.compile(r"\b(?:this|these|the following|here|below|attached)\b", re.I)
 _LEAD_WORDS = 8
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_SENTENCE = re.compile(r"[^.!?:\n]+[.!?:]*")
 _WORD = re.compile(r"[a-z0-9']+")
 MIN_PASTED_WORDS = 4
 

@@ -33,8 +33,10 @@ def clause_tokens(verb: Any) -> list[Any]:
         if child.dep_ in _CUT_DEPS:
             cut.update(t.i for t in child.subtree)
     for token in verb.subtree:
-        if token.i not in cut and token.dep_ == "prep" and _to_me(token):
-            cut.update(t.i for t in token.subtree)  # "for me", "to me": the user, implied
+        if token.i in cut or token.i == verb.i:
+            continue
+        if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token):
+            cut.update(t.i for t in token.subtree)  # read on its own, or the user, implied
     tokens = [t for t in verb.subtree if t.i not in cut]
     while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in ("CCONJ", "SCONJ", "ADP", "DET")
                       or tokens[-1].lower_ in ("please", "too", "also", "as well")):
@@ -42,6 +44,20 @@ def clause_tokens(verb: Any) -> list[Any]:
     while tokens and (tokens[0].is_punct or tokens[0].pos_ in ("CCONJ", "SCONJ", "INTJ")):
         tokens.pop(0)
     return tokens
+
+
+def _own_clause(token: Any) -> bool:
+    """A clause inside the subtree that is read on its own: an adverbial clause ("as I find
+    it dull"), a verb joined by "and" ("... and refuse to engage"), a clause whose subject is
+    the user ("decor I purchase")."""
+    if token.dep_ in ("advcl", "parataxis") or (token.dep_ == "pcomp" and token.pos_ in (
+            "VERB", "AUX") and any(c.dep_ == "nsubj" for c in token.children)):
+        return True  # "as I find it dull", "for what it's worth"
+    if token.dep_ == "conj" and token.pos_ in ("VERB", "AUX") and token.head.pos_ in (
+            "VERB", "AUX"):
+        return True
+    return token.pos_ in ("VERB", "AUX") and any(
+        c.dep_ in ("nsubj", "nsubjpass") and c.lower_ == "i" for c in token.children)
 
 
 def _to_me(prep: Any) -> bool:
@@ -103,7 +119,7 @@ def third_person(tokens: Sequence[Any], words: list[str]) -> str:
     for n, token in enumerate(tokens):
         if token.pos_ == "ADV" or token.dep_ == "neg":
             continue
-        if token.tag_ in ("VBP", "VB") or (token.pos_ == "AUX" and token.tag_ != "MD"):
+        if token.tag_ in ("VBP", "VB", "VBD") or (token.pos_ == "AUX" and token.tag_ != "MD"):
             out[n] = _finite(token) + token.whitespace_
         break
     text = " ".join("".join(out).split())

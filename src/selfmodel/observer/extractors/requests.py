@@ -62,7 +62,7 @@ def requests(doc: Any) -> list[Request]:
     out: list[Request] = []
     for sentence in doc.sents:
         root = sentence.root
-        fragment = _fragment(sentence)
+        fragment = _fragment(sentence) or _too(sentence)
         if fragment is not None:
             out.append(fragment)
             continue
@@ -87,7 +87,7 @@ def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
     words, negated = [], False
     for token in tokens:
         low = token.lower_
-        if low in _NEGATORS or token.dep_ == "neg":
+        if low in _NEGATORS or token.dep_ == "neg" or token.lemma_.lower() in _STOPPING:
             negated = True
             continue
         if low in _FILLER or token.is_punct or token.pos_ == "INTJ":
@@ -96,7 +96,7 @@ def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
             words.append(token.lemma_)
         else:
             words.append(token.text)
-    return " ".join(words), negated
+    return " ".join(words).lower(), negated
 
 
 def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | None:
@@ -116,6 +116,22 @@ def _language(tokens: Sequence[Any]) -> SlotValue | None:
                 token.head.lower_ == "in":
             return slots.language(token.text)
     return None
+
+
+def _asides(root: Any) -> set[int]:
+    """Words of the request that are not about the slot: its subject, a clause beside it
+    ("when you answer"), its scope ("in general", "from now on") and "with me"."""
+    out: set[int] = set()
+    for child in root.children:
+        if child.dep_ in ("advcl", "nsubj"):
+            out.update(t.i for t in child.subtree)
+    for token in root.subtree:
+        words = {t.lower_ for t in token.subtree}
+        scope = token.lower_ in ("in", "from") and words & {"general", "now"}
+        with_me = token.dep_ == "prep" and words == {token.lower_, "me"}
+        if scope or with_me:
+            out.update(t.i for t in token.subtree)
+    return out
 
 
 def _general(tokens: Sequence[Any]) -> bool:
@@ -143,26 +159,38 @@ def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
     if subjects and not any(c.tag_ == "MD" for c in root.children):
         return None
     stopping = root.lemma_.lower() in _STOPPING
-    tokens = [t for t in root.subtree if t.dep_ not in ("nsubj",) or t.head.i != root.i]
-    if stopping:
-        tokens = [t for t in tokens if t.i != root.i]
+    aside = _asides(root)
+    tokens = [t for t in root.subtree if t.i not in aside]
+    if stopping or root.lemma_ in ("be", "keep", "stay", "sound", "make"):
+        tokens = [t for t in tokens if t.i != root.i]  # the verb carries no slot
     value = _value(tokens, extra_negation=stopping)
     if value is None:
         return None
     negated = stopping or any(c.dep_ == "neg" for c in root.children)
     comparative = any(t.tag_ in ("JJR", "RBR") or t.lower_ in ("more", "less") for t in tokens)
-    return Request(value, root, complaint=negated or comparative, needs_context=False,
-                   general=_general(tokens), task=_work_object(root))
+    # A request put as a question ("Could you give me a step-by-step guide?") or with an
+    # object of its own ("Rewrite this paragraph in a formal tone") is about this piece of work.
+    task = _work_object(root, value) or root.sent.text.rstrip().endswith("?")
+    complaint = negated or comparative or value.key == "reply_language"
+    return Request(value, root, complaint=complaint and not task,
+                   needs_context=False, general=_general(tokens), task=task)
 
 
-def _work_object(root: Any) -> bool:
-    """Does the imperative's object ask for a piece of work ("explain quantum computing")?"""
+def _work_object(root: Any, value: SlotValue) -> bool:
+    """Does the imperative's object ask for a piece of work ("explain quantum computing",
+    "rewrite this paragraph in a formal tone"), rather than name the slot itself ("use a
+    casual tone")?"""
     for child in root.children:
         if child.dep_ != "dobj" or child.pos_ == "PRON":
             continue
         text, _ = _phrase(list(child.subtree))
-        if text and slots.match(text) is None:
+        found = slots.match(text) if text else None
+        if text and (found is None or found.key != value.key):
             return True
+        if child.lower_ != child.lemma_.lower() or child.tag_ == "NNS":
+            continue
+        if any(c.dep_ == "det" and c.lower_ in ("this", "that", "the") for c in child.children):
+            return True  # "this paragraph": one thing to work on
     return False
 
 
@@ -199,7 +227,8 @@ def _about_answers(root: Any) -> Request | None:
 def _fragment(sentence: Any) -> Request | None:
     """'No summaries at the end, please', 'Shorter please', 'Bullet points.'"""
     root = sentence.root
-    if root.pos_ in ("VERB", "AUX") or sentence.text.rstrip().endswith("?"):
+    if (root.pos_ in ("VERB", "AUX") and root.lower_ != "please") or \
+            sentence.text.rstrip().endswith("?"):
         return None
     tokens = list(sentence)
     if len([t for t in tokens if t.is_alpha]) > 8:
@@ -210,8 +239,20 @@ def _fragment(sentence: Any) -> Request | None:
     negated = _phrase(tokens)[1]
     comparative = root.tag_ in ("JJR", "RBR") or any(t.lower_ in ("more", "less")
                                                       for t in tokens)
-    return Request(value, root, complaint=negated or comparative,
+    return Request(value, root, complaint=negated or comparative or value.key == "reply_language",
                    needs_context=comparative and not negated, general=False, task=False)
+
+
+def _too(sentence: Any) -> Request | None:
+    """'too short, give me details': an adjective under "too" with no subject of its own."""
+    for token in sentence:
+        if token.pos_ in ("ADJ", "ADV") and any(c.lower_ == "too" for c in token.children) and not any(
+                c.dep_ == "nsubj" for c in token.children) and token.head.lemma_ != "be":
+            value = slots.complaint(token.lemma_)
+            if value is not None:
+                return Request(value, token, complaint=True, needs_context=True, general=False,
+                               task=False)
+    return None
 
 
 def _complaint(root: Any) -> Request | None:
@@ -245,8 +286,7 @@ def generic_correction(doc: Any) -> bool:
         subject = subjects[0].lower_ if subjects else ""
         if root.lemma_ == "mean" and subject == "i" and root.tag_ == "VBD":
             return True
-        if subject == "you" and root.tag_ == "VBD" and root.lemma_ in ("misunderstand", "miss",
-                                                                        "misread", "get"):
+        if subject == "you" and root.lemma_ in ("misunderstand", "miss", "misread", "get"):
             return True
         if root.lemma_ == "be" and (subject in _DEICTIC_SUBJECTS
                                     or (subjects and subjects[0].lemma_ in _ANSWERS)):

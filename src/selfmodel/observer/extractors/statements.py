@@ -33,9 +33,18 @@ _DISLIKE = frozenset({"hate", "dislike", "detest", "despise", "loathe", "abhor",
                       "shun", "resent"})
 _ENDURE = frozenset({"stand", "tolerate", "bear"})  # a dislike when negated: "can't stand"
 _FAN = frozenset({"fan", "lover", "enthusiast", "devotee", "admirer", "fond", "keen",
-                  "passionate", "into"})
+                  "passionate", "into", "interested"})
 _STOP = frozenset({"a", "an", "the", "my", "some", "any", "all", "really", "very", "more"})
 MAX_OBJECT_WORDS = 5
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a clause is read against: the noun phrases a pronoun may point to (the user's
+    own words) and the answer the user is replying to."""
+
+    chunks: Sequence[Any]
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ def _first_person_subject(token: Any) -> Any | None:
     if own:
         return own[0] if own[0].lower_ == "i" else None
     head = token
+    if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children):
+        return None  # "I'm vegan, write to me at...": an imperative, not a shared subject
     while head.dep_ == "conj" and head.head.i != head.i:  # "I'm vegan and avoid honey"
         head = head.head
         subjects = [c for c in head.children if c.dep_ in ("nsubj", "nsubjpass")]
@@ -81,17 +92,17 @@ def _as_someone_who(token: Any) -> bool:
         antecedent.lower_ in ("someone", "somebody", "person", "one")
 
 
-def claims(doc: Any, antecedents: Sequence[Any], skip: set[int] | None = None) -> list[Claim]:
+def claims(doc: Any, reading: Reading, skip: set[int] | None = None) -> list[Claim]:
     """The claims the user's first-person clauses in ``doc`` make (module docstring); clauses
     headed at ``skip`` were already read as something else (a request about answering)."""
     out: list[Claim] = []
     for clause in clauses(doc):
         if skip and clause.verb.i in skip:
             continue
-        claim = read(clause, antecedents)
+        claim = read(clause, reading)
         if claim is not None:
             out.append(claim)
-    out += _possessions(doc, antecedents)
+    out += _possessions(doc, reading)
     return out
 
 
@@ -102,7 +113,7 @@ def lasting(clause: Clause) -> bool:
     return not (noise.hypothetical(verb) or noise.story(verb) or noise.plan_or_task(verb))
 
 
-def read(clause: Clause, antecedents: Sequence[Any]) -> Claim | None:
+def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
     verb = clause.verb
     if not lasting(clause):
@@ -113,7 +124,7 @@ def read(clause: Clause, antecedents: Sequence[Any]) -> Claim | None:
     if len(tokens) < 2:
         return None
     if lemma == "be":
-        return _state(clause, tokens, negated, antecedents)
+        return _state(clause, tokens, negated, reading)
     obj = _object(verb)
     if obj is None:
         obj = _prep_object(verb)
@@ -123,20 +134,20 @@ def read(clause: Clause, antecedents: Sequence[Any]) -> Claim | None:
     if lemma in _ENDURE:
         if not negated:
             return None
-        return _make("dislikes", obj, tokens, antecedents, Kind.PREFERENCE)
+        return _make("dislikes", obj, tokens, reading, Kind.PREFERENCE)
     if lemma in _LIKE or lemma in _DISLIKE:
         dislike = (lemma in _DISLIKE) != negated
         relation = "dislikes" if dislike else "likes"
-        return _make(relation, obj, tokens, antecedents, Kind.PREFERENCE)
+        return _make(relation, obj, tokens, reading, Kind.PREFERENCE)
     if modal and modal[0] in ("ca", "can", "cannot"):
         relation = "cannot" if negated else "can"
-        return _make(relation, obj, tokens, antecedents, Kind.CONTEXT, verb=lemma)
+        return _make(relation, obj, tokens, reading, Kind.CONTEXT, verb=lemma)
     if lemma == "have":
         if negated:
             return None
-        return _make("has", obj, tokens, antecedents, Kind.CONTEXT)
+        return _make("has", obj, tokens, reading, Kind.CONTEXT)
     relation = "dislikes" if negated else "does"
-    return _make(relation, obj, tokens, antecedents,
+    return _make(relation, obj, tokens, reading,
                  Kind.PREFERENCE if negated else Kind.CONTEXT, verb=lemma)
 
 
@@ -157,7 +168,7 @@ def _prep_object(verb: Any) -> Any | None:
 
 
 def _state(clause: Clause, tokens: list[Any], negated: bool,
-           antecedents: Sequence[Any]) -> Claim | None:
+           reading: Reading) -> Claim | None:
     """'I'm X', 'I'm allergic to X', 'I'm a fan of X', 'I'm from X'."""
     verb = clause.verb
     complement = next((c for c in verb.children if c.dep_ in ("attr", "acomp", "oprd")), None)
@@ -168,23 +179,20 @@ def _state(clause: Clause, tokens: list[Any], negated: bool,
         pobj = next((c for c in prep.children if c.dep_ == "pobj"), None)
         if pobj is None:
             return None
-        return _make("is", pobj, tokens, antecedents, Kind.CONTEXT, negated=negated,
+        if prep.lower_ in _FAN:  # "I'm (not) into team sports"
+            return _make("dislikes" if negated else "likes", pobj, tokens, reading,
+                         Kind.PREFERENCE)
+        return _make("is", pobj, tokens, reading, Kind.CONTEXT, negated=negated,
                      verb=prep.lower_)
-    if noise.passing_state(complement) and not _has_prep(complement):
-        return None
-    if noise.passing_state(complement) and complement.lemma_ in ("tired", "sick", "bored"):
-        return None
     if complement.lemma_.lower() in _FAN or _fan_of(complement):
         target = _fan_target(complement)
         if target is None:
             return None
-        return _make("dislikes" if negated else "likes", target, tokens, antecedents,
+        return _make("dislikes" if negated else "likes", target, tokens, reading,
                      Kind.PREFERENCE)
-    return _make("is", complement, tokens, antecedents, Kind.CONTEXT, negated=negated)
-
-
-def _has_prep(token: Any) -> bool:
-    return any(c.dep_ == "prep" for c in token.children)
+    if noise.passing_state(complement):
+        return None
+    return _make("is", complement, tokens, reading, Kind.CONTEXT, negated=negated)
 
 
 def _fan_of(complement: Any) -> bool:
@@ -198,23 +206,29 @@ def _fan_target(complement: Any) -> Any | None:
     return None
 
 
-def _possessions(doc: Any, antecedents: Sequence[Any]) -> list[Claim]:
+def _possessions(doc: Any, reading: Reading) -> list[Claim]:
     """'My favourite cuisine is Thai' -> 'Has Thai as their favourite cuisine'."""
     out = []
     for token in doc:
-        if token.lemma_ != "be" or token.dep_ != "ROOT":
+        if token.lemma_ != "be" or token.dep_ not in ("ROOT", "conj", "ccomp", "advcl", "parataxis"):
             continue
-        subject = next((c for c in token.children if c.dep_ == "nsubj"), None)
+        if noise.hypothetical(token):
+            continue
+        subject = next((c for c in token.children if c.dep_ in ("nsubj", "csubj")), None)
         value = next((c for c in token.children if c.dep_ in ("attr", "acomp")), None)
         if subject is None or value is None or token.sent.text.rstrip().endswith("?"):
             continue
         mine = [c for c in subject.children if c.dep_ == "poss" and c.lower_ == "my"]
+        if not mine and any(c.dep_ == "poss" and c.lower_ == "my" for c in value.children):
+            subject, value = value, subject  # "safety is my top priority"
+            mine = [c for c in subject.children if c.dep_ == "poss"]
         if not mine or noise.someone_else(subject) or noise.story(token) or noise.occasion(token):
             continue
-        if value.pos_ not in ("NOUN", "PROPN") or any(c.dep_ == "neg" for c in token.children):
+        if value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB") or any(
+                c.dep_ == "neg" for c in token.children):
             continue
         what = " ".join(t.text for t in subject.subtree if t.dep_ != "poss")
-        value_words = resolve([t for t in value.subtree if not t.is_punct], antecedents)
+        value_words = resolve([t for t in value.subtree if not t.is_punct], reading.chunks)
         if value_words is None:
             continue
         value_text = "".join(value_words).strip()
@@ -225,14 +239,14 @@ def _possessions(doc: Any, antecedents: Sequence[Any]) -> list[Claim]:
     return out
 
 
-def _make(relation: str, obj: Any, tokens: list[Any], antecedents: Sequence[Any], kind: Kind,
+def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Kind,
           *, negated: bool = False, verb: str = "") -> Claim | None:
-    words = resolve(tokens, antecedents)
+    words = resolve(tokens, reading.chunks)
     if words is None:
         return None
     statement = third_person(tokens, words)
-    value = _object_text(obj, antecedents)
-    if not value:
+    value = _object_text(obj, reading)
+    if not value or _about_the_answer(obj, reading.answer):
         return None
     domain = meaning.domain(statement)
     lead = f"{verb} " if verb and relation in ("does", "can", "cannot") else ""
@@ -252,6 +266,24 @@ def _make(relation: str, obj: Any, tokens: list[Any], antecedents: Sequence[Any]
                  polarity=polarity, quote=obj.sent.text[:300])
 
 
+def _about_the_answer(obj: Any, answer: str) -> bool:
+    """'I like the idea of X', 'I love that suggestion', 'I'm interested in the workshop
+    concept': a reaction to what the assistant proposed, not a preference of the user's own.
+    A definite noun phrase whose head is a proposal, or whose words come from the answer."""
+    head = obj if obj.pos_ in ("NOUN", "PROPN") else next(
+        (t for t in obj.subtree if t.dep_ in ("dobj", "pobj")), obj)
+    definite = any(c.dep_ in ("det", "poss") and c.lower_ in ("the", "that", "this", "these",
+                                                              "those", "your")
+                   for c in head.children)
+    if not definite:
+        return False
+    if meaning.proposal(head.lemma_):
+        return True
+    words = [t.lemma_.lower() for t in head.subtree if t.is_alpha and not t.is_stop]
+    lowered = answer.lower()
+    return bool(words) and sum(w in lowered for w in words) * 2 >= len(words)
+
+
 def _role(tokens: list[Any]) -> str:
     for token in tokens:
         if token.dep_ == "pobj" and token.head.lower_ == "as":
@@ -259,14 +291,16 @@ def _role(tokens: list[Any]) -> str:
     return ""
 
 
-def _object_text(obj: Any, antecedents: Sequence[Any]) -> str:
+def _object_text(obj: Any, reading: Reading) -> str:
     """The object's words for the slot: its head phrase without determiners, at most
     MAX_OBJECT_WORDS, pronouns resolved."""
     dated = {t.i for c in obj.children if c.dep_ == "prep" and any(
         x.ent_type_ in ("DATE", "TIME") for x in c.subtree) for t in c.subtree}
+    clauses = {t.i for c in obj.subtree if c.dep_ in ("relcl", "advcl", "acl") or (
+        c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
     tokens = [t for t in obj.subtree
-              if not t.is_punct and t.dep_ not in ("relcl", "advcl") and t.i not in dated]
-    resolved = resolve(tokens, antecedents)
+              if not t.is_punct and t.i not in dated and t.i not in clauses]
+    resolved = resolve(tokens, reading.chunks)
     if resolved is None:
         return ""
     words = [w.strip() for w in resolved if w.strip() and w.strip().lower() not in _STOP]

@@ -81,7 +81,7 @@ def _unresolved_object(words: list[Any]) -> bool:
 
 def _bare_definite(token: Any) -> bool:
     """'the look', 'this one': a definite singular noun with nothing to say which one."""
-    if token.pos_ != "NOUN" or token.tag_ != "NN":
+    if token.pos_ != "NOUN" or token.tag_ != "NN" or token.dep_ not in ("dobj", "attr"):
         return False
     children = list(token.children)
     if len(children) != 1:
