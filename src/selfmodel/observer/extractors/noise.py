@@ -85,7 +85,7 @@ def plan_or_task(verb: Any) -> bool:
         return True
     if lemma in _TASK_VERBS:
         return True
-    if lemma == "go" and any(c.dep_ == "xcomp" for c in verb.children):
+    if lemma == "go" and verb.tag_ == "VBG" and any(c.dep_ == "xcomp" for c in verb.children):
         return True
     return occasion(verb)
 

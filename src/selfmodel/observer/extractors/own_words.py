@@ -9,9 +9,10 @@ can still carry text that is not a statement by the user:
   the model already holds, restated, would confirm themselves;
 - quoted lines (``> ...``), the usual way to paste someone else's text;
 - code (fenced or inline) and text in double quotes, when there is text around it;
-- material introduced by a colon ("Summarize this email: ...", "Here is the article: ..."):
-  a short lead naming what follows ("this", "the following", "here") hands over text that
-  someone else wrote;
+- material introduced by a colon ("Summarize this email: ...", "You said: ..."), to the end
+  of its paragraph: a short lead that points at what follows ("this", "the following",
+  "here") or names the assistant as its author ("you said", "your answer") hands over text
+  that someone else wrote;
 - a passage of the assistant's answer pasted or repeated into the message ("you said: I'd
   recommend the vegan menu"): any sentence the previous or the current answer contains.
 """
@@ -25,7 +26,8 @@ QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.M)
 CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
 DOUBLE_QUOTED = re.compile(r"[\"\u201c][^\"\u201d]{3,}[\"\u201d]")
 _HANDOVER = re.compile(r"^(?P<lead>[^:\n]{0,80}):(?P<rest>.+)$", re.S)
-_HANDOVER_LEAD = re.compile(r"\b(?:this|these|the following|here|below|attached)\b", re.I)
+_HANDOVER_LEAD = re.compile(
+    r"\b(?:this|these|the following|here|below|attached|you|your|it says|says)\b", re.I)
 _LEAD_WORDS = 8
 _SENTENCE = re.compile(r"[^.!?:\n]+[.!?:]*")
 _WORD = re.compile(r"[a-z0-9']+")
@@ -36,6 +38,16 @@ def _normal(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
+def _without_handover(paragraph: str) -> str:
+    """The paragraph without material handed over after a colon ("Summarize this email:",
+    "You said:", "My profile says:"): up to the end of the paragraph, it is not the user's."""
+    handover = _HANDOVER.match(paragraph)
+    if handover and len(handover.group("lead").split()) <= _LEAD_WORDS \
+            and _HANDOVER_LEAD.search(handover.group("lead")):
+        return handover.group("lead")
+    return paragraph
+
+
 def own_words(content: str, *answers: str) -> str:
     """``content`` without the profile block, quoted lines and sentences of ``answers``."""
     text = QUOTED_LINE.sub(" ", PROFILE_BLOCK.sub(" ", content))
@@ -43,10 +55,7 @@ def own_words(content: str, *answers: str) -> str:
     unquoted = DOUBLE_QUOTED.sub(" ", text)
     if unquoted.strip(" .,!?\n"):
         text = unquoted  # a wholly quoted message is the user's own words, quoted
-    handover = _HANDOVER.match(text)
-    if handover and len(handover.group("lead").split()) <= _LEAD_WORDS \
-            and _HANDOVER_LEAD.search(handover.group("lead")):
-        text = handover.group("lead")
+    text = "\n\n".join(_without_handover(p) for p in re.split(r"\n\s*\n", text))
     theirs = " ".join(_normal(a) for a in answers if a)
     if not theirs:
         return text.strip()

@@ -37,6 +37,11 @@ def clause_tokens(verb: Any) -> list[Any]:
             continue
         if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token):
             cut.update(t.i for t in token.subtree)  # read on its own, or the user, implied
+    subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    if subject is not None:  # "For the record, I keep bees": a frame, not the statement
+        for child in verb.children:
+            if child.i < subject.i and child.dep_ in ("prep", "npadvmod", "advmod"):
+                cut.update(t.i for t in child.subtree)
     tokens = [t for t in verb.subtree if t.i not in cut]
     while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in ("CCONJ", "SCONJ", "ADP", "DET")
                       or tokens[-1].lower_ in ("please", "too", "also", "as well")):
@@ -70,7 +75,9 @@ def resolve(tokens: Sequence[Any], antecedents: Sequence[Any]) -> list[str] | No
     """Words of the clause with pronoun objects replaced by the noun phrase they point to
     (the nearest earlier noun phrase of the user's own words), or None when one cannot be."""
     words: list[str] = []
-    for token in tokens:
+    for n, token in enumerate(tokens):
+        if n and tokens[n - 1].i + 1 != token.i and words and not words[-1].endswith(" "):
+            words[-1] += " "  # words were cut between these two
         low = token.lower_
         is_object = token.dep_ in ("dobj", "pobj", "attr", "nsubjpass", "dative")
         if is_object and low in _REFERRING and token.pos_ in ("PRON", "NOUN", "NUM", "DET"):

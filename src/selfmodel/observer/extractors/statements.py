@@ -72,7 +72,8 @@ def _first_person_subject(token: Any) -> Any | None:
     if own:
         return own[0] if own[0].lower_ == "i" else None
     head = token
-    if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children):
+    if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children) and not any(
+            t.dep_ == "cc" for t in token.doc[token.head.i:token.i]):
         return None  # "I'm vegan, write to me at...": an imperative, not a shared subject
     while head.dep_ == "conj" and head.head.i != head.i:  # "I'm vegan and avoid honey"
         head = head.head
