@@ -58,7 +58,8 @@ def hypothetical(verb: Any) -> bool:
 
 def story(verb: Any) -> bool:
     """Past narrative ('I went', 'I used to'), which says what was, not what is."""
-    if verb.lemma_.lower() == "use" and any(c.dep_ == "xcomp" for c in verb.children):
+    if verb.lemma_.lower() == "use" and verb.tag_ == "VBD" and any(
+            c.dep_ == "xcomp" for c in verb.children):
         return True
     if verb.tag_ == "VBD":
         # "I only read...", "I put...": a form that is also the present reads as the present

@@ -59,10 +59,11 @@ def _own_clause(token: Any) -> bool:
             "VERB", "AUX") and any(c.dep_ == "nsubj" for c in token.children)):
         return True  # "as I find it dull", "for what it's worth"
     if token.dep_ == "conj" and token.pos_ in ("VERB", "AUX") and token.head.pos_ in (
-            "VERB", "AUX"):
-        return True
+            "VERB", "AUX") and token.tag_ not in ("VBG", "VBN"):
+        return True  # not "watching or following": gerunds joined are one object
     return token.pos_ in ("VERB", "AUX") and any(
-        c.dep_ in ("nsubj", "nsubjpass") and c.lower_ == "i" for c in token.children)
+        c.dep_ in ("nsubj", "nsubjpass") and (c.lower_ == "i" or c.i < token.head.i)
+        for c in token.children)  # "(to me,) it looks dated, so I avoid...": another clause
 
 
 def _to_me(prep: Any) -> bool:

@@ -202,7 +202,7 @@ def _fan_of(complement: Any) -> bool:
 
 def _fan_target(complement: Any) -> Any | None:
     for token in complement.subtree:
-        if token.dep_ == "pobj":
+        if token.dep_ in ("pobj", "pcomp"):
             return token
     return None
 
@@ -301,11 +301,13 @@ def _object_text(obj: Any, reading: Reading) -> str:
         c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
     tokens = [t for t in obj.subtree
               if not t.is_punct and t.i not in dated and t.i not in clauses]
-    resolved = resolve(tokens, reading.chunks)
+    kept = [t for t in tokens if t.lower_ not in _STOP][:MAX_OBJECT_WORDS]
+    while kept and kept[-1].pos_ in ("CCONJ", "ADP", "DET", "PART", "SCONJ"):
+        kept.pop()  # "watching or", "dislike for": cut at a word that needs what follows
+    resolved = resolve(kept, reading.chunks)
     if resolved is None:
         return ""
-    words = [w.strip() for w in resolved if w.strip() and w.strip().lower() not in _STOP]
-    return " ".join(words[:MAX_OBJECT_WORDS])
+    return " ".join(w.strip() for w in resolved if w.strip())
 
 
 def _slug_text(text: str) -> str:

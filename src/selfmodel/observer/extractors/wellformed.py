@@ -6,7 +6,8 @@ The check is made on the statement's own parse, so it holds for any extractor (t
 bench counts malformed statements with it):
 
 - it opens with a third-person verb or a modal ("Prefers", "Is", "Has", "Can", "Does not"),
-  possibly after adverbs ("Usually takes", "Never eats");
+  possibly after adverbs ("Usually takes", "Never eats"); the verb must be one lemminflect's
+  English lexicon knows in that form, so a tagger's guess at a made-up word does not pass;
 - it has no first- or second-person pronoun (the user is the implied subject; "you" is the
   assistant);
 - it does not end on a word that needs something after it (a preposition, a determiner, a
@@ -20,9 +21,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from lemminflect import getAllLemmas, getInflection
+
 from selfmodel.language import parse
 
-_OPENING_TAGS = frozenset({"VBZ", "MD"})
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
 _OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
 _UNRESOLVED = frozenset({"it", "they", "them", "this", "that", "these", "those", "one", "ones"})
@@ -48,8 +50,15 @@ def _opens_with_verb(words: list[Any]) -> bool:
     for token in words:
         if token.pos_ == "ADV" and token.tag_ != "MD":
             continue  # "Usually takes", "Never eats", "Really likes"
-        return token.tag_ in _OPENING_TAGS
+        return token.tag_ == "MD" or _third_person_verb(token.lower_)
     return False
+
+
+def _third_person_verb(word: str) -> bool:
+    """A third-person singular form of an English verb in lemminflect's lexicon: "dines",
+    "is", "has" yes; "Adamantlies", "Librarian" no (whatever the tagger guessed)."""
+    lemmas = getAllLemmas(word, upos="VERB").get("VERB", ())
+    return any(word in getInflection(lemma, "VBZ") for lemma in lemmas)
 
 
 def _first_or_second_person(words: list[Any]) -> bool:
