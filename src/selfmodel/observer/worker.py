@@ -316,6 +316,9 @@ async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
     this in-process; ``selfmodel worker`` runs it alone). ``services`` is a
     ``selfmodel.services.Services`` (config, store, metrics, router)."""
     workers = build_workers(services, count, name=name)
+    prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
+    if prepare is not None:  # load the grammar extractor's parser now, in a thread
+        services.extras["extractor_warming"] = asyncio.create_task(prepare())
     retention = services.config.observer.observation_retention_days * 86400.0
     await asyncio.gather(
         *(worker.run(stop) for worker in workers),

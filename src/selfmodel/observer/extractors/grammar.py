@@ -15,6 +15,7 @@ Every claim's statement must pass ``well_formed`` and the injection guard before
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from selfmodel.domain.models import (
@@ -41,6 +42,7 @@ from selfmodel.observer.extractors.slots import DOMAIN, match
 from selfmodel.observer.extractors.wellformed import well_formed
 
 MAX_CLAIMS = 12
+_WARM = False
 
 
 class GrammarExtractor:
@@ -52,14 +54,24 @@ class GrammarExtractor:
         self._metrics = metrics
 
     async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
+        await self.prepare()
         extraction = extract_grammar(observation, model)
         if self._metrics is not None:
             self._metrics.extractor_calls.labels(extractor="grammar", result="ok").inc()
         return extraction
 
+    async def prepare(self) -> None:
+        """Load the parser and the embeddings in a thread, once (about a second): the worker
+        starts it at startup, and an extraction that comes first waits for it without
+        blocking the event loop the gateway may share."""
+        global _WARM
+        if not _WARM:
+            await asyncio.to_thread(self.warm)
+            _WARM = True
+
     @staticmethod
     def warm() -> None:
-        """Load the parser and the embeddings (the worker calls it at startup, in a thread)."""
+        """Load the parser and the embeddings (blocking; ``prepare`` runs it in a thread)."""
         extract_grammar(Observation(id="obs_warm", tenant="warm", user_id="warm",
                                     content="I prefer short answers, I'm a nurse.", at=0.0), None)
 

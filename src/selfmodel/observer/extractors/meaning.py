@@ -41,7 +41,8 @@ GENERAL = "general"
 DOMAIN_MATCH = 0.25
 PASSING_MATCH = 0.17
 PERSON_MATCH = 0.2
-_PASSING = "feeling tired, sad, happy, stressed, excited, bored, curious, nervous today"
+_PASSING = ("feeling tired, sad, happy, stressed, excited, bored, curious, nervous, "
+            "overwhelmed, concerned, ready, willing, open to it today")
 _PERSON = "my wife, husband, son, daughter, mother, friend, boss"
 _PROPOSAL = "an idea, a suggestion, an option, a concept, a recommendation, a proposal"
 PROPOSAL_MATCH = 0.2

@@ -1,12 +1,14 @@
 """What a first-person clause says that is not lasting about the user, read from its parse.
 
 - a question ("should I buy...?"): asks, does not tell;
-- a hypothetical: a clause under "if / unless / when..." or with a modal of possibility
-  ("I would buy a boat"), except the modal of wishes ("I'd like", "I'd rather");
+- a hypothetical: a clause under "if / unless / when...", with a modal ("I would buy a
+  boat", "I might try") or a hedge ("maybe", "perhaps"); a wish about answering ("I'd like
+  more depth") is read as a request instead (requests.py);
 - a story: past tense ("I went to Rome"), and "used to";
-- a plan or a task: future ("I will", "I'm going to"), the progressive ("I'm looking for a
-  hotel"), a wish for this task ("I want / need / hope..."), or a time or purpose pointing at
-  one occasion ("this weekend", "tomorrow", "for this trip");
+- a plan or a task: future ("I will", "I'm going to", "I'm about to"), the progressive ("I'm
+  looking for a hotel"), a wish for this task ("I want / need / hope...", "I would love to
+  hear..."), a step of a procedure ("then I..."), or a time or purpose pointing at one
+  occasion ("this weekend", "tomorrow", "for this trip", "now");
 - a passing mood: a state that is a feeling ("I'm tired today", "I'm so excited").
 
 Lasting is the default for the present simple and the perfect of states ("I've been a
@@ -32,6 +34,8 @@ _TASK_VERBS = frozenset({"want", "need", "hope", "plan", "intend", "wish", "wond
 _DEICTIC = frozenset({"this", "next", "tomorrow", "tonight", "today", "yesterday", "last",
                       "coming", "upcoming", "these", "now", "soon", "currently"})
 _WH = frozenset({"WDT", "WP", "WP$", "WRB"})
+_HEDGES = frozenset({"maybe", "perhaps", "possibly", "probably", "hopefully"})
+_SEQUENCE = frozenset({"then", "afterwards", "later", "next", "first", "finally", "eventually"})
 
 
 def interrogative(verb: Any, subject: Any) -> bool:
@@ -52,8 +56,10 @@ def hypothetical(verb: Any) -> bool:
             return True
         if token.dep_ not in ("conj", "xcomp", "ccomp"):
             break
+    if any(c.dep_ == "advmod" and c.lower_ in _HEDGES for c in verb.children):
+        return True  # "maybe", "perhaps": not a statement of fact
     modals = [c for c in verb.children if c.tag_ == "MD" and c.lower_ in _POSSIBILITY]
-    return bool(modals) and verb.lemma_.lower() not in _WISH_VERBS
+    return bool(modals)  # "I would love to hear...": a wish for this conversation
 
 
 def story(verb: Any) -> bool:
@@ -86,8 +92,10 @@ def plan_or_task(verb: Any) -> bool:
         return True
     if lemma in _TASK_VERBS:
         return True
-    if lemma == "go" and verb.tag_ == "VBG" and any(c.dep_ == "xcomp" for c in verb.children):
-        return True
+    if lemma in ("go", "be") and any(c.dep_ == "xcomp" for c in verb.children):
+        return True  # "I'm going to...", "I'm about to start..."
+    if any(c.dep_ == "advmod" and c.lower_ in _SEQUENCE for c in verb.children):
+        return True  # "then I trace it in Illustrator": a step of a procedure or a story
     return occasion(verb)
 
 
@@ -98,6 +106,8 @@ def occasion(verb: Any) -> bool:
             return True
         if token.lower_ in ("tomorrow", "tonight", "today", "yesterday"):
             return True
+        if token.lower_ == "now" and token.head.lower_ != "from":
+            return True  # "I've been on the road for 12 hours now"
         if token.dep_ == "det" and token.lower_ in ("this", "these", "next", "upcoming") \
                 and token.head.dep_ == "pobj":
             return True

@@ -59,7 +59,7 @@ def clauses(doc: Any) -> Iterator[Clause]:
     """Every clause in ``doc`` whose subject is the user."""
     for token in doc:
         subject = _first_person_subject(token)
-        if subject is not None:
+        if subject is not None and token.dep_ != "relcl":  # "things I can do": a modifier
             yield Clause(token, subject)
         elif _as_someone_who(token):
             yield Clause(token, None)
@@ -185,6 +185,8 @@ def _state(clause: Clause, tokens: list[Any], negated: bool,
                          Kind.PREFERENCE)
         return _make("is", pobj, tokens, reading, Kind.CONTEXT, negated=negated,
                      verb=prep.lower_)
+    if complement.lemma_.lower() == "interested" and not negated:
+        return None  # "I'm particularly interested in X": the topic at hand, not a taste
     if complement.lemma_.lower() in _FAN or _fan_of(complement):
         target = _fan_target(complement)
         if target is None:
@@ -225,7 +227,8 @@ def _possessions(doc: Any, reading: Reading) -> list[Claim]:
             mine = [c for c in subject.children if c.dep_ == "poss"]
         if not mine or noise.someone_else(subject) or noise.story(token) or noise.occasion(token):
             continue
-        if value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB") or any(
+        adjective = value.pos_ == "ADJ" and value.ent_type_ not in ("NORP", "LANGUAGE")
+        if adjective or value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB") or any(
                 c.dep_ == "neg" for c in token.children):
             continue
         what = " ".join(t.text for t in subject.subtree if t.dep_ != "poss")
