@@ -36,7 +36,7 @@ from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import noise, statements
 from selfmodel.observer.extractors.feedback import read_feedback
 from selfmodel.observer.extractors.own_words import own_words
-from selfmodel.observer.extractors.prefilter import worth_parsing
+from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
 from selfmodel.observer.extractors.requests import Request, generic_correction, requests
 from selfmodel.observer.extractors.slots import DOMAIN, match
 from selfmodel.observer.extractors.wellformed import well_formed
@@ -86,11 +86,12 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
     corrected: list[str] = []
     generic = False
     claims: list[Claim] = []
-    if text and worth_parsing(text):
-        doc = parse(text)
+    text, work = _worth_parsing(text)
+    if text:
+        doc = parse(text, entities=False)
         generic = reacting and generic_correction(doc)
         found = requests(doc)
-        claims += _request_claims(found, doc, reacting, corrected)
+        claims += _request_claims(found, doc, reacting, corrected, work)
         heads = {r.head.i for r in found}
         reading = statements.Reading(list(doc.noun_chunks), observation.previous_assistant)
         claims += statements.claims(doc, reading, heads)
@@ -107,11 +108,24 @@ def _reacting(observation: Observation) -> bool:
                 or observation.type is ObservationType.CORRECTION)
 
 
+def _worth_parsing(text: str) -> tuple[str, bool]:
+    """The sentences of ``text`` the parser must read (prefilter.py), and whether the ones it
+    need not read ask for work (a question or a task with no person in it: "What's a good
+    soup recipe?"), which makes a request beside them about that task only."""
+    kept, work = [], False
+    for sentence in sentences(text):
+        if worth_parsing(sentence):
+            kept.append(sentence)
+        else:
+            work = True
+    return " ".join(kept), work
+
+
 def _request_claims(found: list[Request], doc: Any, reacting: bool,
-                    corrected: list[str]) -> list[Claim]:
+                    corrected: list[str], work: bool) -> list[Claim]:
     """Requests as claims: a complaint after an answer is a correction of its slot; a
     request scoped to one piece of work is not a preference."""
-    work = _asks_for_work(doc, {r.head.sent.start for r in found})
+    work = work or _asks_for_work(doc, {r.head.sent.start for r in found})
     out = []
     for request in found:
         if request.needs_context and not reacting:

@@ -71,7 +71,8 @@ def story(verb: Any) -> bool:
         # "I only read...", "I put...": a form that is also the present reads as the present
         # unless something in the clause dates it.
         present = getInflection(verb.lemma_, "VBP")
-        dated = any(t.ent_type_ in ("DATE", "TIME") or t.lower_ == "ago" for t in verb.subtree)
+        dated = any(t.lower_ in ("ago", "yesterday", "once") or (
+            t.lower_ == "last" and t.dep_ in ("amod", "det")) for t in verb.subtree)
         return not (present and present[0] == verb.lower_) or dated
     if verb.tag_ == "VBN":
         auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
@@ -102,8 +103,9 @@ def plan_or_task(verb: Any) -> bool:
 def occasion(verb: Any) -> bool:
     """A time or purpose that points at one occasion: 'this weekend', 'for this trip'."""
     for token in verb.subtree:
-        if token.ent_type_ in ("DATE", "TIME") and token.lower_ in _DEICTIC:
-            return True
+        if token.dep_ in ("det", "amod") and token.lower_ in ("this", "next", "coming") and \
+                token.head.dep_ == "npadvmod":
+            return True  # "this weekend", "next week"
         if token.lower_ in ("tomorrow", "tonight", "today", "yesterday"):
             return True
         if token.lower_ == "now" and token.head.lower_ != "from":

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from selfmodel.language import embed
+from selfmodel.language import add_entities, embed
 from selfmodel.observer.extractors import slots
 from selfmodel.observer.extractors.slots import SlotValue
 
@@ -110,10 +110,17 @@ def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | N
 
 
 def _language(tokens: Sequence[Any]) -> SlotValue | None:
-    """'in French', 'answer in Spanish': a language the parse names after 'in'."""
-    for token in tokens:
-        if token.ent_type_ in ("LANGUAGE", "NORP") and token.dep_ == "pobj" and \
-                token.head.lower_ == "in":
+    """'in French', 'answer in Spanish': a language the named entities find after 'in'
+    (entities are added to the doc only when a capitalized word follows 'in')."""
+    candidates = [t for t in tokens if t.dep_ == "pobj" and t.head.lower_ == "in"
+                  and t.text[:1].isupper()]
+    if not candidates:
+        return None
+    doc = candidates[0].doc
+    if not doc.has_annotation("ENT_IOB"):
+        add_entities(doc)
+    for token in candidates:
+        if doc[token.i].ent_type_ in ("LANGUAGE", "NORP"):
             return slots.language(token.text)
     return None
 

@@ -227,7 +227,7 @@ def _possessions(doc: Any, reading: Reading) -> list[Claim]:
             mine = [c for c in subject.children if c.dep_ == "poss"]
         if not mine or noise.someone_else(subject) or noise.story(token) or noise.occasion(token):
             continue
-        adjective = value.pos_ == "ADJ" and value.ent_type_ not in ("NORP", "LANGUAGE")
+        adjective = value.pos_ == "ADJ" and not value.text[:1].isupper()  # not "Ethiopian"
         if adjective or value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB") or any(
                 c.dep_ == "neg" for c in token.children):
             continue
@@ -261,7 +261,8 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
         key = "role"
     elif relation == "does" and verb == "work" and _role(tokens):
         key, value = "role", _role(tokens)
-    elif obj.ent_type_ in ("GPE", "LOC") and relation in ("is", "does"):
+    elif obj.pos_ == "PROPN" and relation in ("is", "does") and (
+            domain == "location" or verb in ("live", "from")):
         domain, key = "location", "origin" if verb == "from" else "location"
     if domain == "expertise":
         kind = Kind.EXPERTISE
@@ -298,8 +299,8 @@ def _role(tokens: list[Any]) -> str:
 def _object_text(obj: Any, reading: Reading) -> str:
     """The object's words for the slot: its head phrase without determiners, at most
     MAX_OBJECT_WORDS, pronouns resolved."""
-    dated = {t.i for c in obj.children if c.dep_ == "prep" and any(
-        x.ent_type_ in ("DATE", "TIME") for x in c.subtree) for t in c.subtree}
+    dated = {t.i for c in obj.children if c.dep_ == "prep" and c.lower_ in ("for", "since")
+             for t in c.subtree}  # "a vegetarian for ten years": the value is "vegetarian"
     clauses = {t.i for c in obj.subtree if c.dep_ in ("relcl", "advcl", "acl") or (
         c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
     tokens = [t for t in obj.subtree

@@ -38,7 +38,7 @@ def well_formed(statement: str) -> bool:
         return False
     # Read with a third-person subject in front, so the parser sees a clause, not a title:
     # "Prefers tables" alone parses as a noun phrase, "She prefers tables" does not.
-    doc = parse(f"She {text[0].lower()}{text[1:]}")
+    doc = parse(f"She {text[0].lower()}{text[1:]}", entities=False)
     words = [t for t in doc[1:] if not t.is_punct and not t.is_space]
     if not words:
         return False
