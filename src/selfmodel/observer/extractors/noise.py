@@ -25,8 +25,8 @@ from selfmodel.observer.extractors import meaning
 
 _CONDITIONS = frozenset({"if", "unless", "when", "whenever", "once", "until", "before", "after",
                          "while", "suppose", "supposing", "whether", "though", "although"})
-_POSSIBILITY = frozenset({"would", "could", "might", "may", "should", "must", "will", "shall",
-                          "'d", "'ll", "wo"})
+_POSSIBILITY = frozenset({"would", "could", "might", "may", "should", "'d"})
+_FUTURE = frozenset({"will", "shall", "'ll", "wo"})
 _WISH_VERBS = frozenset({"like", "prefer", "rather", "love", "appreciate", "enjoy", "hate"})
 _TASK_VERBS = frozenset({"want", "need", "hope", "plan", "intend", "wish", "wonder", "think",
                          "guess", "suppose", "look", "mean", "ask", "know",
@@ -58,8 +58,12 @@ def hypothetical(verb: Any) -> bool:
             break
     if any(c.dep_ == "advmod" and c.lower_ in _HEDGES for c in verb.children):
         return True  # "maybe", "perhaps": not a statement of fact
-    modals = [c for c in verb.children if c.tag_ == "MD" and c.lower_ in _POSSIBILITY]
-    return bool(modals)  # "I would love to hear...": a wish for this conversation
+    modals = [c.lower_ for c in verb.children if c.tag_ == "MD"]
+    if any(m in _POSSIBILITY for m in modals):
+        return True  # "I would love to hear...": a wish for this conversation
+    refusal = any(c.dep_ == "neg" for c in verb.children)
+    return any(m in _FUTURE for m in modals) and not refusal  # "I will book": a plan;
+    # "I will not eat meat", "I must avoid nuts": a rule the user keeps
 
 
 def story(verb: Any) -> bool:

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lemminflect import getInflection
+
 from selfmodel.domain.models import Claim, Kind
 from selfmodel.observer.extractors import meaning, noise
 from selfmodel.observer.extractors.render import clause_tokens, resolve, third_person
@@ -253,6 +255,8 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
     if not value or _about_the_answer(obj, reading.answer):
         return None
     domain = meaning.domain(statement)
+    if verb and relation == "does":  # "does:buys_books": a base verb would read as an order
+        verb = next(iter(getInflection(verb, "VBZ")), verb)
     lead = f"{verb} " if verb and relation in ("does", "can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
     if domain == "diet" and relation == "is":
