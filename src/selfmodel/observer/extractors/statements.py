@@ -255,9 +255,10 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
     if not value or _about_the_answer(obj, reading.answer):
         return None
     domain = meaning.domain(statement)
+    shown = verb
     if verb and relation == "does":  # "does:buys_books": a base verb would read as an order
-        verb = next(iter(getInflection(verb, "VBZ")), verb)
-    lead = f"{verb} " if verb and relation in ("does", "can", "cannot") else ""
+        shown = next(iter(getInflection(verb, "VBZ")), verb)
+    lead = f"{shown} " if verb and relation in ("does", "can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
     if domain == "diet" and relation == "is":
         key = "diet"
