@@ -22,8 +22,8 @@ from selfmodel.domain.models import (
 from selfmodel.errors import UpstreamError
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import (
-    LLMExtractor,
     GrammarExtractor,
+    LLMExtractor,
     build_extractor,
 )
 from selfmodel.observer.extractors.llm import RouterCompleter, system_prompt

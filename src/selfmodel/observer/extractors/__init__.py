@@ -14,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 from selfmodel.config import Config
 from selfmodel.domain.models import Extraction, Observation, SelfModel
 from selfmodel.metrics import Metrics
-from selfmodel.observer.extractors.llm import Completer, LLMExtractor, RouterCompleter
 from selfmodel.observer.extractors.grammar import GrammarExtractor
+from selfmodel.observer.extractors.llm import Completer, LLMExtractor, RouterCompleter
 
 
 @runtime_checkable
@@ -56,8 +56,8 @@ def _is_router(router: Any) -> bool:
 __all__ = [
     "Completer",
     "Extractor",
+    "GrammarExtractor",
     "LLMExtractor",
     "RouterCompleter",
-    "GrammarExtractor",
     "build_extractor",
 ]

@@ -110,15 +110,15 @@ def _plural(root: Any) -> str:
     if root.tag_ in ("NNS", "NNPS"):
         return str(root.text)
     found = getInflection(root.lemma_, "NNS")
-    return found[0] if found else str(root.text)
+    return str(found[0]) if found else str(root.text)
 
 
 def _word(token: Any) -> str:
     low = token.lower_
-    text = _POSSESSIVE.get(low) or _CONTRACTIONS.get(low) or token.text
-    if low in _CONTRACTIONS and not low[0].isalpha() or low == "n't":
+    text = str(_POSSESSIVE.get(low) or _CONTRACTIONS.get(low) or token.text)
+    if (low in _CONTRACTIONS and not low[0].isalpha()) or low == "n't":
         text = " " + text  # "don't" -> "do not": the expansion needs its own space
-    return text + token.whitespace_
+    return text + str(token.whitespace_)
 
 
 def third_person(tokens: Sequence[Any], words: list[str]) -> str:
@@ -142,7 +142,7 @@ def _finite(token: Any) -> str:
     if lemma == "do" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].dep_ == "neg":
         return "does"
     found = getInflection(lemma, "VBZ")
-    return found[0] if found else str(token.text)
+    return str(found[0]) if found else str(token.text)
 
 
 def has_first_or_second_person(words: Sequence[str]) -> bool:

@@ -253,7 +253,8 @@ def _fragment(sentence: Any) -> Request | None:
 def _too(sentence: Any) -> Request | None:
     """'too short, give me details': an adjective under "too" with no subject of its own."""
     for token in sentence:
-        if token.pos_ in ("ADJ", "ADV") and any(c.lower_ == "too" for c in token.children) and not any(
+        too = any(c.lower_ == "too" for c in token.children)
+        if token.pos_ in ("ADJ", "ADV") and too and not any(
                 c.dep_ == "nsubj" for c in token.children) and token.head.lemma_ != "be":
             value = slots.complaint(token.lemma_)
             if value is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lemminflect import getInflection
 
@@ -38,6 +38,7 @@ _FAN = frozenset({"fan", "lover", "enthusiast", "devotee", "admirer", "fond", "k
                   "passionate", "into", "interested"})
 _STOP = frozenset({"a", "an", "the", "my", "some", "any", "all", "really", "very", "more"})
 MAX_OBJECT_WORDS = 5
+_CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def _possessions(doc: Any, reading: Reading) -> list[Claim]:
     """'My favourite cuisine is Thai' -> 'Has Thai as their favourite cuisine'."""
     out = []
     for token in doc:
-        if token.lemma_ != "be" or token.dep_ not in ("ROOT", "conj", "ccomp", "advcl", "parataxis"):
+        if token.lemma_ != "be" or token.dep_ not in _CLAUSE_DEPS:
             continue
         if noise.hypothetical(token):
             continue
@@ -271,7 +272,7 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
         domain, key = "location", "origin" if verb == "from" else "location"
     if domain == "expertise":
         kind = Kind.EXPERTISE
-    polarity = -1 if negated else 1
+    polarity: Literal[1, -1] = -1 if negated else 1
     return Claim(kind=kind, domain=domain, key=key, value=value.lower(), statement=statement,
                  polarity=polarity, quote=obj.sent.text[:300])
 
