@@ -64,16 +64,16 @@ class GrammarExtractor:
         """Load the parser and the embeddings in a thread, once (about a second): the worker
         starts it at startup, and an extraction that comes first waits for it without
         blocking the event loop the gateway may share."""
-        global _WARM
         if not _WARM:
             await asyncio.to_thread(self.warm)
-            _WARM = True
 
     @staticmethod
     def warm() -> None:
         """Load the parser and the embeddings (blocking; ``prepare`` runs it in a thread)."""
+        global _WARM
         extract_grammar(Observation(id="obs_warm", tenant="warm", user_id="warm",
                                     content="I prefer short answers, I'm a nurse.", at=0.0), None)
+        _WARM = True
 
 
 def extract_grammar(observation: Observation, model: SelfModel | None) -> Extraction:

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lemminflect import getInflection
-
 from selfmodel.observer.extractors import meaning
+from selfmodel.observer.extractors.inflection import inflect
 
 _CONDITIONS = frozenset({"if", "unless", "when", "whenever", "once", "until", "before", "after",
                          "while", "suppose", "supposing", "whether", "though", "although"})
@@ -74,7 +73,7 @@ def story(verb: Any) -> bool:
     if verb.tag_ == "VBD":
         # "I only read...", "I put...": a form that is also the present reads as the present
         # unless something in the clause dates it.
-        present = getInflection(verb.lemma_, "VBP")
+        present = inflect(verb.lemma_, "VBP")
         dated = any(t.lower_ in ("ago", "yesterday", "once") or (
             t.lower_ == "last" and t.dep_ in ("amod", "det")) for t in verb.subtree)
         return not (present and present[0] == verb.lower_) or dated

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lemminflect import getInflection
+from selfmodel.observer.extractors.inflection import inflect
 
 # Dependents that are not part of what the clause says about the user: the subject, other
 # clauses joined to it, discourse words, and punctuation.
@@ -109,7 +109,7 @@ def _antecedent(token: Any, antecedents: Sequence[Any]) -> str | None:
 def _plural(root: Any) -> str:
     if root.tag_ in ("NNS", "NNPS"):
         return str(root.text)
-    found = getInflection(root.lemma_, "NNS")
+    found = inflect(root.lemma_, "NNS")
     return str(found[0]) if found else str(root.text)
 
 
@@ -141,7 +141,7 @@ def _finite(token: Any) -> str:
         return "is"
     if lemma == "do" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].dep_ == "neg":
         return "does"
-    found = getInflection(lemma, "VBZ")
+    found = inflect(lemma, "VBZ")
     return str(found[0]) if found else str(token.text)
 
 

@@ -62,7 +62,7 @@ def requests(doc: Any) -> list[Request]:
     out: list[Request] = []
     for sentence in doc.sents:
         root = sentence.root
-        fragment = _fragment(sentence) or _too(sentence)
+        fragment = _fragment(sentence) or _too(sentence) or _before_please(sentence)
         if fragment is not None:
             out.append(fragment)
             continue
@@ -85,7 +85,15 @@ def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
     """The request's words for matching (comparatives as their base: "shorter" -> "short"),
     and whether they negate it."""
     words, negated = [], False
+    contrast: set[int] = set()  # "full sentences, not lists": the part after "not" is out
+    for neg in tokens:
+        if neg.dep_ == "neg" and neg.head.pos_ in ("NOUN", "PROPN"):
+            contrast.add(neg.i)
+            contrast.update(t.i for c in neg.head.children if c.i > neg.i
+                            and c.dep_ in ("appos", "conj") for t in c.subtree)
     for token in tokens:
+        if token.i in contrast:
+            continue
         low = token.lower_
         if low in _NEGATORS or token.dep_ == "neg" or token.lemma_.lower() in _STOPPING:
             negated = True
@@ -212,7 +220,12 @@ def _wish(root: Any) -> Request | None:
     if not objects:
         return None
     tokens = [t for o in objects for t in o.subtree]
-    value = _value(tokens, extra_negation=any(c.dep_ == "neg" for c in root.children))
+    negated = any(c.dep_ == "neg" for c in root.children)
+    value = _value(tokens, extra_negation=negated)
+    if value is None:  # "tables for comparisons": the noun and its modifiers alone
+        head = [t for o in objects for t in o.subtree
+                if t.i == o.i or (t.head.i == o.i and t.dep_ in ("amod", "compound"))]
+        value = _value(head, extra_negation=negated)
     if value is None:
         return None
     return Request(value, root, complaint=False, needs_context=False, general=True, task=False)
@@ -260,6 +273,20 @@ def _too(sentence: Any) -> Request | None:
             if value is not None:
                 return Request(value, token, complaint=True, needs_context=True, general=False,
                                task=False)
+    return None
+
+
+def _before_please(sentence: Any) -> Request | None:
+    """'Actually, bullet points please, it's easier to scan': a fragment ending in "please"
+    inside a longer sentence."""
+    for token in sentence:
+        if token.lower_ == "please" and token.i > sentence.start:
+            start = sentence.start
+            for earlier in sentence.doc[sentence.start:token.i]:
+                if earlier.is_punct:
+                    start = earlier.i + 1  # the fragment starts after the last comma
+            if start < token.i and (start > sentence.start or token.i + 1 < sentence.end):
+                return _fragment(sentence.doc[start:token.i + 1])
     return None
 
 

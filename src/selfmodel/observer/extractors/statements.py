@@ -21,10 +21,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from lemminflect import getInflection
-
 from selfmodel.domain.models import Claim, Kind
 from selfmodel.observer.extractors import meaning, noise
+from selfmodel.observer.extractors.inflection import inflect
 from selfmodel.observer.extractors.render import clause_tokens, resolve, third_person
 
 # The verbs of liking and disliking: a closed grammatical class (verbs of emotion taking an
@@ -159,6 +158,9 @@ def _object(verb: Any) -> Any | None:
     for child in verb.children:
         if child.dep_ in ("dobj", "xcomp", "ccomp", "attr", "acomp", "oprd"):
             return child
+    for child in verb.children:  # "I love topic6": a name the parser took for an adverbial
+        if child.dep_ == "npadvmod" and child.pos_ in ("NOUN", "PROPN") and child.i > verb.i:
+            return child
     return None
 
 
@@ -258,7 +260,7 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
     domain = meaning.domain(statement)
     shown = verb
     if verb and relation == "does":  # "does:buys_books": a base verb would read as an order
-        shown = next(iter(getInflection(verb, "VBZ")), verb)
+        shown = next(iter(inflect(verb, "VBZ")), verb)
     lead = f"{shown} " if verb and relation in ("does", "can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
     if domain == "diet" and relation == "is":

@@ -21,9 +21,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from lemminflect import getAllLemmas, getInflection
-
 from selfmodel.language import parse
+from selfmodel.observer.extractors.inflection import inflect, verb_lemmas
 
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
 _OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
@@ -57,8 +56,7 @@ def _opens_with_verb(words: list[Any]) -> bool:
 def _third_person_verb(word: str) -> bool:
     """A third-person singular form of an English verb in lemminflect's lexicon: "dines",
     "is", "has" yes; "Adamantlies", "Librarian" no (whatever the tagger guessed)."""
-    lemmas = getAllLemmas(word, upos="VERB").get("VERB", ())
-    return any(word in getInflection(lemma, "VBZ") for lemma in lemmas)
+    return any(word in inflect(lemma, "VBZ") for lemma in verb_lemmas(word))
 
 
 def _first_or_second_person(words: list[Any]) -> bool:
