@@ -82,11 +82,14 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
     extraction = Extraction(feedback=read_feedback(
         observation.content,
         whole_message_only=observation.type is not ObservationType.FEEDBACK))
-    text = own_words(observation.content, observation.previous_assistant, observation.assistant)
     corrected: list[str] = []
     generic = False
     claims: list[Claim] = []
-    text, work = _worth_parsing(text)
+    text, work = "", False
+    if worth_parsing(observation.content):  # nothing to read: no need to clean it either
+        text = own_words(observation.content, observation.previous_assistant,
+                         observation.assistant)
+        text, work = _worth_parsing(text)
     if text:
         doc = parse(text, entities=False)
         generic = reacting and generic_correction(doc)
