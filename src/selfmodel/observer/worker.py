@@ -317,8 +317,10 @@ async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
     ``selfmodel.services.Services`` (config, store, metrics, router)."""
     workers = build_workers(services, count, name=name)
     prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
-    if prepare is not None:  # load the grammar extractor's parser now, in a thread
-        services.extras["extractor_warming"] = asyncio.create_task(prepare())
+    if prepare is not None:
+        # The grammar extractor's parser loads in a thread (a second, more on a busy host)
+        # before any batch is claimed, so no lease runs out while a batch waits for it.
+        await prepare()
     retention = services.config.observer.observation_retention_days * 86400.0
     await asyncio.gather(
         *(worker.run(stop) for worker in workers),

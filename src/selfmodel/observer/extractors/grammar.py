@@ -87,8 +87,9 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
     claims: list[Claim] = []
     text, work = "", False
     if worth_parsing(observation.content):  # nothing to read: no need to clean it either
-        text = own_words(observation.content, observation.previous_assistant,
-                         observation.assistant)
+        # Only an answer given before the message can have been pasted into it (the
+        # current answer comes after it, and may well repeat the user's own words).
+        text = own_words(observation.content, observation.previous_assistant)
         text, work = _worth_parsing(text)
     if text:
         doc = parse(text, entities=False)
