@@ -357,3 +357,20 @@ async def test_the_extractor_counts_its_calls() -> None:
     value = metrics.registry.get_sample_value("selfmodel_extractor_calls_total",
                                               {"extractor": "grammar", "result": "ok"})
     assert value == 1.0
+
+
+def test_the_prefilter_skips_messages_with_nothing_to_read(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from selfmodel.observer.extractors import grammar
+    from selfmodel.observer.extractors.prefilter import worth_parsing
+
+    def no_parse(text: str, **_: object) -> None:
+        raise AssertionError(f"parsed: {text!r}")
+
+    monkeypatch.setattr(grammar, "parse", no_parse)
+    for text in ("What is the capital of Peru and how big is its population today?",
+                 "Explain how the tides are driven by the moon and the sun over a month."):
+        assert not worth_parsing(text)
+        assert read(text).claims == []
+    for text in ("Use a casual tone.", "I'm a nurse.", "Too long.", "Tables please"):
+        assert worth_parsing(text)
