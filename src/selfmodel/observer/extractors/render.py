@@ -30,12 +30,14 @@ def clause_tokens(verb: Any) -> list[Any]:
     """The verb's own clause: its subtree without subject, joined clauses and punctuation."""
     cut: set[int] = set()
     for child in verb.children:
+        if child.dep_ == "advcl" and not _own_clause(child, verb):
+            continue
         if child.dep_ in _CUT_DEPS:
             cut.update(t.i for t in child.subtree)
     for token in verb.subtree:
         if token.i in cut or token.i == verb.i:
             continue
-        if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token):
+        if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token, verb):
             cut.update(t.i for t in token.subtree)  # read on its own, or the user, implied
     subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
     if subject is not None:  # "For the record, I keep bees": a frame, not the statement
@@ -51,16 +53,20 @@ def clause_tokens(verb: Any) -> list[Any]:
     return tokens
 
 
-def _own_clause(token: Any) -> bool:
+def _own_clause(token: Any, verb: Any) -> bool:
     """A clause inside the subtree that is read on its own: an adverbial clause ("as I find
     it dull"), a verb joined by "and" ("... and refuse to engage"), a clause whose subject is
     the user ("decor I purchase")."""
+    if token.dep_ == "advcl" and any(c.dep_ == "mark" and c.lower_ in ("unless", "except")
+                                     for c in token.children):
+        return False  # "unless they include music therapy": part of the preference
     if token.dep_ in ("advcl", "parataxis") or (token.dep_ == "pcomp" and token.pos_ in (
             "VERB", "AUX") and any(c.dep_ == "nsubj" for c in token.children)):
         return True  # "as I find it dull", "for what it's worth"
-    if token.dep_ == "conj" and token.pos_ in ("VERB", "AUX") and token.head.pos_ in (
-            "VERB", "AUX") and token.tag_ not in ("VBG", "VBN"):
-        return True  # not "watching or following": gerunds joined are one object
+    if token.dep_ == "conj" and token.head.i == verb.i and token.pos_ in ("VERB", "AUX") \
+            and token.tag_ not in ("VBG", "VBN"):
+        return True  # "I'm vegan and avoid honey": read on its own; not "participate in or
+        # support X" under "refuse to", nor gerunds joined as one object
     return token.pos_ in ("VERB", "AUX") and any(
         c.dep_ in ("nsubj", "nsubjpass") and (c.lower_ == "i" or c.i < token.head.i)
         for c in token.children)  # "(to me,) it looks dated, so I avoid...": another clause

@@ -113,6 +113,8 @@ def lasting(clause: Clause) -> bool:
     verb = clause.verb
     if clause.subject is not None and noise.interrogative(verb, clause.subject):
         return False
+    if verb.lemma_.lower() == "want" and any(c.dep_ == "neg" for c in verb.children):
+        return not (noise.hypothetical(verb) or noise.story(verb))  # "I don't want X": a rule
     return not (noise.hypothetical(verb) or noise.story(verb) or noise.plan_or_task(verb))
 
 
@@ -190,7 +192,8 @@ def _state(clause: Clause, tokens: list[Any], negated: bool,
                          Kind.PREFERENCE)
         return _make("is", pobj, tokens, reading, Kind.CONTEXT, negated=negated,
                      verb=prep.lower_)
-    if complement.lemma_.lower() == "interested" and not negated:
+    only = any(t.lower_ in ("only", "exclusively") for t in complement.children)
+    if complement.lemma_.lower() == "interested" and not (negated or only):
         return None  # "I'm particularly interested in X": the topic at hand, not a taste
     if complement.lemma_.lower() in _FAN or _fan_of(complement):
         target = _fan_target(complement)

@@ -12,8 +12,9 @@ bench counts malformed statements with it):
   assistant);
 - it does not end on a word that needs something after it (a preposition, a determiner, a
   conjunction, "to");
-- no object is a pronoun or a bare definite noun whose referent lies outside the statement
-  ("Prefers not to use them", "Despises the look").
+- no object is a pronoun with no noun before it to point back to, or a bare definite noun
+  whose referent lies outside the statement ("Prefers not to use them", "Despises the
+  look"); "Dislikes audiobooks unless they include music" is fine.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def _unresolved_object(words: list[Any]) -> bool:
             continue
         if token.tag_ in ("WDT", "WP"):
             continue  # a relative pronoun: its antecedent is in the statement
-        if token.lower_ in _UNRESOLVED and token.pos_ in ("PRON", "NOUN", "NUM", "DET"):
-            return True
+        if token.lower_ in _UNRESOLVED and token.pos_ in ("PRON", "NOUN", "NUM", "DET") and \
+                not any(t.pos_ in ("NOUN", "PROPN") for t in words[:words.index(token)]):
+            return True  # "Prefers not to use them": nothing before it to point back to
         if _bare_definite(token):
             return True
     return False
