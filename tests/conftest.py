@@ -19,6 +19,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 REDIS_URL = os.environ.get("SELFMODEL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _parser_loaded() -> None:
+    """The grammar extractor's parser and embeddings, loaded once for the session (a second
+    or more on a busy machine), so that no test's deadline pays for the first load."""
+    from selfmodel.observer.extractors.grammar import GrammarExtractor
+
+    GrammarExtractor.warm()
+
+
 @pytest.fixture(autouse=True)
 def _close_sdk_clients() -> Iterator[None]:
     """Close the SDK clients a test handed to ``tests.support.clients.keep``."""

@@ -22,8 +22,8 @@ from selfmodel.domain.models import (
 from selfmodel.errors import UpstreamError
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import (
+    GrammarExtractor,
     LLMExtractor,
-    RulesExtractor,
     build_extractor,
 )
 from selfmodel.observer.extractors.llm import RouterCompleter, system_prompt
@@ -67,7 +67,7 @@ def observation(content: str, **extra: Any) -> Observation:
 
 def extractor(model: ScriptedModel, metrics: Metrics | None = None,
               timeout: float = 2.0) -> LLMExtractor:
-    return LLMExtractor(model, "extractor-model", timeout=timeout, fallback=RulesExtractor(),
+    return LLMExtractor(model, "extractor-model", timeout=timeout, fallback=GrammarExtractor(),
                         metrics=metrics)
 
 
@@ -135,7 +135,7 @@ async def test_a_timeout_falls_back_to_the_rules_within_the_budget() -> None:
     extraction = await extractor(model, metrics, timeout=0.3).extract(
         observation("I'm allergic to peanuts"), None)
     assert time.perf_counter() - started < 3.0  # the model would have taken 5 s
-    assert [(c.domain, c.key) for c in extraction.claims] == [("allergies", "peanuts")]
+    assert [c.statement for c in extraction.claims] == ["Is allergic to peanuts"]
     assert calls(metrics, "timeout") == 1 and calls(metrics, "fallback") == 1
 
 
@@ -194,7 +194,7 @@ async def test_corrections_feedback_and_quotes_are_redacted() -> None:
 
 
 def test_build_extractor_picks_from_config() -> None:
-    assert isinstance(build_extractor(Config()), RulesExtractor)
+    assert isinstance(build_extractor(Config()), GrammarExtractor)
     config = Config.model_validate({
         "model_list": [{"model_name": "x", "litellm_params": {"model": "selfmodel/echo"}}],
         "observer": {"extractor": "llm", "model": "x"},

@@ -20,7 +20,7 @@ from selfmodel.cli import main
 from selfmodel.config import Policy
 from selfmodel.observer.apply import apply_observation
 from selfmodel.observer.capture import build_observation
-from selfmodel.observer.extractors.rules import RulesExtractor
+from selfmodel.observer.extractors.grammar import GrammarExtractor
 from selfmodel.store import open_store
 from tests.support.processes import write_config
 from tests.support.servers import free_port, serve
@@ -48,7 +48,7 @@ def learn(sqlite_url: str, user: str, texts: list[str]) -> None:
                     surface="chat", user_turns=text, previous_assistant="", assistant="Sure.",
                     applied_belief_ids=[], truncated=False, arm=None, tokens=0,
                     at=time.time())
-                await apply_observation(store, RulesExtractor(), observation, policy=Policy())
+                await apply_observation(store, GrammarExtractor(), observation, policy=Policy())
         finally:
             await store.close()
 

@@ -106,7 +106,7 @@ def test_series_move_as_requests_go_through(gw: Gateway) -> None:
     assert grew("selfmodel_provider_errors_total", model=MODEL, type="api_error") == 1
     assert grew("selfmodel_beliefs_applied_count") == 1
     assert grew("selfmodel_beliefs_applied_sum") >= 1
-    assert grew("selfmodel_extractor_calls_total", extractor="rules", result="ok") >= 1
+    assert grew("selfmodel_extractor_calls_total", extractor="grammar", result="ok") >= 1
     assert sum(v for k, v in after.items()
                if k.startswith("selfmodel_observations_applied_total")) >= 1
     for gauge in ("selfmodel_observation_queue_depth", "selfmodel_observation_queue_lag_seconds",

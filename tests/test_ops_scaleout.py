@@ -149,7 +149,7 @@ def test_an_observation_through_replica_1_is_applied_and_seen_through_replica_2(
 
     # The worker's own metrics: what it extracted and applied, and how fresh.
     worker = scrape(f"http://127.0.0.1:{metrics_port}")
-    assert worker[series("selfmodel_extractor_calls_total", extractor="rules", result="ok")] >= 2
+    assert worker[series("selfmodel_extractor_calls_total", extractor="grammar", result="ok")] >= 2
     assert worker["selfmodel_observation_freshness_seconds_count"] >= 2
 
 

@@ -16,7 +16,7 @@ from selfmodel.config import Config, Policy
 from selfmodel.domain.models import Extraction, Observation, SelfModel
 from selfmodel.metrics import Metrics
 from selfmodel.observer.capture import MAX_FIELD_BYTES, build_observation, observation_id
-from selfmodel.observer.extractors import RulesExtractor
+from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.observer.worker import (
     Worker,
     by_user,
@@ -48,7 +48,7 @@ def obs(user: str, content: str, *, at: float | None = None, tenant: str = T) ->
 
 def worker(store: Store, extractor: Any = None, **kw: Any) -> Worker:
     kw.setdefault("block_ms", 50)
-    return Worker(store, extractor or RulesExtractor(), POLICIES.get, name=kw.pop("name", "w1"),
+    return Worker(store, extractor or GrammarExtractor(), POLICIES.get, name=kw.pop("name", "w1"),
                   **kw)
 
 
@@ -81,24 +81,24 @@ async def test_observations_enqueued_before_the_worker_starts_are_applied(store:
 
 
 class Poisoned:
-    """Raises for one observation id, every time; the rules for the rest."""
+    """Raises for one observation id, every time; the grammar extractor for the rest."""
 
     def __init__(self, poison_id: str) -> None:
         self.poison_id = poison_id
-        self.rules = RulesExtractor()
+        self.grammar = GrammarExtractor()
         self.tries = 0
 
     async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
         if observation.id == self.poison_id:
             self.tries += 1
             raise RuntimeError("cannot read this one\nsecond line with jo@example.com")
-        return await self.rules.extract(observation, model)
+        return await self.grammar.extract(observation, model)
 
 
 async def test_a_poisoned_entry_goes_to_the_dead_letters_and_the_rest_flow(store: Store) -> None:
     poison = obs("u1", "I love tea")
     await store.enqueue(poison)
-    others = [obs(f"u{i}", f"I love topic{i}") for i in range(2, 12)]
+    others = [obs(f"u{i}", f"I love board game number {i}") for i in range(2, 12)]
     for o in others:
         await store.enqueue(o)
     extractor = Poisoned(poison.id)
@@ -110,7 +110,8 @@ async def test_a_poisoned_entry_goes_to_the_dead_letters_and_the_rest_flow(store
     assert dead.error == "RuntimeError: cannot read this one"
     for i, o in enumerate(others, start=2):
         model = await store.get_model(T, o.user_id)
-        assert model is not None and [b.key for b in model.beliefs] == [f"likes:topic{i}"]
+        assert model is not None
+        assert [b.key for b in model.beliefs] == [f"likes:board_game_number_{i}"]
     assert await store.get_model(T, "u1") is None
     stats = await store.queue_stats()
     assert (stats.depth, stats.dead) == (0, 1)
@@ -230,7 +231,7 @@ async def test_run_workers_serves_the_queue_until_stopped(store: Store) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(run_workers(services, stop, 3, name="serve"))
     for i in range(20):
-        await store.enqueue(obs(f"u{i % 5}", f"I love topic{i}"))
+        await store.enqueue(obs(f"u{i % 5}", f"I love board game number {i}"))
     deadline = time.monotonic() + 10
     while (await store.queue_stats()).depth and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
@@ -273,7 +274,7 @@ async def test_erasure_while_observations_are_in_flight(store: Store) -> None:
     await store.enqueue(obs("u1", "I'm vegetarian"))
     await drain(worker(store), store)
     for i in range(5):
-        await store.enqueue(obs("u1", f"I love topic{i}"))
+        await store.enqueue(obs("u1", f"I love board game number {i}"))
     w = worker(store)
     entries = await store.claim(w.name, 10, lease_seconds=30)
     assert len(entries) == 5  # in flight

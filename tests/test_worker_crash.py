@@ -48,7 +48,8 @@ def start_worker(config: Path, name: str, log: Path) -> subprocess.Popen[bytes]:
 def observations() -> list[Observation]:
     now = time.time()
     return [Observation(id=f"obs_{uuid.uuid4().hex}", tenant=TENANT, user_id=f"user{u}",
-                        content=f"I love topic{u}x{k}", at=now - 100 + k, source="gateway")
+                        content=f"I love board game number {u * 100 + k}", at=now - 100 + k,
+                        source="gateway")
             for k in range(PER_USER) for u in range(USERS)]
 
 
@@ -97,7 +98,7 @@ async def assert_applied_exactly_once(store: Store) -> None:
         model = await store.get_model(TENANT, f"user{u}")
         assert model is not None, f"user{u} has no model"
         assert sorted(b.key for b in model.beliefs) == sorted(
-            f"likes:topic{u}x{k}" for k in range(PER_USER))
+            f"likes:board_game_number_{u * 100 + k}" for k in range(PER_USER))
         assert all(b.observations == 1 for b in model.beliefs)
         assert 1 <= model.version <= PER_USER  # writes: a batch may carry several entries
         assert model.stats["exchanges"] == PER_USER

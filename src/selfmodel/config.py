@@ -101,7 +101,7 @@ class StoreSettings(_Strict):
 
 
 class ObserverSettings(_Strict):
-    extractor: Literal["rules", "llm"] = "rules"
+    extractor: Literal["grammar", "rules", "llm"] = "grammar"  # "rules": grammar's old name
     model: str | None = None  # alias from model_list, for the llm extractor
     workers: int = Field(default=1, ge=0, le=64)  # in-process workers of `serve`
     max_tries: int = Field(default=5, ge=1, le=100)

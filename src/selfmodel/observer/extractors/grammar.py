@@ -1,0 +1,223 @@
+"""The offline default extractor: the user's own words read by their grammar.
+
+It reads ``observation.content`` only (observer/extractors/own_words.py takes out what the
+user pasted rather than said). The assistant's answers never become claims: they only tell
+whether there is an answer the user can be reacting to, which turns "too long" into a
+correction. A message the pre-filter rules out is not parsed (prefilter.py); the others are
+parsed once (``selfmodel.language.parse``) and read for requests about answering
+(requests.py) and first-person statements (statements.py). A clause read as a request is
+not read again as a statement: one meaning, one claim.
+
+Silence is the default: a question, a hypothetical, a story, a plan, a mood or a statement
+about someone else yields nothing (noise.py), because a wrong belief is worse than none.
+Every claim's statement must pass ``well_formed`` and the injection guard before it leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from selfmodel.domain.models import (
+    Belief,
+    BeliefStatus,
+    Claim,
+    Extraction,
+    Kind,
+    Observation,
+    ObservationType,
+    SelfModel,
+    Source,
+)
+from selfmodel.domain.privacy import redact
+from selfmodel.domain.safety import instruction_reason
+from selfmodel.language import parse
+from selfmodel.metrics import Metrics
+from selfmodel.observer.extractors import noise, statements
+from selfmodel.observer.extractors.feedback import read_feedback
+from selfmodel.observer.extractors.own_words import own_words
+from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
+from selfmodel.observer.extractors.requests import Request, generic_correction, requests
+from selfmodel.observer.extractors.slots import DOMAIN, match
+from selfmodel.observer.extractors.wellformed import well_formed
+
+MAX_CLAIMS = 12
+_WARM = False
+
+
+class GrammarExtractor:
+    """Requests about answering, first-person statements, corrections and feedback."""
+
+    name = "grammar"
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
+
+    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
+        await self.prepare()
+        extraction = extract_grammar(observation, model)
+        if self._metrics is not None:
+            self._metrics.extractor_calls.labels(extractor="grammar", result="ok").inc()
+        return extraction
+
+    async def prepare(self) -> None:
+        """Load the parser and the embeddings in a thread, once (about a second): the worker
+        starts it at startup, and an extraction that comes first waits for it without
+        blocking the event loop the gateway may share."""
+        if not _WARM:
+            await asyncio.to_thread(self.warm)
+
+    @staticmethod
+    def warm() -> None:
+        """Load the parser and the embeddings (blocking; ``prepare`` runs it in a thread)."""
+        global _WARM
+        extract_grammar(Observation(id="obs_warm", tenant="warm", user_id="warm",
+                                    content="I prefer short answers, I'm a nurse.", at=0.0), None)
+        _WARM = True
+
+
+def extract_grammar(observation: Observation, model: SelfModel | None) -> Extraction:
+    """What the user's words in ``observation`` say about them (see module docstring)."""
+    reacting = _reacting(observation)
+    extraction = Extraction(feedback=read_feedback(
+        observation.content,
+        whole_message_only=observation.type is not ObservationType.FEEDBACK))
+    corrected: list[str] = []
+    generic = False
+    claims: list[Claim] = []
+    text, work = "", False
+    if worth_parsing(observation.content):  # nothing to read: no need to clean it either
+        # Only an answer given before the message can have been pasted into it (the
+        # current answer comes after it, and may well repeat the user's own words).
+        text = own_words(observation.content, observation.previous_assistant)
+        text, work = _worth_parsing(text)
+    if text:
+        doc = parse(text, entities=False)
+        generic = reacting and generic_correction(doc)
+        found = requests(doc)
+        claims += _request_claims(found, doc, reacting, corrected, work)
+        heads = {r.head.i for r in found}
+        reading = statements.Reading(list(doc.noun_chunks), observation.previous_assistant)
+        claims += statements.claims(doc, reading, heads)
+    extraction.correction = (bool(corrected) or generic
+                             or observation.type is ObservationType.CORRECTION)
+    extraction.corrected_slots = [] if generic else list(dict.fromkeys(corrected))
+    extraction.claims = _finish(claims, model, extraction.refused)
+    return extraction
+
+
+def _reacting(observation: Observation) -> bool:
+    """Is there an answer the user may be reacting to (so "too long" means something)?"""
+    return bool(observation.previous_assistant.strip() or observation.applied_belief_ids
+                or observation.type is ObservationType.CORRECTION)
+
+
+def _worth_parsing(text: str) -> tuple[str, bool]:
+    """The sentences of ``text`` the parser must read (prefilter.py), and whether the ones it
+    need not read ask for work (a question or a task with no person in it: "What's a good
+    soup recipe?"), which makes a request beside them about that task only."""
+    kept, work = [], False
+    for sentence in sentences(text):
+        if worth_parsing(sentence):
+            kept.append(sentence)
+        else:
+            work = True
+    return " ".join(kept), work
+
+
+def _request_claims(found: list[Request], doc: Any, reacting: bool,
+                    corrected: list[str], work: bool) -> list[Claim]:
+    """Requests as claims: a complaint after an answer is a correction of its slot; a
+    request scoped to one piece of work is not a preference."""
+    work = work or _asks_for_work(doc, {r.head.sent.start for r in found})
+    out = []
+    for request in found:
+        if request.needs_context and not reacting:
+            continue
+        correcting = request.complaint and reacting
+        if not correcting and not request.general and (request.task or work):
+            continue
+        if correcting:
+            corrected.append(request.value.slot)
+        value = request.value
+        out.append(Claim(kind=Kind.PREFERENCE, domain=DOMAIN, key=value.key, value=value.value,
+                         statement=value.statement, quote=request.head.sent.text[:300],
+                         source=Source.CORRECTION if correcting else Source.EXPLICIT))
+    return out
+
+
+def _asks_for_work(doc: Any, request_sentences: set[int]) -> bool:
+    """Does another sentence of the message ask a question or for a piece of work?"""
+    for sentence in doc.sents:
+        if sentence.start in request_sentences:
+            continue
+        if sentence.text.rstrip().endswith("?"):
+            return True
+        if any(statements.lasting(c) is False and c.subject is not None
+               and noise.plan_or_task(c.verb) for c in statements.clauses(sentence.as_doc())):
+            return True  # "I need it for a slide"
+        root = sentence.root
+        if root.tag_ == "VB" and not any(c.dep_ == "nsubj" for c in root.children):
+            text = " ".join(t.text for t in sentence if not t.is_punct)
+            if match(text) is None:
+                return True
+    return False
+
+
+def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) -> list[Claim]:
+    """One claim per slot and value (a correction wins), well-formed statements only,
+    negations only against held beliefs, nothing that reads as an instruction."""
+    by_slot: dict[tuple[str, str, str, int], Claim] = {}
+    claims = [c.model_copy(update={"quote": redact(c.quote)}) for c in claims]
+    for claim in claims:
+        ident = (claim.domain, claim.key, claim.value, claim.polarity)
+        if ident not in by_slot or claim.source is Source.CORRECTION:
+            by_slot[ident] = claim
+    kept: list[Claim] = []
+    for claim in _last_value_per_style_slot(list(by_slot.values())):
+        reason = instruction_reason(f"{claim.statement} {claim.value}")
+        if reason:
+            refused.append(f"{claim.domain}/{claim.key}: {reason}")
+        elif claim.polarity > 0 and not well_formed(claim.statement):
+            refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement "
+                           f"({claim.statement!r})")
+        elif claim.polarity > 0 or _believed(model, claim):
+            kept.append(claim)
+    return kept[:MAX_CLAIMS] + _contradictions(kept, model)[: max(0, MAX_CLAIMS - len(kept))]
+
+
+def _last_value_per_style_slot(claims: list[Claim]) -> list[Claim]:
+    """Two values for one style slot in one message: the later one is what the user wants."""
+    last = {c.key: c for c in claims if c.domain == DOMAIN}
+    return [c for c in claims if c.domain != DOMAIN or last[c.key] is c]
+
+
+def _believed(model: SelfModel | None, claim: Claim) -> bool:
+    return any(b.domain == claim.domain and b.key == claim.key and b.value == claim.value
+               for b in _active(model))
+
+
+def _active(model: SelfModel | None) -> list[Belief]:
+    if model is None:
+        return []
+    return [b for b in model.beliefs if b.status is BeliefStatus.ACTIVE]
+
+
+def _contradictions(claims: list[Claim], model: SelfModel | None) -> list[Claim]:
+    """'I hate X' said by a user believed to like X: evidence against that too."""
+    out = []
+    for claim in claims:
+        keys = _opposite_keys(claim)
+        out += [Claim(kind=b.kind, domain=b.domain, key=b.key, value=b.value,
+                      statement=b.statement, polarity=-1, source=claim.source, quote=claim.quote)
+                for b in _active(model) if b.key in keys]
+    return out
+
+
+def _opposite_keys(claim: Claim) -> tuple[str, ...]:
+    relation, _, obj = claim.key.partition(":")
+    if claim.polarity < 0 or relation not in ("likes", "dislikes"):
+        return ()
+    if relation == "likes":
+        return (f"dislikes:{obj}",)
+    return (f"likes:{obj}", f"does:use_{obj}", f"has:{obj}")

@@ -1,0 +1,27 @@
+"""English inflection through lemminflect, imported on first use.
+
+lemminflect registers itself as a spaCy extension when imported, which imports spaCy (seconds
+on a busy machine): importing it lazily keeps that cost off the process's startup (the
+worker loads the parser in a thread anyway) and off every module that only imports the
+extractors.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=8192)
+def inflect(lemma: str, tag: str) -> tuple[str, ...]:
+    """The forms of ``lemma`` for the Penn tag ``tag`` ("VBZ", "VBP", "NNS"), or ()."""
+    from lemminflect import getInflection
+
+    return tuple(str(f) for f in getInflection(lemma, tag))
+
+
+@lru_cache(maxsize=8192)
+def verb_lemmas(word: str) -> tuple[str, ...]:
+    """The verb lemmas lemminflect's lexicon knows for ``word`` (() for a non-verb)."""
+    from lemminflect import getAllLemmas
+
+    return tuple(str(lemma) for lemma in getAllLemmas(word, upos="VERB").get("VERB", ()))

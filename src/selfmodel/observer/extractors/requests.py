@@ -1,0 +1,339 @@
+"""Requests addressed to the assistant about how to answer, and corrections of the last answer.
+
+Recognised by the form of the sentence, then matched to a communication slot by meaning
+(observer/extractors/slots.py):
+
+- an imperative ("Use a casual tone", "Don't use bullet points", "Be more detailed"), also
+  after "please" or "can you";
+- a wish of the user's about answers ("I'd like more depth", "I prefer bullet points");
+- a fragment ("No summaries at the end, please", "Shorter please", "In French");
+- a sentence about the answers themselves ("Your answers should be shorter");
+- a complaint about the answer just given ("This is too shallow", "Not detailed enough"),
+  which names the slot by what it has too much of and asks for the opposite.
+
+Negation (a "neg" dependent, "no"/"without"/"less"/"fewer", or a verb of stopping) asks for
+the slot's opposite value. A request is a lasting preference unless it is scoped to a piece of
+work: the same clause or message asks for something else (a question, "write a poem..."),
+and nothing marks it as general ("always", "from now on", "answers" in the plural, "I
+prefer"). A correction of the answer just given always counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from selfmodel.language import add_entities, embed
+from selfmodel.observer.extractors import slots
+from selfmodel.observer.extractors.slots import SlotValue
+
+# Verbs that ask to stop doing something (a closed class: the request's polarity).
+_STOPPING = frozenset({"stop", "avoid", "skip", "drop", "quit", "cut", "lose", "ditch",
+                       "remove", "omit", "eliminate", "minimize", "minimise", "reduce"})
+_NEGATORS = frozenset({"no", "without", "less", "fewer", "never", "not", "n't"})
+_WISH = frozenset({"like", "prefer", "want", "love", "need", "appreciate", "rather"})
+_ANSWERS = frozenset({"answer", "response", "reply", "explanation", "output", "summary"})
+_GENERAL_ADVERBS = frozenset({"always", "generally", "usually", "never", "normally"})
+_FILLER = frozenset({"please", "pls", "plz", "kindly", "me", "you", "your", "can", "could",
+                     "would", "will", "just", "also", "now", "then", "again", "instead", "ok",
+                     "okay", "so", "i", "'d", "'m"})
+_DEICTIC_SUBJECTS = frozenset({"this", "that", "it", "these", "those"})
+WRONG_MATCH = 0.45
+_WRONG = "wrong, incorrect, inaccurate, mistaken, not right"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A communication slot value asked for in one clause."""
+
+    value: SlotValue
+    head: Any  # the clause's head token (a claim about the same clause is not made twice)
+    complaint: bool  # a reaction to the answer: a correction when there is one
+    needs_context: bool  # meaningless without an answer to react to ("too long")
+    general: bool  # marked as lasting
+    task: bool  # the clause also asks for a piece of work
+
+
+def requests(doc: Any) -> list[Request]:
+    """Every request about how to answer in ``doc``."""
+    out: list[Request] = []
+    for sentence in doc.sents:
+        root = sentence.root
+        fragment = _fragment(sentence) or _too(sentence) or _before_please(sentence)
+        if fragment is not None:
+            out.append(fragment)
+            continue
+        for head in _clause_heads(sentence):
+            found = (_complaint(head) or _wish(head) or _about_answers(head)
+                     or _imperative(head, allow_conj=head.i != root.i and head.dep_ == "conj"))
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def _clause_heads(sentence: Any) -> list[Any]:
+    """The root and the clauses joined to it ("I'd like more depth, this is too shallow")."""
+    root = sentence.root
+    return [root, *(t for t in sentence if t.head.i == root.i and t.i != root.i
+                    and t.dep_ in ("conj", "ccomp", "parataxis") and t.pos_ in ("VERB", "AUX"))]
+
+
+def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
+    """The request's words for matching (comparatives as their base: "shorter" -> "short"),
+    and whether they negate it."""
+    words, negated = [], False
+    contrast: set[int] = set()  # "full sentences, not lists": the part after "not" is out
+    for neg in tokens:
+        if neg.dep_ == "neg" and neg.head.pos_ in ("NOUN", "PROPN"):
+            contrast.add(neg.i)
+            contrast.update(t.i for c in neg.head.children if c.i > neg.i
+                            and c.dep_ in ("appos", "conj") for t in c.subtree)
+    for token in tokens:
+        if token.i in contrast:
+            continue
+        low = token.lower_
+        if low in _NEGATORS or token.dep_ == "neg" or token.lemma_.lower() in _STOPPING:
+            negated = True
+            continue
+        if low in _FILLER or token.is_punct or token.pos_ == "INTJ":
+            continue
+        if token.tag_ in ("JJR", "RBR") and low not in ("more", "less"):
+            words.append(token.lemma_)
+        else:
+            words.append(token.text)
+    return " ".join(words).lower(), negated
+
+
+def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | None:
+    language = _language(tokens)
+    if language is not None:
+        return language
+    text, negated = _phrase(tokens)
+    if not text:
+        return None
+    return slots.match(text, negated != extra_negation)
+
+
+def _language(tokens: Sequence[Any]) -> SlotValue | None:
+    """'in French', 'answer in Spanish': a language the named entities find after 'in'
+    (entities are added to the doc only when a capitalized word follows 'in')."""
+    candidates = [t for t in tokens if t.dep_ == "pobj" and t.head.lower_ == "in"
+                  and t.text[:1].isupper()]
+    if not candidates:
+        return None
+    doc = candidates[0].doc
+    if not doc.has_annotation("ENT_IOB"):
+        add_entities(doc)
+    for token in candidates:
+        if doc[token.i].ent_type_ in ("LANGUAGE", "NORP"):
+            return slots.language(token.text)
+    return None
+
+
+def _asides(root: Any) -> set[int]:
+    """Words of the request that are not about the slot: its subject, a clause beside it
+    ("when you answer"), its scope ("in general", "from now on") and "with me"."""
+    out: set[int] = set()
+    for child in root.children:
+        if child.dep_ in ("advcl", "nsubj"):
+            out.update(t.i for t in child.subtree)
+    for token in root.subtree:
+        words = {t.lower_ for t in token.subtree}
+        scope = token.lower_ in ("in", "from") and words & {"general", "now"}
+        with_me = token.dep_ == "prep" and words == {token.lower_, "me"}
+        if scope or with_me:
+            out.update(t.i for t in token.subtree)
+    return out
+
+
+def _general(tokens: Sequence[Any]) -> bool:
+    for token in tokens:
+        if token.lower_ in _GENERAL_ADVERBS:
+            return True
+        if token.lemma_.lower() in _ANSWERS and token.tag_ == "NNS":
+            return True
+        if token.lower_ == "now" and token.head.lower_ == "from":
+            return True
+        if token.lower_ == "forward" and token.head.lemma_ == "go":
+            return True
+        if token.lower_ == "general" and token.head.lower_ == "in":
+            return True
+    return False
+
+
+def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
+    """'Use a casual tone', 'Don't use lists', 'Can you be more brief?'."""
+    if root.pos_ not in ("VERB", "AUX") or (root.tag_ != "VB" and not allow_conj):
+        return None
+    subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
+    if subjects and subjects[0].lower_ != "you":
+        return None
+    if subjects and not any(c.tag_ == "MD" for c in root.children):
+        return None
+    stopping = root.lemma_.lower() in _STOPPING
+    aside = _asides(root)
+    tokens = [t for t in root.subtree if t.i not in aside]
+    if stopping or root.lemma_ in ("be", "keep", "stay", "sound", "make"):
+        tokens = [t for t in tokens if t.i != root.i]  # the verb carries no slot
+    value = _value(tokens, extra_negation=stopping)
+    if value is None:
+        return None
+    negated = stopping or any(c.dep_ == "neg" for c in root.children)
+    comparative = any(t.tag_ in ("JJR", "RBR") or t.lower_ in ("more", "less") for t in tokens)
+    # A request put as a question ("Could you give me a step-by-step guide?") or with an
+    # object of its own ("Rewrite this paragraph in a formal tone") is about this piece of work.
+    task = _work_object(root, value) or root.sent.text.rstrip().endswith("?")
+    complaint = negated or comparative or value.key == "reply_language"
+    return Request(value, root, complaint=complaint and not task,
+                   needs_context=False, general=_general(tokens), task=task)
+
+
+def _work_object(root: Any, value: SlotValue) -> bool:
+    """Does the imperative's object ask for a piece of work ("explain quantum computing",
+    "rewrite this paragraph in a formal tone"), rather than name the slot itself ("use a
+    casual tone")?"""
+    for child in root.children:
+        if child.dep_ != "dobj" or child.pos_ == "PRON":
+            continue
+        text, _ = _phrase(list(child.subtree))
+        found = slots.match(text) if text else None
+        if text and (found is None or found.key != value.key):
+            return True
+        if child.lower_ != child.lemma_.lower() or child.tag_ == "NNS":
+            continue
+        if any(c.dep_ == "det" and c.lower_ in ("this", "that", "the") for c in child.children):
+            return True  # "this paragraph": one thing to work on
+    return False
+
+
+def _wish(root: Any) -> Request | None:
+    """'I'd like more depth', 'I prefer bullet points', 'I want answers in French'."""
+    if root.lemma_.lower() not in _WISH:
+        return None
+    subjects = [c for c in root.children if c.dep_ == "nsubj"]
+    if not subjects or subjects[0].lower_ != "i":
+        return None
+    objects = [c for c in root.children if c.dep_ in ("dobj", "xcomp", "ccomp")]
+    if not objects:
+        return None
+    tokens = [t for o in objects for t in o.subtree]
+    negated = any(c.dep_ == "neg" for c in root.children)
+    value = _value(tokens, extra_negation=negated)
+    if value is None:  # "tables for comparisons": the noun and its modifiers alone
+        head = [t for o in objects for t in o.subtree
+                if t.i == o.i or (t.head.i == o.i and t.dep_ in ("amod", "compound"))]
+        value = _value(head, extra_negation=negated)
+    if value is None:
+        return None
+    return Request(value, root, complaint=False, needs_context=False, general=True, task=False)
+
+
+def _about_answers(root: Any) -> Request | None:
+    """'Your answers should be shorter', 'Responses in English please'."""
+    subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
+    if not subjects or subjects[0].lemma_.lower() not in _ANSWERS:
+        return None
+    subject = {t.i for t in subjects[0].subtree}
+    tokens = [t for t in root.subtree if t.i not in subject]
+    value = _value(tokens)
+    if value is None:
+        return None
+    return Request(value, root, complaint=False, needs_context=False, general=True, task=False)
+
+
+def _fragment(sentence: Any) -> Request | None:
+    """'No summaries at the end, please', 'Shorter please', 'Bullet points.'"""
+    root = sentence.root
+    if (root.pos_ in ("VERB", "AUX") and root.lower_ != "please") or \
+            sentence.text.rstrip().endswith("?"):
+        return None
+    tokens = list(sentence)
+    if len([t for t in tokens if t.is_alpha]) > 8:
+        return None
+    value = _value(tokens)
+    if value is None:
+        return None
+    negated = _phrase(tokens)[1]
+    comparative = root.tag_ in ("JJR", "RBR") or any(t.lower_ in ("more", "less")
+                                                      for t in tokens)
+    return Request(value, root, complaint=negated or comparative or value.key == "reply_language",
+                   needs_context=comparative and not negated, general=False, task=False)
+
+
+def _too(sentence: Any) -> Request | None:
+    """'too short, give me details': an adjective under "too" with no subject of its own."""
+    for token in sentence:
+        too = any(c.lower_ == "too" for c in token.children)
+        if token.pos_ in ("ADJ", "ADV") and too and not any(
+                c.dep_ == "nsubj" for c in token.children) and token.head.lemma_ != "be":
+            value = slots.complaint(token.lemma_)
+            if value is not None:
+                return Request(value, token, complaint=True, needs_context=True, general=False,
+                               task=False)
+    return None
+
+
+def _before_please(sentence: Any) -> Request | None:
+    """'Actually, bullet points please, it's easier to scan': a fragment ending in "please"
+    inside a longer sentence."""
+    for token in sentence:
+        if token.lower_ == "please" and token.i > sentence.start:
+            start = sentence.start
+            for earlier in sentence.doc[sentence.start:token.i]:
+                if earlier.is_punct:
+                    start = earlier.i + 1  # the fragment starts after the last comma
+            if start < token.i and (start > sentence.start or token.i + 1 < sentence.end):
+                return _fragment(sentence.doc[start:token.i + 1])
+    return None
+
+
+def _complaint(root: Any) -> Request | None:
+    """'This is too shallow', 'It's way too long', 'Not detailed enough'."""
+    if root.lemma_ != "be":
+        return None
+    subjects = [c for c in root.children if c.dep_ == "nsubj"]
+    if not subjects or not (subjects[0].lower_ in _DEICTIC_SUBJECTS
+                            or subjects[0].lemma_.lower() in _ANSWERS):
+        return None
+    complement = next((c for c in root.children if c.dep_ == "acomp"), None)
+    if complement is None:
+        return None
+    advs = {c.lower_ for c in complement.children if c.dep_ == "advmod"}
+    if "too" in advs:
+        value = slots.complaint(complement.lemma_)
+    elif "enough" in advs and any(c.dep_ == "neg" for c in root.children):
+        value = slots.match(complement.lemma_)
+    else:
+        return None
+    if value is None:
+        return None
+    return Request(value, root, complaint=True, needs_context=True, general=False, task=False)
+
+
+def generic_correction(doc: Any) -> bool:
+    """'That's wrong', 'No, I meant...', 'Not what I asked', 'You misunderstood'."""
+    for sentence in doc.sents:
+        root = sentence.root
+        subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
+        subject = subjects[0].lower_ if subjects else ""
+        if root.lemma_ == "mean" and subject == "i" and root.tag_ == "VBD":
+            return True
+        if subject == "you" and root.lemma_ in ("misunderstand", "miss", "misread", "get"):
+            return True
+        if root.lemma_ == "be" and (subject in _DEICTIC_SUBJECTS
+                                    or (subjects and subjects[0].lemma_ in _ANSWERS)):
+            if any(c.dep_ == "neg" for c in root.children) and any(
+                    t.lower_ == "what" for t in root.subtree):
+                return True  # "that's not what I asked"
+            complement = next((c for c in root.children if c.dep_ in ("acomp", "attr")), None)
+            if complement is not None and _wrong(complement.text):
+                return True
+    return False
+
+
+def _wrong(word: str) -> bool:
+    vectors = embed([word, _WRONG])
+    return bool(np.dot(vectors[0], vectors[1]) >= WRONG_MATCH)

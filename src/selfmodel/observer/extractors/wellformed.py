@@ -1,0 +1,100 @@
+"""Is a belief statement a well-formed third-person sentence about the user?
+
+A statement reaches the model's prompt as written, so it must read as a predicate about the
+user: "Is gluten-free", "Works at a hospital as a nurse", "Usually takes the train to work".
+The check is made on the statement's own parse, so it holds for any extractor (the quality
+bench counts malformed statements with it):
+
+- it opens with a third-person verb or a modal ("Prefers", "Is", "Has", "Can", "Does not"),
+  possibly after adverbs ("Usually takes", "Never eats"); the verb must be one lemminflect's
+  English lexicon knows in that form, so a tagger's guess at a made-up word does not pass;
+- it has no first- or second-person pronoun (the user is the implied subject; "you" is the
+  assistant);
+- it does not end on a word that needs something after it (a preposition, a determiner, a
+  conjunction, "to");
+- no object is a pronoun with no noun before it to point back to, or a bare definite noun
+  whose referent lies outside the statement ("Prefers not to use them", "Despises the
+  look"); "Dislikes audiobooks unless they include music" is fine.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from selfmodel.language import parse
+from selfmodel.observer.extractors.inflection import inflect, verb_lemmas
+
+_DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
+_OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
+_UNRESOLVED = frozenset({"it", "they", "them", "this", "that", "these", "those", "one", "ones"})
+
+
+@lru_cache(maxsize=4096)
+def well_formed(statement: str) -> bool:
+    """True when ``statement`` reads as a complete third-person predicate (module docstring)."""
+    text = statement.strip()
+    if not text or not text[0].isupper():
+        return False
+    # Read with a third-person subject in front, so the parser sees a clause, not a title:
+    # "Prefers tables" alone parses as a noun phrase, "She prefers tables" does not.
+    doc = parse(f"She {text[0].lower()}{text[1:]}", entities=False)
+    words = [t for t in doc[1:] if not t.is_punct and not t.is_space]
+    if not words:
+        return False
+    return (_opens_with_verb(words) and not _first_or_second_person(words)
+            and not _dangling(words[-1]) and not _unresolved_object(words))
+
+
+def _opens_with_verb(words: list[Any]) -> bool:
+    for token in words:
+        if token.pos_ == "ADV" and token.tag_ != "MD":
+            continue  # "Usually takes", "Never eats", "Really likes"
+        return token.tag_ == "MD" or _third_person_verb(token.lower_)
+    return False
+
+
+def _third_person_verb(word: str) -> bool:
+    """A third-person singular form of an English verb in lemminflect's lexicon: "dines",
+    "is", "has" yes; "Adamantlies", "Librarian" no (whatever the tagger guessed)."""
+    return any(word in inflect(lemma, "VBZ") for lemma in verb_lemmas(word))
+
+
+def _first_or_second_person(words: list[Any]) -> bool:
+    for token in words:
+        person = token.morph.get("Person")
+        if token.pos_ == "PRON" and person and person[0] in ("1", "2"):
+            return True
+    return False
+
+
+def _dangling(last: Any) -> bool:
+    if last.pos_ in _DANGLING_POS:
+        return True
+    return last.tag_ == "TO" or last.lower_ in ("to", "of", "and", "or", "but")
+
+
+def _unresolved_object(words: list[Any]) -> bool:
+    for token in words[1:]:
+        if token.dep_ not in _OBJECT_DEPS:
+            continue
+        if token.tag_ in ("WDT", "WP"):
+            continue  # a relative pronoun: its antecedent is in the statement
+        if token.lower_ in _UNRESOLVED and token.pos_ in ("PRON", "NOUN", "NUM", "DET") and \
+                not any(t.pos_ in ("NOUN", "PROPN") for t in words[:words.index(token)]):
+            return True  # "Prefers not to use them": nothing before it to point back to
+        if _bare_definite(token):
+            return True
+    return False
+
+
+def _bare_definite(token: Any) -> bool:
+    """'the look', 'this one': a definite singular noun with nothing to say which one."""
+    if token.pos_ != "NOUN" or token.tag_ != "NN" or token.dep_ not in ("dobj", "attr"):
+        return False
+    children = list(token.children)
+    if len(children) != 1:
+        return False
+    det = children[0]
+    return det.dep_ == "det" and det.lower_ in ("the", "this", "that") and token.i == len(
+        token.doc) - 1 - int(token.doc[-1].is_punct)
