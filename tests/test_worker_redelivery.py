@@ -20,7 +20,7 @@ import pytest
 
 from selfmodel.config import Policy
 from selfmodel.domain.models import Observation
-from selfmodel.observer.extractors import RulesExtractor
+from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.observer.worker import Worker
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
@@ -56,7 +56,7 @@ async def test_reclaimed_and_new_entries_of_one_user_in_one_batch_apply_once(
     repeated = {u for u, n in Counter(e.observation.user_id for e in batch).items() if n > 1}
     assert repeated, "the claim should hold two entries of some user (leftover + new)"
 
-    outcomes = await Worker(store, RulesExtractor(), {T: Policy()}.get, name="survivor",
+    outcomes = await Worker(store, GrammarExtractor(), {T: Policy()}.get, name="survivor",
                             lease_seconds=30).process(batch)
     assert outcomes == {"done": len(batch)}
     for user in repeated:
