@@ -173,6 +173,7 @@ async def test_concurrent_exchanges_share_a_statement_and_a_bad_one_fails_alone(
 # -- two replicas and two workers on one database ------------------------------------------
 
 USERS, PER_USER = 12, 4
+LIKED = ("jazz", "hiking", "sushi", "chess")  # one user's PER_USER distinct likes
 
 
 def config_for(postgres_url: str, upstream_url: str) -> dict[str, Any]:
@@ -210,7 +211,7 @@ def test_two_replicas_and_two_workers_share_one_database(
                 for u in range(USERS):
                     clients[(u + k) % 2].chat.completions.create(
                         model="gpt-4o-mini", user=f"user{u}",
-                        messages=[{"role": "user", "content": f"I love topic{u}x{k}"}])
+                        messages=[{"role": "user", "content": f"I love {LIKED[k]}"}])
             for client in clients:
                 client.close()
             processes += [start_worker(f"worker{i}", config, tmp_path) for i in (1, 2)]
@@ -222,7 +223,7 @@ def test_two_replicas_and_two_workers_share_one_database(
             for u in range(USERS):
                 model = poll(lambda u=u: applied(f"user{u}"), timeout=30)
                 keys = sorted(b["key"] for b in model["beliefs"])
-                assert keys == sorted(f"likes:topic{u}x{k}" for k in range(PER_USER))
+                assert keys == sorted(f"likes:{thing}" for thing in LIKED)
                 assert all(b["observations"] == 1 for b in model["beliefs"])  # once each
             for worker in processes[2:]:
                 assert "started" in worker.stderr()
