@@ -335,8 +335,8 @@ async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
     workers = build_workers(services, count, name=name)
     prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
     if prepare is not None:
-        # The grammar extractor's parser loads in a thread (a second, more on a busy host)
-        # before any batch is claimed, so no lease runs out while a batch waits for it.
+        # The grammar extractor's process starts and loads its parser (a second, more on a
+        # busy host) before any batch is claimed, so no lease runs out while a batch waits.
         await prepare()
     retention = services.config.observer.observation_retention_days * 86400.0
     # Every written claim gets a vector: load the embedding table before the first claim,

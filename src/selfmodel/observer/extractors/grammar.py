@@ -15,7 +15,6 @@ Every claim's statement must pass ``well_formed`` and the injection guard before
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from selfmodel.domain.models import (
@@ -33,7 +32,7 @@ from selfmodel.domain.privacy import redact
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.language import parse
 from selfmodel.metrics import Metrics
-from selfmodel.observer.extractors import noise, statements
+from selfmodel.observer.extractors import noise, offload, statements
 from selfmodel.observer.extractors.feedback import read_feedback
 from selfmodel.observer.extractors.own_words import own_words
 from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
@@ -42,7 +41,6 @@ from selfmodel.observer.extractors.slots import DOMAIN, match
 from selfmodel.observer.extractors.wellformed import well_formed
 
 MAX_CLAIMS = 12
-_WARM = False
 
 
 class GrammarExtractor:
@@ -54,26 +52,22 @@ class GrammarExtractor:
         self._metrics = metrics
 
     async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
-        await self.prepare()
-        extraction = extract_grammar(observation, model)
+        extraction = await offload.run(self.warm, extract_grammar, observation, model)
         if self._metrics is not None:
             self._metrics.extractor_calls.labels(extractor="grammar", result="ok").inc()
         return extraction
 
     async def prepare(self) -> None:
-        """Load the parser and the embeddings in a thread, once (about a second): the worker
-        starts it at startup, and an extraction that comes first waits for it without
-        blocking the event loop the gateway may share."""
-        if not _WARM:
-            await asyncio.to_thread(self.warm)
+        """Start the extraction process and wait until its parser is loaded (a second or
+        two): the worker does this at startup, off the request path. Extraction runs in that
+        process (offload.py), never on the event loop the gateway may share."""
+        await offload.run(self.warm, offload.ready)
 
     @staticmethod
     def warm() -> None:
-        """Load the parser and the embeddings (blocking; ``prepare`` runs it in a thread)."""
-        global _WARM
+        """Load the parser and the embeddings (blocking: the extraction process runs it once)."""
         extract_grammar(Observation(id="obs_warm", tenant="warm", user_id="warm",
                                     content="I prefer short answers, I'm a nurse.", at=0.0), None)
-        _WARM = True
 
 
 def extract_grammar(observation: Observation, model: SelfModel | None) -> Extraction:
