@@ -181,8 +181,12 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
         elif claim.polarity > 0 and not well_formed(claim.statement):
             refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement "
                            f"({claim.statement!r})")
-        elif claim.polarity > 0 or _believed(model, claim):
+        elif claim.polarity > 0:
             kept.append(claim)
+        else:
+            held = _believed(model, claim)
+            if held is not None:  # evidence against the belief's own slot
+                kept.append(claim.model_copy(update={"domain": held.domain}))
     return kept[:MAX_CLAIMS] + _contradictions(kept, model)[: max(0, MAX_CLAIMS - len(kept))]
 
 
@@ -192,9 +196,12 @@ def _last_value_per_style_slot(claims: list[Claim]) -> list[Claim]:
     return [c for c in claims if c.domain != DOMAIN or last[c.key] is c]
 
 
-def _believed(model: SelfModel | None, claim: Claim) -> bool:
-    return any(b.domain == claim.domain and b.key == claim.key and b.value == claim.value
-               for b in _active(model))
+def _believed(model: SelfModel | None, claim: Claim) -> Belief | None:
+    """The held belief a negated claim denies. Its domain is judged from the statement's
+    words, which a negation changes ("Is not a teacher" may read as another part of life
+    than "Is a teacher"), so the slot is matched by key and value, the domain preferred."""
+    held = [b for b in _active(model) if b.key == claim.key and b.value == claim.value]
+    return next((b for b in held if b.domain == claim.domain), held[0] if held else None)
 
 
 def _active(model: SelfModel | None) -> list[Belief]:
@@ -210,8 +217,16 @@ def _contradictions(claims: list[Claim], model: SelfModel | None) -> list[Claim]
         keys = _opposite_keys(claim)
         out += [Claim(kind=b.kind, domain=b.domain, key=b.key, value=b.value,
                       statement=b.statement, polarity=-1, source=claim.source, quote=claim.quote)
-                for b in _active(model) if b.key in keys]
+                for b in _active(model) if b.key in keys or _habit_with(b.key, claim)]
     return out
+
+
+def _habit_with(key: str, claim: Claim) -> bool:
+    """'I don't use Vim' (dislikes:vim) against a held habit with it, whatever its verb
+    (does:uses_vim, does:eats_meat): the habit's key ends with the object's slug."""
+    relation, _, obj = claim.key.partition(":")
+    return (claim.polarity > 0 and relation == "dislikes" and bool(obj)
+            and key.startswith("does:") and key.endswith(f"_{obj}"))
 
 
 def _opposite_keys(claim: Claim) -> tuple[str, ...]:

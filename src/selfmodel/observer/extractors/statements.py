@@ -37,6 +37,16 @@ _FAN = frozenset({"fan", "lover", "enthusiast", "devotee", "admirer", "fond", "k
                   "passionate", "into", "interested"})
 _STOP = frozenset({"a", "an", "the", "my", "some", "any", "all", "really", "very", "more"})
 MAX_OBJECT_WORDS = 5
+# Levels of skill: "I'm a beginner in Python", "I'm new to photography" -> the subject's slot,
+# so "I'm not a beginner in Python" or "I'm an expert in Python" speaks to the same one.
+_LEVELS = {"beginner": "beginner", "novice": "beginner", "new": "beginner",
+           "newbie": "beginner", "intermediate": "intermediate", "expert": "expert",
+           "advanced": "expert", "experienced": "expert", "proficient": "expert",
+           "fluent": "expert", "professional": "expert"}
+# A condition toward something: "I'm allergic to peanuts" -> the slot of peanuts.
+_CONDITIONS = frozenset({"allergic", "intolerant", "sensitive"})
+# Moving somewhere says where the user lives now, however long ago it happened.
+_MOVE = frozenset({"move", "relocate"})
 _CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
 
 
@@ -121,6 +131,9 @@ def lasting(clause: Clause) -> bool:
 def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
     verb = clause.verb
+    moved = _moved_to(clause, reading)
+    if moved is not None:
+        return moved
     if not lasting(clause):
         return None
     negated = any(c.dep_ == "neg" for c in verb.children)
@@ -206,6 +219,59 @@ def _state(clause: Clause, tokens: list[Any], negated: bool,
     return _make("is", complement, tokens, reading, Kind.CONTEXT, negated=negated)
 
 
+def _moved_to(clause: Clause, reading: Reading) -> Claim | None:
+    """'I moved to Lisbon last month': a past move says where the user lives now."""
+    verb = clause.verb
+    if verb.lemma_.lower() not in _MOVE or any(c.dep_ == "neg" for c in verb.children):
+        return None
+    if clause.subject is not None and noise.interrogative(verb, clause.subject):
+        return None
+    if noise.hypothetical(verb) or verb.tag_ == "VBG":  # "if I moved", "I'm moving": a plan
+        return None
+    place = next((o for p in verb.children if p.dep_ == "prep" and p.lower_ == "to"
+                  for o in p.children if o.dep_ == "pobj" and o.pos_ == "PROPN"), None)
+    if place is None:
+        return None
+    value = _object_text(place, reading)
+    if not value:
+        return None
+    return Claim(kind=Kind.CONTEXT, domain="location", key="location", value=value.lower(),
+                 statement=f"Lives in {value}", quote=place.sent.text[:300])
+
+
+def _stable_slot(relation: str, obj: Any, verb: str) -> tuple[str, str, str] | None:
+    """The (domain, key, value) of a durable fact whose slot is its subject, not its words:
+    a skill level in a subject, a condition toward something, "on a tight budget"."""
+    if relation != "is":
+        return None
+    lemma = obj.lemma_.lower()
+    subject = next((o for p in obj.children if p.dep_ == "prep" and p.lower_ in (
+        "in", "to", "at", "with", "of") for o in p.children if o.dep_ == "pobj"), None)
+    if lemma in _LEVELS and subject is not None:
+        return "expertise", _slug_text(_phrase(subject)), _LEVELS[lemma]
+    if lemma in _CONDITIONS and subject is not None:
+        return "health", _slug_text(_phrase(subject)), lemma
+    if verb in ("on", "in") and obj.pos_ == "NOUN" and lemma in meaning.DOMAINS:
+        quality = [c.lower_ for c in obj.children if c.dep_ == "amod"]
+        if quality:  # "on a tight budget" -> budget: tight
+            return lemma, lemma, " ".join(quality)
+    return None
+
+
+def _phrase(token: Any) -> str:
+    return " ".join(t.text for t in token.subtree
+                    if not t.is_punct and t.lower_ not in _STOP)
+
+
+def _occupation(obj: Any) -> bool:
+    """'I'm a teacher': a noun naming what someone works as (by meaning, not a list)."""
+    if obj.pos_ != "NOUN" or obj.lemma_.lower() in _LEVELS:
+        return False
+    if not any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in obj.children):
+        return False
+    return meaning.domain(f"works as a {obj.lemma_.lower()}") == "work"
+
+
 def _fan_of(complement: Any) -> bool:
     return any(c.lemma_.lower() in _FAN for c in complement.subtree if c.i <= complement.i)
 
@@ -266,10 +332,13 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
         shown = next(iter(inflect(verb, "VBZ")), verb)
     lead = f"{shown} " if verb and relation in ("does", "can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
-    if domain == "diet" and relation == "is":
+    stable = _stable_slot(relation, obj, verb)
+    if stable is not None:
+        domain, key, value = stable
+    elif domain == "diet" and relation == "is":
         key = "diet"
-    elif domain == "work" and relation == "is" and obj.pos_ == "NOUN":
-        key = "role"
+    elif relation == "is" and obj.pos_ == "NOUN" and (domain == "work" or _occupation(obj)):
+        domain, key = "work", "role"
     elif relation == "does" and verb == "work" and _role(tokens):
         key, value = "role", _role(tokens)
     elif obj.pos_ == "PROPN" and relation in ("is", "does") and (
