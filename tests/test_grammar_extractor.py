@@ -71,7 +71,7 @@ STATEMENTS: list[Any] = [
     ("I'm from Kenya.", "origin", "kenya"),
     ("I speak Portuguese and some Italian.", "does:", "portuguese"),
     # expertise and tools
-    ("I'm a beginner at woodworking.", "is:", "woodworking"),
+    ("I'm a beginner at woodworking.", "woodworking", "beginner"),  # the subject's slot
     ("I use Linux on all my machines.", "does:", "linux"),
     # like and dislike, hobbies, values, budget
     ("I love bouldering on weekends.", "likes:", "bouldering"),
@@ -82,7 +82,7 @@ STATEMENTS: list[Any] = [
     ("I'm not into team sports.", "dislikes:", "sports"),
     ("I can't stand small talk.", "dislikes:", "small talk"),
     ("I care a lot about animal welfare.", "does:", "welfare"),
-    ("I'm on a tight budget.", "is:", "budget"),
+    ("I'm on a tight budget.", "budget", "tight"),
     ("My favourite cuisine is Ethiopian.", "", "ethiopian"),
     ("Saving money is my top priority.", "", "saving"),
 ]
