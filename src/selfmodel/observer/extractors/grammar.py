@@ -182,7 +182,7 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
             refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement "
                            f"({claim.statement!r})")
         elif claim.polarity > 0:
-            kept.append(claim)
+            kept.append(_as_change(claim, model))
         else:
             held = _believed(model, claim)
             if held is not None:  # evidence against the belief's own slot
@@ -194,6 +194,19 @@ def _last_value_per_style_slot(claims: list[Claim]) -> list[Claim]:
     """Two values for one style slot in one message: the later one is what the user wants."""
     last = {c.key: c for c in claims if c.domain == DOMAIN}
     return [c for c in claims if c.domain != DOMAIN or last[c.key] is c]
+
+
+def _as_change(claim: Claim, model: SelfModel | None) -> Claim:
+    """A new value stated for a one-value slot the user is believed to hold another value
+    of ("I moved to Lisbon" after "I live in Berlin", "bullet points please" after "no
+    lists") says the slot changed: it is a correction, which outweighs the old value's
+    evidence, rather than one more statement that the old value's weight holds down.
+    Keys with a relation ("likes:x") hold one value each and have no rivals."""
+    if claim.source is not Source.EXPLICIT or ":" in claim.key:
+        return claim
+    changed = any(b.domain == claim.domain and b.key == claim.key and b.value != claim.value
+                  and b.context == claim.context for b in _active(model))
+    return claim.model_copy(update={"source": Source.CORRECTION}) if changed else claim
 
 
 def _believed(model: SelfModel | None, claim: Claim) -> Belief | None:

@@ -171,7 +171,11 @@ def read(clause: Clause, reading: Reading) -> Claim | None:
 
 def _object(verb: Any) -> Any | None:
     for child in verb.children:
-        if child.dep_ in ("dobj", "xcomp", "ccomp", "attr", "acomp", "oprd"):
+        if child.dep_ in ("dobj", "xcomp", "attr", "acomp", "oprd"):
+            return child
+    for child in verb.children:  # "I'm pescatarian now, I eat fish": a clause of its own
+        if child.dep_ == "ccomp" and not any(
+                c.dep_ in ("nsubj", "nsubjpass") for c in child.children):
             return child
     for child in verb.children:  # "I love topic6": a name the parser took for an adverbial
         if child.dep_ == "npadvmod" and child.pos_ in ("NOUN", "PROPN") and child.i > verb.i:
