@@ -234,12 +234,16 @@ def _contradictions(claims: list[Claim], model: SelfModel | None) -> list[Claim]
     return out
 
 
+_NOT_HABITS = frozenset({"likes", "dislikes", "is", "has", "can", "cannot"})
+
+
 def _habit_with(key: str, claim: Claim) -> bool:
-    """'I don't use Vim' (dislikes:vim) against a held habit with it, whatever its verb
-    (does:uses_vim, does:eats_meat): the habit's key ends with the object's slug."""
+    """'I don't use Vim (anymore)' (dislikes:vim) against a held habit with the same object,
+    whatever its verb (uses:vim, eats:meat): a habit's key is its verb and its object."""
     relation, _, obj = claim.key.partition(":")
-    return (claim.polarity > 0 and relation == "dislikes" and bool(obj)
-            and key.startswith("does:") and key.endswith(f"_{obj}"))
+    held, _, held_obj = key.partition(":")
+    return (claim.polarity > 0 and relation == "dislikes" and bool(obj) and held_obj == obj
+            and bool(held) and held not in _NOT_HABITS)
 
 
 def _opposite_keys(claim: Claim) -> tuple[str, ...]:
@@ -248,4 +252,4 @@ def _opposite_keys(claim: Claim) -> tuple[str, ...]:
         return ()
     if relation == "likes":
         return (f"dislikes:{obj}",)
-    return (f"likes:{obj}", f"does:use_{obj}", f"has:{obj}")
+    return (f"likes:{obj}", f"has:{obj}")

@@ -8,10 +8,15 @@ of the user's. What the clause does not make lasting (a question, a hypothetical
 plan, a mood: observer/extractors/noise.py) is skipped.
 
 The slot comes from the grammar: the relation (``likes``, ``dislikes``, ``is``, ``has``,
-``can``, ``cannot``, ``does``) and the object's words, in the life domain the statement is
-closest to by meaning. A negated state ("I'm not vegetarian") is evidence against the same
-slot (kept by the extractor only when the user holds that belief); a negated like or habit
-("I don't eat meat", "I never fly") is a dislike of its own.
+``can``, ``cannot``, or a habit's own verb: ``uses:vim``) and the object's words, in the
+life domain the statement is closest to by meaning. Durable facts that change get a slot
+named for what they are about, so a later statement of it replaces them: ``role``,
+``diet``, ``location``, a skill level under its subject (``python: beginner``), an allergy
+under what it is to (``peanuts: allergic``), ``budget``; a past move ("I moved to Lisbon")
+says where the user lives now. A negated state ("I'm not vegetarian") is evidence against
+the same slot (kept by the extractor only when the user holds that belief); a negated like
+or habit ("I don't eat meat", "I never fly") is a dislike of its own, and counts against a
+held habit with the same object (observer/extractors/grammar.py).
 """
 
 from __future__ import annotations
@@ -250,7 +255,7 @@ def _stable_slot(relation: str, obj: Any, verb: str) -> tuple[str, str, str] | N
         return None
     lemma = obj.lemma_.lower()
     subject = next((o for p in obj.children if p.dep_ == "prep" and p.lower_ in (
-        "in", "to", "at", "with", "of") for o in p.children if o.dep_ == "pobj"), None)
+        "in", "to", "at", "with", "of") for o in p.children if o.dep_ in ("pobj", "pcomp")), None)
     if lemma in _LEVELS and subject is not None:
         return "expertise", _slug_text(_phrase(subject)), _LEVELS[lemma]
     if lemma in _CONDITIONS and subject is not None:
@@ -332,10 +337,12 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
         return None
     domain = meaning.domain(statement)
     shown = verb
-    if verb and relation == "does":  # "does:buys_books": a base verb would read as an order
+    if verb and relation == "does":  # "buys:books": a base verb would read as an order
         shown = next(iter(inflect(verb, "VBZ")), verb)
-    lead = f"{shown} " if verb and relation in ("does", "can", "cannot") else ""
+    lead = f"{verb} " if verb and relation in ("can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
+    if relation == "does" and shown:  # a habit's verb is its relation: "uses:vim"
+        key = f"{_slug_text(shown)}:{_slug_text(value)}"
     stable = _stable_slot(relation, obj, verb)
     if stable is not None:
         domain, key, value = stable
