@@ -171,3 +171,13 @@ def test_a_new_style_value_after_another_is_a_correction() -> None:
                   previous=ANSWER).claims
     assert [(c.key, c.value, c.source) for c in claims] == [
         ("format", "table", Source.CORRECTION)]
+
+
+def test_a_like_restating_the_request_beside_it_is_not_a_second_belief() -> None:
+    claims = read("Add a few emojis, I enjoy them.").claims
+    assert [c.key for c in claims] == ["emoji"]
+
+
+def test_a_like_beside_an_unrelated_request_is_kept() -> None:
+    claims = read("Keep it short, I love gardening.").claims
+    assert {"response_length", "likes:gardening"} <= {c.key for c in claims}

@@ -98,12 +98,24 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
         claims += _request_claims(found, doc, reacting, corrected, work)
         heads = {r.head.i for r in found}
         reading = statements.Reading(list(doc.noun_chunks), observation.previous_assistant)
-        claims += statements.claims(doc, reading, heads)
+        asked = {r.value.key for r in found}
+        claims += [c for c in statements.claims(doc, reading, heads)
+                   if not _restates(c, asked)]
     extraction.correction = (bool(corrected) or generic
                              or observation.type is ObservationType.CORRECTION)
     extraction.corrected_slots = [] if generic else list(dict.fromkeys(corrected))
     extraction.claims = _finish(claims, model, extraction.refused)
     return extraction
+
+
+def _restates(claim: Claim, asked: set[str]) -> bool:
+    """'Use lots of emojis, I like them': the like restates the request beside it (one
+    meaning, one claim), which a later "no emojis" must be able to correct on its own."""
+    relation, _, _ = claim.key.partition(":")
+    if not asked or relation not in ("likes", "dislikes"):
+        return False
+    value = match(claim.value, negated=relation == "dislikes")
+    return value is not None and value.key in asked
 
 
 def _reacting(observation: Observation) -> bool:
