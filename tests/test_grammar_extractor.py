@@ -53,26 +53,26 @@ STATEMENTS: list[Any] = [
     # role and work
     ("I work at a hospital as a nurse.", "role", "nurse"),
     ("I'm a civil engineer.", "", "engineer"),
-    ("I teach chemistry at a high school.", "does:", "chemistry"),
+    ("I teach chemistry at a high school.", "teaches:", "chemistry"),
     # possession and family
     ("I have two cats and a rabbit.", "has:", "cats"),
-    ("I own an electric car.", "does:", "car"),
+    ("I own an electric car.", "owns:", "car"),
     pytest.param("I have type 1 diabetes.", "has:", "diabetes", marks=pytest.mark.xfail(
         strict=True, reason="the small English model parses 'have' as an auxiliary of 'type'")),
     # ability
     ("I can't drink alcohol.", "cannot:", "alcohol"),
     ("I can read sheet music.", "can:", "music"),
     # habit and schedule
-    ("I usually wake up at 5 am.", "does:", "wake"),
-    ("I always cycle to the office.", "does:", "cycle"),
+    ("I usually wake up at 5 am.", "wakes:", "wake"),
+    ("I always cycle to the office.", "cycles:", "cycle"),
     ("I never eat after eight in the evening.", "dislikes:", "eat"),
     # location and language
     ("I live in Porto.", "location", "porto"),
     ("I'm from Kenya.", "origin", "kenya"),
-    ("I speak Portuguese and some Italian.", "does:", "portuguese"),
+    ("I speak Portuguese and some Italian.", "speaks:", "portuguese"),
     # expertise and tools
-    ("I'm a beginner at woodworking.", "is:", "woodworking"),
-    ("I use Linux on all my machines.", "does:", "linux"),
+    ("I'm a beginner at woodworking.", "woodworking", "beginner"),  # the subject's slot
+    ("I use Linux on all my machines.", "uses:", "linux"),
     # like and dislike, hobbies, values, budget
     ("I love bouldering on weekends.", "likes:", "bouldering"),
     ("I enjoy slow travel by train.", "likes:", "travel"),
@@ -81,8 +81,8 @@ STATEMENTS: list[Any] = [
     ("I'm a huge fan of board games.", "likes:", "board games"),
     ("I'm not into team sports.", "dislikes:", "sports"),
     ("I can't stand small talk.", "dislikes:", "small talk"),
-    ("I care a lot about animal welfare.", "does:", "welfare"),
-    ("I'm on a tight budget.", "is:", "budget"),
+    ("I care a lot about animal welfare.", "cares:", "welfare"),
+    ("I'm on a tight budget.", "budget", "tight"),
     ("My favourite cuisine is Ethiopian.", "", "ethiopian"),
     ("Saving money is my top priority.", "", "saving"),
 ]

@@ -92,12 +92,24 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
         claims += _request_claims(found, doc, reacting, corrected, work)
         heads = {r.head.i for r in found}
         reading = statements.Reading(list(doc.noun_chunks), observation.previous_assistant)
-        claims += statements.claims(doc, reading, heads)
+        asked = {r.value.key for r in found}
+        claims += [c for c in statements.claims(doc, reading, heads)
+                   if not _restates(c, asked)]
     extraction.correction = (bool(corrected) or generic
                              or observation.type is ObservationType.CORRECTION)
     extraction.corrected_slots = [] if generic else list(dict.fromkeys(corrected))
     extraction.claims = _finish(claims, model, extraction.refused)
     return extraction
+
+
+def _restates(claim: Claim, asked: set[str]) -> bool:
+    """'Use lots of emojis, I like them': the like restates the request beside it (one
+    meaning, one claim), which a later "no emojis" must be able to correct on its own."""
+    relation, _, _ = claim.key.partition(":")
+    if not asked or relation not in ("likes", "dislikes"):
+        return False
+    value = match(claim.value, negated=relation == "dislikes")
+    return value is not None and value.key in asked
 
 
 def _reacting(observation: Observation) -> bool:
@@ -175,8 +187,12 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
         elif claim.polarity > 0 and not well_formed(claim.statement):
             refused.append(f"{claim.domain}/{claim.key}: not a well-formed statement "
                            f"({claim.statement!r})")
-        elif claim.polarity > 0 or _believed(model, claim):
-            kept.append(claim)
+        elif claim.polarity > 0:
+            kept.append(_as_change(claim, model))
+        else:
+            held = _believed(model, claim)
+            if held is not None:  # evidence against the belief's own slot
+                kept.append(claim.model_copy(update={"domain": held.domain}))
     return kept[:MAX_CLAIMS] + _contradictions(kept, model)[: max(0, MAX_CLAIMS - len(kept))]
 
 
@@ -186,9 +202,25 @@ def _last_value_per_style_slot(claims: list[Claim]) -> list[Claim]:
     return [c for c in claims if c.domain != DOMAIN or last[c.key] is c]
 
 
-def _believed(model: SelfModel | None, claim: Claim) -> bool:
-    return any(b.domain == claim.domain and b.key == claim.key and b.value == claim.value
-               for b in _active(model))
+def _as_change(claim: Claim, model: SelfModel | None) -> Claim:
+    """A new value stated for a one-value slot the user is believed to hold another value
+    of ("I moved to Lisbon" after "I live in Berlin", "bullet points please" after "no
+    lists") says the slot changed: it is a correction, which outweighs the old value's
+    evidence, rather than one more statement that the old value's weight holds down.
+    Keys with a relation ("likes:x") hold one value each and have no rivals."""
+    if claim.source is not Source.EXPLICIT or ":" in claim.key:
+        return claim
+    changed = any(b.domain == claim.domain and b.key == claim.key and b.value != claim.value
+                  and b.context == claim.context for b in _active(model))
+    return claim.model_copy(update={"source": Source.CORRECTION}) if changed else claim
+
+
+def _believed(model: SelfModel | None, claim: Claim) -> Belief | None:
+    """The held belief a negated claim denies. Its domain is judged from the statement's
+    words, which a negation changes ("Is not a teacher" may read as another part of life
+    than "Is a teacher"), so the slot is matched by key and value, the domain preferred."""
+    held = [b for b in _active(model) if b.key == claim.key and b.value == claim.value]
+    return next((b for b in held if b.domain == claim.domain), held[0] if held else None)
 
 
 def _active(model: SelfModel | None) -> list[Belief]:
@@ -204,8 +236,20 @@ def _contradictions(claims: list[Claim], model: SelfModel | None) -> list[Claim]
         keys = _opposite_keys(claim)
         out += [Claim(kind=b.kind, domain=b.domain, key=b.key, value=b.value,
                       statement=b.statement, polarity=-1, source=claim.source, quote=claim.quote)
-                for b in _active(model) if b.key in keys]
+                for b in _active(model) if b.key in keys or _habit_with(b.key, claim)]
     return out
+
+
+_NOT_HABITS = frozenset({"likes", "dislikes", "is", "has", "can", "cannot"})
+
+
+def _habit_with(key: str, claim: Claim) -> bool:
+    """'I don't use Vim (anymore)' (dislikes:vim) against a held habit with the same object,
+    whatever its verb (uses:vim, eats:meat): a habit's key is its verb and its object."""
+    relation, _, obj = claim.key.partition(":")
+    held, _, held_obj = key.partition(":")
+    return (claim.polarity > 0 and relation == "dislikes" and bool(obj) and held_obj == obj
+            and bool(held) and held not in _NOT_HABITS)
 
 
 def _opposite_keys(claim: Claim) -> tuple[str, ...]:
@@ -214,4 +258,4 @@ def _opposite_keys(claim: Claim) -> tuple[str, ...]:
         return ()
     if relation == "likes":
         return (f"dislikes:{obj}",)
-    return (f"likes:{obj}", f"does:use_{obj}", f"has:{obj}")
+    return (f"likes:{obj}", f"has:{obj}")

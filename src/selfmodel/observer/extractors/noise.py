@@ -111,7 +111,7 @@ def occasion(verb: Any) -> bool:
             return True  # "this weekend", "next week"
         if token.lower_ in ("tomorrow", "tonight", "today", "yesterday"):
             return True
-        if token.lower_ == "now" and token.head.lower_ != "from":
+        if token.lower_ == "now" and token.head.lower_ != "from" and not _changed(verb):
             return True  # "I've been on the road for 12 hours now"
         if token.dep_ == "det" and token.lower_ in ("this", "these", "next", "upcoming") \
                 and token.head.dep_ == "pobj":
@@ -120,6 +120,13 @@ def occasion(verb: Any) -> bool:
                 "pobj", "dobj"):
             return True
     return False
+
+
+def _changed(verb: Any) -> bool:
+    """'I'm pescatarian now', 'I live in Lisbon now': "now" with the simple present marks a
+    lasting state that has changed, not one occasion (unlike "for 12 hours now")."""
+    return verb.tag_ in ("VBP", "VBZ") and not any(
+        c.dep_ == "prep" and c.lower_ in ("for", "since") for c in verb.children)
 
 
 def passing_state(complement: Any) -> bool:

@@ -33,6 +33,7 @@ from selfmodel.observer.extractors.slots import SlotValue
 # Verbs that ask to stop doing something (a closed class: the request's polarity).
 _STOPPING = frozenset({"stop", "avoid", "skip", "drop", "quit", "cut", "lose", "ditch",
                        "remove", "omit", "eliminate", "minimize", "minimise", "reduce"})
+_SWITCH = frozenset({"switch", "change", "go", "revert", "return", "move"})
 _NEGATORS = frozenset({"no", "without", "less", "fewer", "never", "not", "n't"})
 _WISH = frozenset({"like", "prefer", "want", "love", "need", "appreciate", "rather"})
 _ANSWERS = frozenset({"answer", "response", "reply", "explanation", "output", "summary"})
@@ -75,10 +76,20 @@ def requests(doc: Any) -> list[Request]:
 
 
 def _clause_heads(sentence: Any) -> list[Any]:
-    """The root and the clauses joined to it ("I'd like more depth, this is too shallow")."""
+    """The root and the clauses joined to it ("I'd like more depth, this is too shallow"),
+    an imperative put before a statement ("Use lots of emojis, I like them": the parser
+    hangs it under the statement), and what "feel free to" permits ("Feel free to be
+    technical" asks for technical answers)."""
     root = sentence.root
-    return [root, *(t for t in sentence if t.head.i == root.i and t.i != root.i
-                    and t.dep_ in ("conj", "ccomp", "parataxis") and t.pos_ in ("VERB", "AUX"))]
+    heads = [root, *(t for t in sentence if t.head.i == root.i and t.i != root.i
+                     and t.dep_ in ("conj", "ccomp", "parataxis") and t.pos_ in ("VERB", "AUX"))]
+    heads += [t for t in sentence if t.head.i == root.i and t.dep_ == "advcl" and t.i < root.i
+              and t.tag_ == "VB" and not any(c.dep_ == "mark" for c in t.children)]
+    for head in list(heads):
+        if head.lemma_.lower() == "feel":
+            heads += [x for c in head.children if c.dep_ == "acomp" and c.lower_ == "free"
+                      for x in c.children if x.dep_ == "xcomp" and x.tag_ == "VB"]
+    return heads
 
 
 def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
@@ -120,8 +131,8 @@ def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | N
 def _language(tokens: Sequence[Any]) -> SlotValue | None:
     """'in French', 'answer in Spanish': a language the named entities find after 'in'
     (entities are added to the doc only when a capitalized word follows 'in')."""
-    candidates = [t for t in tokens if t.dep_ == "pobj" and t.head.lower_ == "in"
-                  and t.text[:1].isupper()]
+    candidates = [t for t in tokens if t.dep_ == "pobj" and t.text[:1].isupper() and (
+        t.head.lower_ == "in" or (t.head.lower_ == "to" and _switching(t.head.head)))]
     if not candidates:
         return None
     doc = candidates[0].doc
@@ -131,6 +142,12 @@ def _language(tokens: Sequence[Any]) -> SlotValue | None:
         if doc[token.i].ent_type_ in ("LANGUAGE", "NORP"):
             return slots.language(token.text)
     return None
+
+
+def _switching(token: Any) -> bool:
+    """'switch (back) to English', 'change to French': "to" naming what replaces something."""
+    verb = token.head if token.lower_ == "back" else token
+    return verb.lemma_.lower() in _SWITCH
 
 
 def _asides(root: Any) -> set[int]:
@@ -247,8 +264,8 @@ def _about_answers(root: Any) -> Request | None:
 def _fragment(sentence: Any) -> Request | None:
     """'No summaries at the end, please', 'Shorter please', 'Bullet points.'"""
     root = sentence.root
-    if (root.pos_ in ("VERB", "AUX") and root.lower_ != "please") or \
-            sentence.text.rstrip().endswith("?"):
+    if (root.pos_ in ("VERB", "AUX") and root.lower_ != "please" and not _noun_read_as_verb(root)) \
+            or sentence.text.rstrip().endswith("?"):
         return None
     tokens = list(sentence)
     if len([t for t in tokens if t.is_alpha]) > 8:
@@ -261,6 +278,13 @@ def _fragment(sentence: Any) -> Request | None:
                                                       for t in tokens)
     return Request(value, root, complaint=negated or comparative or value.key == "reply_language",
                    needs_context=comparative and not negated, general=False, task=False)
+
+
+def _noun_read_as_verb(root: Any) -> bool:
+    """'No emojis please': a plural noun the tagger read as a verb in "-s". A finite verb in
+    the third person has a subject; one without any is a noun in a fragment."""
+    return root.tag_ == "VBZ" and not any(
+        c.dep_ in ("nsubj", "nsubjpass", "expl", "aux") for c in root.children)
 
 
 def _too(sentence: Any) -> Request | None:

@@ -8,10 +8,15 @@ of the user's. What the clause does not make lasting (a question, a hypothetical
 plan, a mood: observer/extractors/noise.py) is skipped.
 
 The slot comes from the grammar: the relation (``likes``, ``dislikes``, ``is``, ``has``,
-``can``, ``cannot``, ``does``) and the object's words, in the life domain the statement is
-closest to by meaning. A negated state ("I'm not vegetarian") is evidence against the same
-slot (kept by the extractor only when the user holds that belief); a negated like or habit
-("I don't eat meat", "I never fly") is a dislike of its own.
+``can``, ``cannot``, or a habit's own verb: ``uses:vim``) and the object's words, in the
+life domain the statement is closest to by meaning. Durable facts that change get a slot
+named for what they are about, so a later statement of it replaces them: ``role``,
+``diet``, ``location``, a skill level under its subject (``python: beginner``), an allergy
+under what it is to (``peanuts: allergic``), ``budget``; a past move ("I moved to Lisbon")
+says where the user lives now. A negated state ("I'm not vegetarian") is evidence against
+the same slot (kept by the extractor only when the user holds that belief); a negated like
+or habit ("I don't eat meat", "I never fly") is a dislike of its own, and counts against a
+held habit with the same object (observer/extractors/grammar.py).
 """
 
 from __future__ import annotations
@@ -37,6 +42,16 @@ _FAN = frozenset({"fan", "lover", "enthusiast", "devotee", "admirer", "fond", "k
                   "passionate", "into", "interested"})
 _STOP = frozenset({"a", "an", "the", "my", "some", "any", "all", "really", "very", "more"})
 MAX_OBJECT_WORDS = 5
+# Levels of skill: "I'm a beginner in Python", "I'm new to photography" -> the subject's slot,
+# so "I'm not a beginner in Python" or "I'm an expert in Python" speaks to the same one.
+_LEVELS = {"beginner": "beginner", "novice": "beginner", "new": "beginner",
+           "newbie": "beginner", "intermediate": "intermediate", "expert": "expert",
+           "advanced": "expert", "experienced": "expert", "proficient": "expert",
+           "fluent": "expert", "professional": "expert"}
+# A condition toward something: "I'm allergic to peanuts" -> the slot of peanuts.
+_CONDITIONS = frozenset({"allergic", "intolerant", "sensitive"})
+# Moving somewhere says where the user lives now, however long ago it happened.
+_MOVE = frozenset({"move", "relocate"})
 _CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
 
 
@@ -121,6 +136,9 @@ def lasting(clause: Clause) -> bool:
 def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
     verb = clause.verb
+    moved = _moved_to(clause, reading)
+    if moved is not None:
+        return moved
     if not lasting(clause):
         return None
     negated = any(c.dep_ == "neg" for c in verb.children)
@@ -158,7 +176,11 @@ def read(clause: Clause, reading: Reading) -> Claim | None:
 
 def _object(verb: Any) -> Any | None:
     for child in verb.children:
-        if child.dep_ in ("dobj", "xcomp", "ccomp", "attr", "acomp", "oprd"):
+        if child.dep_ in ("dobj", "xcomp", "attr", "acomp", "oprd"):
+            return child
+    for child in verb.children:  # "I'm pescatarian now, I eat fish": a clause of its own
+        if child.dep_ == "ccomp" and not any(
+                c.dep_ in ("nsubj", "nsubjpass") for c in child.children):
             return child
     for child in verb.children:  # "I love topic6": a name the parser took for an adverbial
         if child.dep_ == "npadvmod" and child.pos_ in ("NOUN", "PROPN") and child.i > verb.i:
@@ -204,6 +226,59 @@ def _state(clause: Clause, tokens: list[Any], negated: bool,
     if noise.passing_state(complement):
         return None
     return _make("is", complement, tokens, reading, Kind.CONTEXT, negated=negated)
+
+
+def _moved_to(clause: Clause, reading: Reading) -> Claim | None:
+    """'I moved to Lisbon last month': a past move says where the user lives now."""
+    verb = clause.verb
+    if verb.lemma_.lower() not in _MOVE or any(c.dep_ == "neg" for c in verb.children):
+        return None
+    if clause.subject is not None and noise.interrogative(verb, clause.subject):
+        return None
+    if noise.hypothetical(verb) or verb.tag_ == "VBG":  # "if I moved", "I'm moving": a plan
+        return None
+    place = next((o for p in verb.children if p.dep_ == "prep" and p.lower_ == "to"
+                  for o in p.children if o.dep_ == "pobj" and o.pos_ == "PROPN"), None)
+    if place is None:
+        return None
+    value = _object_text(place, reading)
+    if not value:
+        return None
+    return Claim(kind=Kind.CONTEXT, domain="location", key="location", value=value.lower(),
+                 statement=f"Lives in {value}", quote=place.sent.text[:300])
+
+
+def _stable_slot(relation: str, obj: Any, verb: str) -> tuple[str, str, str] | None:
+    """The (domain, key, value) of a durable fact whose slot is its subject, not its words:
+    a skill level in a subject, a condition toward something, "on a tight budget"."""
+    if relation != "is":
+        return None
+    lemma = obj.lemma_.lower()
+    subject = next((o for p in obj.children if p.dep_ == "prep" and p.lower_ in (
+        "in", "to", "at", "with", "of") for o in p.children if o.dep_ in ("pobj", "pcomp")), None)
+    if lemma in _LEVELS and subject is not None:
+        return "expertise", _slug_text(_phrase(subject)), _LEVELS[lemma]
+    if lemma in _CONDITIONS and subject is not None:
+        return "health", _slug_text(_phrase(subject)), lemma
+    if verb in ("on", "in") and obj.pos_ == "NOUN" and lemma in meaning.DOMAINS:
+        quality = [c.lower_ for c in obj.children if c.dep_ == "amod"]
+        if quality:  # "on a tight budget" -> budget: tight
+            return lemma, lemma, " ".join(quality)
+    return None
+
+
+def _phrase(token: Any) -> str:
+    return " ".join(t.text for t in token.subtree
+                    if not t.is_punct and t.lower_ not in _STOP)
+
+
+def _occupation(obj: Any) -> bool:
+    """'I'm a teacher': a noun naming what someone works as (by meaning, not a list)."""
+    if obj.pos_ != "NOUN" or obj.lemma_.lower() in _LEVELS:
+        return False
+    if not any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in obj.children):
+        return False
+    return meaning.domain(f"works as a {obj.lemma_.lower()}") == "work"
 
 
 def _fan_of(complement: Any) -> bool:
@@ -262,14 +337,19 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
         return None
     domain = meaning.domain(statement)
     shown = verb
-    if verb and relation == "does":  # "does:buys_books": a base verb would read as an order
+    if verb and relation == "does":  # "buys:books": a base verb would read as an order
         shown = next(iter(inflect(verb, "VBZ")), verb)
-    lead = f"{shown} " if verb and relation in ("does", "can", "cannot") else ""
+    lead = f"{verb} " if verb and relation in ("can", "cannot") else ""
     key = f"{relation}:{_slug_text(lead + value)}"
-    if domain == "diet" and relation == "is":
+    if relation == "does" and shown:  # a habit's verb is its relation: "uses:vim"
+        key = f"{_slug_text(shown)}:{_slug_text(value)}"
+    stable = _stable_slot(relation, obj, verb)
+    if stable is not None:
+        domain, key, value = stable
+    elif domain == "diet" and relation == "is":
         key = "diet"
-    elif domain == "work" and relation == "is" and obj.pos_ == "NOUN":
-        key = "role"
+    elif relation == "is" and obj.pos_ == "NOUN" and (domain == "work" or _occupation(obj)):
+        domain, key = "work", "role"
     elif relation == "does" and verb == "work" and _role(tokens):
         key, value = "role", _role(tokens)
     elif obj.pos_ == "PROPN" and relation in ("is", "does") and (
