@@ -41,7 +41,12 @@ from selfmodel.language.parse import parse
 
 PROFILE_BLOCK = re.compile(r"<user_profile>.*?(?:</user_profile>|\Z)", re.S | re.I)
 QUOTED_LINE = re.compile(r"^[ \t]*>.*$", re.M)
-CODE = re.compile(r'```.*?(?:```|\Z)|""".*?(?:"""|\Z)|\'\'\'.*?(?:\'\'\'|\Z)|`[^`\n]*`', re.S)
+BLOCK = re.compile(r'```.*?(?:```|\Z)|""".*?(?:"""|\Z)|\'\'\'.*?(?:\'\'\'|\Z)', re.S)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+# What a removed block leaves: a paragraph of its own, so that a colon before it ("My
+# profile says:" then the block) is seen to have had its material taken out already.
+_GONE = "\u2063"
+_GONE_PARAGRAPH = f"\n\n{_GONE}\n\n"
 # A quotation: an opening mark after a space or the start, a closing one before a space or
 # punctuation; a single quote inside a word ("I'm", "the kids' room") is an apostrophe.
 QUOTATION = re.compile(
@@ -107,12 +112,11 @@ def _is_imperative(root: Any) -> bool:
 def _names_text(doc: Any) -> bool:
     """Does the lead name a kind of text with a word that picks one out ("the email",
     "her review", "a tweet from my friend"), not a bare label ("Note:")?"""
-    for token in doc:
-        if token.pos_ in ("NOUN", "PROPN") and token.lemma_.lower() in TEXT_KINDS:
-            if any(c.dep_ in ("det", "poss", "amod", "compound", "prep", "nummod")
-                   for c in token.children) or token.i > 0:
-                return True
-    return False
+    return any(
+        token.pos_ in ("NOUN", "PROPN") and token.lemma_.lower() in TEXT_KINDS
+        and (token.i > 0 or any(c.dep_ in ("det", "poss", "amod", "compound", "prep", "nummod")
+                                for c in token.children))
+        for token in doc)
 
 
 def introduces_material(lead: str) -> bool:
@@ -165,18 +169,19 @@ def _without_text_tasks(text: str) -> str:
 def own_words(content: str, *answers: str) -> str:
     """``content`` without the profile block, quoted lines, handed-over material and
     sentences of ``answers``."""
-    text = QUOTED_LINE.sub(" ", PROFILE_BLOCK.sub(" ", content))
-    text = CODE.sub(" ", text)
+    text = QUOTED_LINE.sub(_GONE_PARAGRAPH, PROFILE_BLOCK.sub(_GONE_PARAGRAPH, content))
+    text = INLINE_CODE.sub(" ", BLOCK.sub(_GONE_PARAGRAPH, text))
     unquoted = _without_quotations(text)
-    if unquoted.strip(" .,!?:\n"):
+    if unquoted.replace(_GONE, "").strip(" .,!?:\n"):
         text = unquoted  # a wholly quoted message is the user's own words, quoted
     kept: list[str] = []
-    for paragraph in _PARAGRAPH.split(text):
+    paragraphs = _PARAGRAPH.split(text)
+    for n, paragraph in enumerate(paragraphs):
         own, runs_on = _without_handover(paragraph)
         kept.append(own)
-        if runs_on:
-            break
-    text = _without_text_tasks("\n\n".join(kept))
+        if runs_on and [p.strip() for p in paragraphs[n + 1:n + 2]] != [_GONE]:
+            break  # the material below the colon is still there: it runs to the end
+    text = _without_text_tasks("\n\n".join(p for p in kept if p.strip() != _GONE))
     theirs = " ".join(_normal(a) for a in answers if a)
     if not theirs:
         return text.strip()
