@@ -58,13 +58,13 @@ _PARAGRAPH = re.compile(r"\n\s*\n")
 _LEAD_START = re.compile(r".*(?:[.!?]\s|\n)", re.S)
 _LEAD_WORDS = 14
 _POINTER = re.compile(
-    r"\b(?:this|these|the following|following|here|here's|below|attached|you|your|says|"
-    r"said|wrote|writes)\b", re.I)
+    r"\b(?:this|these|the following|following|here|here's|below|attached|your|says|said|"
+    r"wrote|writes|you (?:said|wrote|told me|mentioned|suggested|answered|replied))\b", re.I)
 # Kinds of text a user hands over to be worked on (general, not a list of phrasings).
 TEXT_KINDS = frozenset((
     "email", "e-mail", "mail", "message", "text", "tweet", "post", "review", "article",
     "document", "essay", "letter", "comment", "transcript", "paragraph", "passage", "draft",
-    "code", "log", "chat", "conversation", "story", "poem", "speech", "reply", "response",
+    "code", "log", "chat", "conversation", "poem", "speech", "reply", "response",
     "caption", "sentence", "quote", "excerpt", "snippet", "script", "lyrics", "statement",
     "description", "summary", "bio", "abstract", "report", "memo", "announcement", "thread",
     "note", "notes", "headline", "tweets", "emails", "messages", "reviews", "comments",
@@ -74,9 +74,11 @@ _SAYING = frozenset(("say", "write", "send", "post", "reply", "tweet", "comment"
                      "email", "forward", "share", "paste", "read", "go", "ask", "tell"))
 # Requests to work on text run in with no colon or quotes: the verb is followed by the text's
 # own subject ("Proofread I has went ...", "Translate this we are closed on Monday").
+_TASK_VERBS = (r"(?:proofread|translate|summari[sz]e|paraphrase|rephrase|reword|rewrite|"
+               r"spell-?check|grammar-?check|correct|fix)")
+_TEXT_TASK_VERB = re.compile(rf"\s*(?:please\s+)?{_TASK_VERBS}\b", re.I)
 _TEXT_TASK = re.compile(
-    r"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(?:please\s+)?(?P<verb>proofread|translate|summari[sz]e|"
-    r"paraphrase|rephrase|reword|rewrite|spell-?check|grammar-?check|correct|fix)"
+    rf"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(?:please\s+)?(?P<verb>{_TASK_VERBS})"
     r"(?:\s+(?:this|the following|it))?\s*[,:]?\s+(?=(?:i|i'm|i've|i'd|we|my|he|she|they)\b)"
     r"[^.!?\n]*[.!?]?",
     re.I)
@@ -132,7 +134,8 @@ def introduces_material(lead: str) -> bool:
     if not roots:
         return False
     root = roots[0]
-    if _is_imperative(root) and (len(words) > 1 or root.lemma_.lower() not in _NOT_TASKS):
+    if _TEXT_TASK_VERB.match(lead) or (
+            _is_imperative(root) and root.lemma_.lower() not in _NOT_TASKS):
         return True
     if root.pos_ == "VERB" and root.lemma_.lower() in _SAYING \
             and not any(c.dep_ in ("dobj", "ccomp", "xcomp", "attr", "acomp")
@@ -141,9 +144,11 @@ def introduces_material(lead: str) -> bool:
     return _names_text(doc)
 
 
-# Bare one-word leads that flag the user's own note, not a task ("Remember: I'm vegan").
+# Imperatives that flag the user's own note, not a task ("Remember: I'm vegan", "Keep in
+# mind: I work nights").
 _NOT_TASKS = frozenset(("remember", "note", "update", "edit", "fyi", "ps", "notice", "warning",
-                        "careful", "reminder", "background", "context"))
+                        "careful", "reminder", "background", "context", "keep", "bear",
+                        "know", "mind"))
 
 
 def _without_handover(paragraph: str) -> tuple[str, bool]:
