@@ -124,6 +124,9 @@ def test_a_short_quoted_word_stays_and_a_long_quotation_goes() -> None:
     assert "I'm sad" in mine
 
 
-def test_apostrophes_are_not_quotation_marks() -> None:
-    text = "I'm a teacher and my kids' school is close; we don't drive."
+@pytest.mark.parametrize("text", [
+    "I'm a teacher and my kids' school is close; we don't drive.",
+    "I'm 5'10\" tall and I love \"jazz\" music, it's my parents' favourite too.",
+])
+def test_apostrophes_and_inch_marks_are_not_quotation_marks(text: str) -> None:
     assert own_words(text) == text

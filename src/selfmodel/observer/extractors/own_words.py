@@ -47,10 +47,10 @@ INLINE_CODE = re.compile(r"`[^`\n]*`")
 # profile says:" then the block) is seen to have had its material taken out already.
 _GONE = "\u2063"
 _GONE_PARAGRAPH = f"\n\n{_GONE}\n\n"
-# A quotation: an opening mark after a space or the start, a closing one before a space or
-# punctuation; a single quote inside a word ("I'm", "the kids' room") is an apostrophe.
+# A quotation: an opening mark not right after a letter or digit, a closing one not right
+# before one; a mark inside a word ("I'm", "the kids' room", "5'10\"") is not a quotation's.
 QUOTATION = re.compile(
-    r"[\"\u201c\u201d](?P<double>[^\"\u201c\u201d]+?)[\"\u201c\u201d]"
+    r"(?<!\w)[\"\u201c\u201d](?P<double>[^\"\u201c\u201d]+?)[\"\u201c\u201d](?!\w)"
     r"|(?<![\w'\u2018\u2019])['\u2018](?=\S)(?P<single>[^\n]+?)(?<=\S)['\u2019](?!\w)")
 QUOTED_WORDS = 4  # a quotation this long or longer is someone else's text, not a word quoted
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -82,6 +82,11 @@ _TEXT_TASK = re.compile(
     r"(?:\s+(?:this|the following|it))?\s*[,:]?\s+(?=(?:i|i'm|i've|i'd|we|my|he|she|they)\b)"
     r"[^.!?\n]*[.!?]?",
     re.I)
+# Imperatives that flag the user's own note, not a task ("Remember: I'm vegan", "Keep in
+# mind: I work nights").
+_NOT_TASKS = frozenset(("remember", "note", "update", "edit", "fyi", "ps", "notice", "warning",
+                        "careful", "reminder", "background", "context", "keep", "bear",
+                        "know", "mind"))
 _SENTENCE = re.compile(r"[^.!?:\n]+[.!?:]*")
 _WORD = re.compile(r"[a-z0-9']+")
 MIN_PASTED_WORDS = 4
@@ -143,12 +148,6 @@ def introduces_material(lead: str) -> bool:
         return True
     return _names_text(doc)
 
-
-# Imperatives that flag the user's own note, not a task ("Remember: I'm vegan", "Keep in
-# mind: I work nights").
-_NOT_TASKS = frozenset(("remember", "note", "update", "edit", "fyi", "ps", "notice", "warning",
-                        "careful", "reminder", "background", "context", "keep", "bear",
-                        "know", "mind"))
 
 
 def _without_handover(paragraph: str) -> tuple[str, bool]:
