@@ -77,9 +77,13 @@ _SAYING = frozenset(("say", "write", "send", "post", "reply", "tweet", "comment"
 _TASK_VERBS = (r"(?:proofread|translate|summari[sz]e|paraphrase|rephrase|reword|rewrite|"
                r"spell-?check|grammar-?check|correct|fix)")
 _TEXT_TASK_VERB = re.compile(rf"\s*(?:please\s+)?{_TASK_VERBS}\b", re.I)
+_RUN_IN_VERBS = (r"(?:proofread|translate|summari[sz]e|paraphrase|rephrase|reword|rewrite|"
+                 r"spell-?check|grammar-?check|correct|fix|analy[sz]e|classify|rate|grade|"
+                 r"critique|edit|simplify|shorten)")
 _TEXT_TASK = re.compile(
-    rf"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(?:please\s+)?(?P<verb>{_TASK_VERBS})"
-    r"(?:\s+(?:this|the following|it))?\s*[,:]?\s+(?=(?:i|i'm|i've|i'd|we|my|he|she|they)\b)"
+    rf"(?:^|(?<=[.!?]\s)|(?<=\n))\s*(?:please\s+)?(?P<verb>{_RUN_IN_VERBS})"
+    r"(?:\s+the\s+\w+\s+(?:of|in))?(?:\s+(?:this|the following|it)(?:\s+[a-z]+)?)?"
+    r"\s*[,:]?\s+(?=(?:i|i'm|i've|i'd|we|he|she|they)\b)"
     r"[^.!?\n]*[.!?]?",
     re.I)
 # Imperatives that flag the user's own note, not a task ("Remember: I'm vegan", "Keep in
