@@ -19,9 +19,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from selfmodel.domain.models import DecisionRecord, Observation
+from selfmodel.domain.models import Observation
 from selfmodel.store._codec import user_digest
 from selfmodel.store._compact import pack
+from selfmodel.store._group_commit import Exchange
 from selfmodel.store._pg_models import Conn, lock_key
 from selfmodel.store._pg_records import NOT_ERASED
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
@@ -61,8 +62,6 @@ _EXCHANGES = (
     "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], "
     "$7::bytea[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[]) "
     "AS x(l, t, r, u, a, e, d, h, p, eu, n, b)")
-
-Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
 
 
 async def insert(conn: Conn, obs: Observation, now: float) -> str:

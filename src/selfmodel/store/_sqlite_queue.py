@@ -14,8 +14,9 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from selfmodel.domain.models import DecisionRecord, Observation
+from selfmodel.domain.models import Observation
 from selfmodel.store._codec import erased_before
+from selfmodel.store._group_commit import Exchange
 from selfmodel.store._sqlite_models import erased_at
 from selfmodel.store._sqlite_records import put_decision
 from selfmodel.store._sqlite_schema import immediate
@@ -51,8 +52,6 @@ def enqueue(conn: sqlite3.Connection, obs: Observation) -> str:
     with immediate(conn):
         return insert(conn, obs, time.time())
 
-
-Exchange = tuple[DecisionRecord | None, Observation | None, float]  # (record, entry, ttl)
 
 
 def record_exchanges(conn: sqlite3.Connection, exchanges: Sequence[Exchange],

@@ -31,6 +31,7 @@ from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _pg_models as models
 from selfmodel.store import _pg_queue as queue
 from selfmodel.store import _pg_records as records
+from selfmodel.store._group_commit import Exchange, GroupCommit
 from selfmodel.store._pg_schema import (
     connect,
     migrate,
@@ -71,8 +72,7 @@ class PostgresStore:
         self._cache = models.ProfileCache()
         self._enqueued: asyncio.Event | None = None
         self._next_purge = 0.0
-        self._exchanges: list[_Waiting] = []  # exchanges waiting for the next group
-        self._exchange_writer: asyncio.Future[None] | None = None
+        self._group = GroupCommit(self._commit_group)  # the chat path's exchanges
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -97,8 +97,7 @@ class PostgresStore:
         self._pool = pool
 
     async def close(self) -> None:
-        if self._exchange_writer is not None:  # exchanges accepted before close are written
-            await asyncio.wait([self._exchange_writer])
+        await self._group.drain()  # exchanges accepted before close are written
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -204,27 +203,9 @@ class PostgresStore:
         """
         if decision is None and observation is None:
             return
-        done = asyncio.get_running_loop().create_future()
-        self._exchanges.append(((decision, observation, ttl_seconds), done))
-        if self._exchange_writer is None or self._exchange_writer.done():
-            self._exchange_writer = asyncio.ensure_future(self._write_exchanges())
-        await done
+        await self._group.submit((decision, observation, ttl_seconds))
 
-    async def _write_exchanges(self) -> None:
-        while self._exchanges:
-            group, self._exchanges = self._exchanges, []
-            try:
-                await self._commit_group([exchange for exchange, _ in group])
-                _settle(group, None)
-            except Exception:
-                for exchange, done in group:
-                    try:
-                        await self._commit_group([exchange])
-                        _settle([(exchange, done)], None)
-                    except Exception as exc:
-                        _settle([(exchange, done)], exc)
-
-    async def _commit_group(self, exchanges: list[queue.Exchange]) -> None:
+    async def _commit_group(self, exchanges: list[Exchange]) -> None:
         await self._run(queue.record_exchanges, exchanges)
         if any(obs is not None for _, obs, _ in exchanges):
             self._wake()
@@ -311,20 +292,6 @@ class PostgresStore:
         except ValidationError as exc:
             raise StoreError(f"PostgreSQL store holds a record this version cannot read: "
                              f"{exc}") from exc
-
-
-_Waiting = tuple[queue.Exchange, "asyncio.Future[None]"]
-
-
-def _settle(group: list[_Waiting], error: Exception | None) -> None:
-    """Tell each waiting caller how its write went (a caller may have gone meanwhile)."""
-    for _, done in group:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
 
 
 async def _ping(conn: Any) -> bool:

@@ -46,6 +46,7 @@ from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _sqlite_models as models
 from selfmodel.store import _sqlite_queue as queue
 from selfmodel.store import _sqlite_records as records
+from selfmodel.store._group_commit import Exchange, GroupCommit
 from selfmodel.store._sqlite_schema import (
     connect,
     connect_inline,
@@ -108,8 +109,7 @@ class SQLiteStore:
         self._enqueued: asyncio.Event | None = None  # created on the store's own loop
         self._cache = models.ModelCache()
         self._inline: sqlite3.Connection | None = None  # get_profile's, on the event loop
-        self._exchanges: list[_Waiting] = []  # exchanges waiting for the next group commit
-        self._exchange_writer: asyncio.Future[None] | None = None
+        self._group = GroupCommit(self._commit_group)  # the chat path's exchanges
         self._inline_writer: sqlite3.Connection | None = None  # exchanges', on the loop
         self._groups = 0  # exchange groups committed, to send every LANE_EVERY-th to the lane
 
@@ -132,8 +132,7 @@ class SQLiteStore:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
-        if self._exchange_writer is not None:  # exchanges accepted before close are written
-            await asyncio.wait([self._exchange_writer])
+        await self._group.drain()  # exchanges accepted before close are written
         for inline in (self._inline, self._inline_writer):
             if inline is not None:
                 inline.close()
@@ -267,28 +266,9 @@ class SQLiteStore:
         """
         if decision is None and observation is None:
             return
-        done = asyncio.get_running_loop().create_future()
-        self._exchanges.append(((decision, observation, ttl_seconds), done))
-        if self._exchange_writer is None or self._exchange_writer.done():
-            self._exchange_writer = asyncio.ensure_future(self._write_exchanges())
-        await done
+        await self._group.submit((decision, observation, ttl_seconds))
 
-    async def _write_exchanges(self) -> None:
-        """Write the waiting exchanges, group by group, until none is left."""
-        while self._exchanges:
-            group, self._exchanges = self._exchanges, []
-            try:
-                await self._commit_group([exchange for exchange, _ in group])
-                _settle(group, None)
-            except Exception:
-                for exchange, done in group:  # each on its own: one bad record fails alone
-                    try:
-                        await self._commit_group([exchange])
-                        _settle([(exchange, done)], None)
-                    except Exception as exc:
-                        _settle([(exchange, done)], exc)
-
-    async def _commit_group(self, exchanges: list[queue.Exchange]) -> None:
+    async def _commit_group(self, exchanges: list[Exchange]) -> None:
         purge = self._purge_due()
         self._groups += 1
         if (self._inline_writer is None or purge or self._groups % LANE_EVERY == 0
@@ -297,7 +277,7 @@ class SQLiteStore:
         if any(obs is not None for _, obs, _ in exchanges):
             self._wake()
 
-    def _commit_inline(self, exchanges: list[queue.Exchange]) -> bool:
+    def _commit_inline(self, exchanges: list[Exchange]) -> bool:
         """Commit a group on the event loop; False when it could not (the write lock is
         held, or SQLite failed): the caller then hands it to the writer lane, which waits
         for the lock and reports real failures."""
@@ -410,20 +390,6 @@ async def _call(lane: _Lane, fn: Callable[Concatenate[sqlite3.Connection, P], T]
 
 def _unreadable(exc: ValidationError) -> StoreError:
     return StoreError(f"SQLite store holds a record this version cannot read: {exc}")
-
-
-_Waiting = tuple[queue.Exchange, "asyncio.Future[None]"]
-
-
-def _settle(group: list[_Waiting], error: Exception | None) -> None:
-    """Tell each waiting caller how its write went (a caller may have gone meanwhile)."""
-    for _, done in group:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
 
 
 def _ping(conn: sqlite3.Connection) -> bool:
