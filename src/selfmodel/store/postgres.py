@@ -11,15 +11,14 @@ records, erasure and the scan (_pg_records.py).
 creates or upgrades it; the message says so), rather than altering tables behind the
 operator's back while other replicas run.
 
-A blocking ``claim`` polls the queue every POLL_SECONDS (one statement, cheap on an empty
-queue), and is woken at once by entries enqueued through this store object (a gateway and its
-in-process workers).
+A blocking ``claim`` polls the queue every 0.1 s (store/_blocking_claim.py; one statement,
+cheap on an empty queue), and is woken at once by entries enqueued through this store object
+(a gateway and its in-process workers).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -31,6 +30,7 @@ from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _pg_models as models
 from selfmodel.store import _pg_queue as queue
 from selfmodel.store import _pg_records as records
+from selfmodel.store._blocking_claim import claim_within
 from selfmodel.store._group_commit import Exchange, GroupCommit
 from selfmodel.store._pg_schema import (
     connect,
@@ -54,7 +54,6 @@ from selfmodel.store.base import (
 P = ParamSpec("P")
 T = TypeVar("T")
 
-POLL_SECONDS = 0.1
 PURGE_EVERY = 10.0  # seconds between lazy purges of expired decision records
 PING_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 10.0
@@ -214,25 +213,9 @@ class PostgresStore:
 
     async def claim(self, consumer: str, count: int, *, block_ms: int = 0,
                     lease_seconds: float = 30.0) -> list[QueueEntry]:
-        deadline = time.monotonic() + max(block_ms, 0) / 1000
-        while count > 0:
-            if self._enqueued is not None:
-                self._enqueued.clear()  # before looking, so no wake-up is missed
-            entries = await self._run(queue.claim, consumer, count, lease_seconds)
-            if entries:
-                return entries
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await self._wait_for_enqueue(min(POLL_SECONDS, remaining))
-        return []
-
-    async def _wait_for_enqueue(self, seconds: float) -> None:
-        if self._enqueued is None:
-            await asyncio.sleep(seconds)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._enqueued.wait(), seconds)
+        return await claim_within(
+            lambda: self._run(queue.claim, consumer, count, lease_seconds), count, block_ms,
+            self._enqueued)
 
     def _wake(self) -> None:
         if self._enqueued is not None:

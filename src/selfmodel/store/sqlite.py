@@ -46,6 +46,7 @@ from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
 from selfmodel.store import _sqlite_models as models
 from selfmodel.store import _sqlite_queue as queue
 from selfmodel.store import _sqlite_records as records
+from selfmodel.store._blocking_claim import claim_within
 from selfmodel.store._group_commit import Exchange, GroupCommit
 from selfmodel.store._sqlite_schema import (
     connect,
@@ -73,7 +74,6 @@ URL_PREFIX = "sqlite:///"
 # How often a blocking claim looks at the queue again for entries other processes enqueued.
 # Entries enqueued through this store object (the gateway and its in-process workers) wake a
 # waiting claim at once, so an idle worker does not spin and freshness does not wait a poll.
-POLL_SECONDS = 0.1
 PURGE_EVERY = 10.0  # seconds between lazy purges of expired decision records
 # Every LANE_EVERY-th exchange group is committed by the writer lane even when the lock is
 # free: the lane's connection checkpoints the WAL, the loop's never does (see the module doc).
@@ -299,26 +299,12 @@ class SQLiteStore:
     async def claim(
         self, consumer: str, count: int, *, block_ms: int = 0, lease_seconds: float = 30.0
     ) -> list[QueueEntry]:
-        deadline = time.monotonic() + max(block_ms, 0) / 1000
-        while count > 0:
-            if self._enqueued is not None:
-                self._enqueued.clear()  # before looking, so no wake-up is missed
-            if await self._read(queue.claimable, consumer):
-                entries = await self._write(queue.claim, consumer, count, lease_seconds)
-                if entries:
-                    return entries
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await self._wait_for_enqueue(min(POLL_SECONDS, remaining))
-        return []
+        async def look() -> list[QueueEntry]:  # a cheap read first: claiming takes the lock
+            if not await self._read(queue.claimable, consumer):
+                return []
+            return await self._write(queue.claim, consumer, count, lease_seconds)
 
-    async def _wait_for_enqueue(self, seconds: float) -> None:
-        if self._enqueued is None:
-            await asyncio.sleep(seconds)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._enqueued.wait(), seconds)
+        return await claim_within(look, count, block_ms, self._enqueued)
 
     async def ack(self, entry: QueueEntry) -> None:
         await self.ack_many([entry])
