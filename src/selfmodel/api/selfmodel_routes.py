@@ -258,6 +258,18 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
     data = validated(PatchIn, await _body(request))
     data.check_edit()
     _check_edit_text(data, tenant.policy)
+    mutate, held = belief_change(data, belief_id, tenant.policy)
+    model = await _mutate(services, tenant, user_id, belief_id, mutate)
+    belief = model.belief(held[0])
+    if belief is None:  # deleted by a concurrent request right after this edit
+        raise NotFound(f"User {user_id!r} has no belief {held[0]!r}.", param="belief_id")
+    return JSONResponse(belief_json(belief, time.time()))
+
+
+def belief_change(data: PatchIn, belief_id: str, policy: Policy) -> tuple[Mutation, list[str]]:
+    """The pure change a user's confirm, reject or edit makes (PATCH and the console), and
+    a list whose one item is, once it has run, the id of the belief now holding (an edit to
+    a new value makes a new belief)."""
     at, action_id, held = time.time(), "act_" + uuid.uuid4().hex, [belief_id]
 
     def mutate(model: SelfModel) -> SelfModel:
@@ -267,14 +279,10 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
             return reject_belief(model, belief_id, at=at, action_id=action_id)
         model, held[0] = edit_belief(model, belief_id, at=at, action_id=action_id,
                                      value=data.value, statement=data.statement,
-                                     never_store=tenant.policy.never_store)
+                                     never_store=policy.never_store)
         return with_vectors(model)  # the edited statement's vector (CPU only, no I/O)
 
-    model = await _mutate(services, tenant, user_id, belief_id, mutate)
-    belief = model.belief(held[0])
-    if belief is None:  # deleted by a concurrent request right after this edit
-        raise NotFound(f"User {user_id!r} has no belief {held[0]!r}.", param="belief_id")
-    return JSONResponse(belief_json(belief, time.time()))
+    return mutate, held
 
 
 def _check_edit_text(data: PatchIn, policy: Policy) -> None:

@@ -10,7 +10,6 @@ here too. Errors are the API's ``GatewayError``s; pages show their message.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Literal
 
 from selfmodel.api import selfmodel_routes as api
@@ -25,7 +24,7 @@ from selfmodel.api.user_ids import checked_user_id
 from selfmodel.config import Tenant
 from selfmodel.domain.models import DecisionRecord, SelfModel
 from selfmodel.domain.timefmt import iso
-from selfmodel.domain.update import confirm_belief, delete_belief, edit_belief, reject_belief
+from selfmodel.domain.update import delete_belief
 from selfmodel.errors import InvalidRequest
 from selfmodel.services import Services
 from selfmodel.store.base import UserRow
@@ -81,18 +80,7 @@ async def change_belief(services: Services, tenant: Tenant, user_id: str, belief
                                "statement": statement or None})
     data.check_edit()
     api._check_edit_text(data, tenant.policy)
-    at, action_id, held = time.time(), "act_" + uuid.uuid4().hex, [belief_id]
-
-    def mutate(current: SelfModel) -> SelfModel:
-        if data.action == "confirm":
-            return confirm_belief(current, belief_id, at=at, action_id=action_id)
-        if data.action == "reject":
-            return reject_belief(current, belief_id, at=at, action_id=action_id)
-        current, held[0] = edit_belief(current, belief_id, at=at, action_id=action_id,
-                                       value=data.value, statement=data.statement,
-                                       never_store=tenant.policy.never_store)
-        return current
-
+    mutate, held = api.belief_change(data, belief_id, tenant.policy)
     await api._mutate(services, tenant, user_id, belief_id, mutate)
     return held[0]
 
