@@ -15,9 +15,11 @@ it die raises, and the worker retries that observation as it retries any failure
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ _POOL: ProcessPoolExecutor | None = None
 
 def _start_child(warm: Callable[[], None]) -> None:
     """In the child: follow the parent out, lower its priority, load the models once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this one stops
     parent = os.getppid()
     threading.Thread(target=_exit_with, args=(parent,), daemon=True,
                      name="selfmodel-parent-watch").start()
@@ -56,6 +59,7 @@ def pool(warm: Callable[[], None]) -> ProcessPoolExecutor:
     global _POOL
     with _LOCK:
         if _POOL is None:
+            atexit.register(shutdown)  # once per child started; a second call finds none
             _POOL = ProcessPoolExecutor(max_workers=1,
                                         mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_start_child, initargs=(warm,))
@@ -78,6 +82,17 @@ async def run(warm: Callable[[], None], fn: Callable[..., T], *args: object) -> 
     except BrokenProcessPool:
         _replace(executor)
         raise
+
+
+def shutdown() -> None:
+    """Stop the child and release its queues, at the process's exit (registered with
+    ``atexit`` when the child starts): left to the interpreter's teardown, its semaphores
+    may be reported by the resource tracker on stderr."""
+    global _POOL
+    with _LOCK:
+        executor, _POOL = _POOL, None
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def ready() -> bool:
