@@ -54,12 +54,15 @@ from bench.quality_report import (
 )
 from bench.quality_selection import Ranks, extract_all
 from bench.quality_selection import evaluate as run_selection
+from bench.quality_tfidf import TfidfRelevance
 from selfmodel.domain.safety import instruction_reason
 from selfmodel.observer.apply import Extractor
 from selfmodel.personalize.relevance import LexicalRelevance, Relevance
 
 QUALITY_MD = data.ROOT / "QUALITY.md"
-TF_IDF = {False: 0.829, True: 0.437}  # the reference's first-ranked, by same_topic
+# The data set README's word-overlap reference (gold first, by same_topic): a lenient count
+# (ties as wins; bench/quality_tfidf.py measures it on our cases in both counts).
+TF_IDF = {False: 0.829, True: 0.437}
 SECTIONS = ("extraction", "selection", "blocks", "poisoning", "corrections", "delivery")
 QUICK_PER_TOPIC = 12
 QUICK_ATTACKS = 50
@@ -347,8 +350,9 @@ class Measure:
         self.run.details["llm"] = _extraction_details(llm)
 
     async def selection(self) -> None:
-        rankers: list[tuple[str, Relevance | None]] = [("hybrid (default)", None),
-                                                       ("lexical", LexicalRelevance())]
+        rankers: list[tuple[str, Relevance | None]] = [
+            ("hybrid (default)", None), ("lexical", LexicalRelevance()),
+            ("TF-IDF reference (bench/quality_tfidf.py)", TfidfRelevance())]
         if self.args.embeddings:
             rankers.append(("embeddings (all-MiniLM-L6-v2)", embedding_relevance()))
         seed, pool = self.args.seed, self.all_explicit

@@ -111,6 +111,7 @@ class Pipeline:
             decision.reason = "control arm of the holdout experiment"
             self._count(tenant, "control")
             return prepared
+        await self.services.personalizer.prepare(tenant, self_model, conversation)
         self._personalize(prepared, decision, self_model, conversation, thread)
         return prepared
 
