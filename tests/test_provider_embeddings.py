@@ -280,3 +280,20 @@ def test_claims_written_for_a_provider_tenant_carry_its_model_name() -> None:
     assert asyncio.run(embedder.fetch(["Plays chess"], 1.0))
     claim = with_claim_vectors(extraction, embedder).claims[0]
     assert claim.vector_model == MODEL_NAME and claim.vector
+
+
+def test_the_selection_bench_ranks_with_a_provider_embedder() -> None:
+    """bench.quality --embedding-model: the beliefs' vectors and the ranking both come from
+    the provider's model."""
+    from bench.quality_selection import stated_beliefs
+
+    async def fetch(texts: list[str]) -> list[list[float]]:
+        return [toy_embedding(t) for t in texts]
+
+    embedder = ProviderEmbedder("emb", "openai/toy-embed", fetch)
+    sentences = ["I play chess", "I like blue things"]
+    assert asyncio.run(embedder.fetch([*sentences, "Tell me about zebras"], 1.0))
+    beliefs = [group[0] for group in stated_beliefs(sentences, 1e9, embedder)]
+    assert {b.vector_model for b in beliefs} == {MODEL_NAME}
+    scores = HybridRelevance(embedder)("Tell me about zebras", beliefs)
+    assert scores[0] > scores[1]
