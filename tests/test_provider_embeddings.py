@@ -297,3 +297,23 @@ def test_the_selection_bench_ranks_with_a_provider_embedder() -> None:
     assert {b.vector_model for b in beliefs} == {MODEL_NAME}
     scores = HybridRelevance(embedder)("Tell me about zebras", beliefs)
     assert scores[0] > scores[1]
+
+
+def test_a_conversation_given_its_last_block_again_does_not_wait_for_the_provider(
+        provider: tuple[FakeUpstream, str], sqlite_url: str) -> None:
+    upstream, url = provider
+    with _gateway(_config(sqlite_url, url)) as gateway, _api(gateway) as api:
+        _two_beliefs(api, "ed")
+        first = [{"role": "user", "content": "Tell me something about zebras"}]
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key=KEY, max_retries=0,
+                           timeout=10) as client:
+            answer = client.chat.completions.create(model="echo", user="ed", messages=first)
+            prompt = answer.choices[0].message.content or ""
+            assert "chess" in prompt
+            before = _embedding_calls(upstream)
+            later = [*first, {"role": "assistant", "content": "Zebras are striped."},
+                     {"role": "user", "content": "And a knight?"}]
+            answer = client.chat.completions.create(model="echo", user="ed", messages=later)
+        # The same block (the conversation's), and no embedding asked for: nothing to rank.
+        assert "chess" in (answer.choices[0].message.content or "")
+        assert _embedding_calls(upstream) == before

@@ -167,17 +167,35 @@ class Personalizer:
             relevance = self._by_model[embedder.name] = HybridRelevance(embedder)
         return relevance
 
-    async def prepare(self, tenant: Tenant, model: SelfModel | None, conversation: str) -> None:
+    async def prepare(self, *, tenant: Tenant, user_id: str, model: SelfModel | None,
+                      conversation: str, now: float, thread: str | None = None) -> None:
         """Before ``personalize``, for a tenant whose embeddings come from a provider: fetch
         the request's vector, waiting at most ``embedding_timeout_ms`` (never raises; without
-        it the request ranks by words). Nothing to do for the built-in model, or a user
-        with no beliefs."""
+        it the request ranks by words). Nothing to do for the built-in model, a user with no
+        beliefs, or a conversation that will be given its last block again (no ranking)."""
         embedder = (self._embedders.for_tenant(tenant)
                     if self._embedders and not self._fixed else None)
         if embedder is None or model is None or not model.beliefs:
             return
+        if self._reuses(tenant, user_id, model, now, thread):
+            return
         assert self._embedders is not None
         await embedder.fetch([query_text(conversation)], self._embedders.request_timeout)
+
+    def _reuses(self, tenant: Tenant, user_id: str, model: SelfModel, now: float,
+                thread: str | None) -> bool:
+        """Whether ``personalize`` will give this conversation its kept block (the same test
+        it makes; the gate it computes here is kept for it)."""
+        if thread is None:
+            return False
+        kept = self._threads.get((tenant.name, user_id, thread))
+        if kept is None:
+            return False
+        compiled, _ = self._templates.get(tenant.template or DEFAULT_TEMPLATE)
+        if compiled is None:
+            return False
+        gated = self._gated(model, tenant.policy.min_confidence, now)
+        return kept.still(compiled.version, tenant.policy, gated.eligible)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
