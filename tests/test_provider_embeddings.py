@@ -10,6 +10,7 @@ ranking used the provider's vectors; the official openai SDK is the client.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -317,3 +318,32 @@ def test_a_conversation_given_its_last_block_again_does_not_wait_for_the_provide
         # The same block (the conversation's), and no embedding asked for: nothing to rank.
         assert "chess" in (answer.choices[0].message.content or "")
         assert _embedding_calls(upstream) == before
+
+
+def test_a_provider_litellm_translates_serves_the_tenants_embeddings(
+        sqlite_url: str, mock: Any) -> None:
+    """A non-OpenAI deployment (Mistral's, mocked with respx) goes through litellm's
+    ``aembedding``; its vectors rank the tenant's beliefs as the OpenAI-shaped ones do."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        return httpx.Response(200, json={
+            "object": "list", "model": "mistral-embed",
+            "data": [{"object": "embedding", "index": i, "embedding": toy_embedding(text)}
+                     for i, text in enumerate(inputs)],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    route = mock.post("https://mistral.test/v1/embeddings").mock(side_effect=answer)
+    mock.route(host="127.0.0.1").pass_through()  # the gateway itself, on loopback
+    config = gateway_config(
+        sqlite_url, [("emb", "mistral/mistral-embed", "https://mistral.test/v1")],
+        tenants=[{"name": "acme", "api_keys": [KEY], "embedding_model": "emb",
+                  "policy": {"max_beliefs": 1}}],
+        num_retries=0)
+    with _gateway(config) as gateway, _api(gateway) as api:
+        _two_beliefs(api, "fa")
+        stored = asyncio.run(_stored(sqlite_url, "fa"))
+        assert {b.vector_model for b in stored.beliefs} == {"provider:emb:mistral/mistral-embed"}
+        prompt = _prompt(gateway, "fa", "Tell me something about a knight")
+        assert "blue" in prompt and "chess" not in prompt
+        assert route.call_count >= 3
