@@ -152,6 +152,11 @@ def test_a_slow_or_failing_provider_leaves_the_request_ranked_by_words(
         # Cooling down: the next request does not ask the provider at all.
         _prompt(gateway, "bo", "Tell me something about zebras")
         assert _embedding_calls(upstream) == before + 1
+        metrics = api.get("/metrics").text
+        for result, count in (("ok", 2.0), ("failed", 1.0), ("cooling", 1.0)):
+            path = "write" if result == "ok" else "request"
+            assert (f'selfmodel_embedding_fetches_total{{alias="emb",path="{path}",'
+                    f'result="{result}"}} {count}') in metrics
 
 
 def test_a_belief_written_while_the_provider_is_down_gets_its_vector_at_the_next_write(

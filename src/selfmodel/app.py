@@ -64,7 +64,7 @@ def build_services(config: Config, store: Store | None = None) -> Services:
         metrics=metrics,
     )
     services.router = Router(config, services.metrics)
-    embedders = ProviderEmbedders(config, services.router)
+    embedders = ProviderEmbedders(config, services.router, services.metrics)
     services.extras["embedders"] = embedders
     services.personalizer = Personalizer(config, embedders=embedders)
     services.extras["extractor"] = build_extractor(config, services.router,

@@ -329,7 +329,8 @@ def build_workers(services: Services, count: int, *, name: str | None = None,
     base = name or default_name()
     embedders = services.extras.get("embedders")
     if embedders is None:
-        embedders = services.extras["embedders"] = ProviderEmbedders(config, services.router)
+        embedders = services.extras["embedders"] = ProviderEmbedders(config, services.router,
+                                                                       services.metrics)
     return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
                    embedders=embedders or None,
                    name=f"{base}-{i}", batch_size=settings.batch_size,

@@ -39,12 +39,14 @@ import numpy as np
 import numpy.typing as npt
 
 from selfmodel.config import Config, Tenant
+from selfmodel.metrics import Metrics
 from selfmodel.recent import Recent
 
 log = logging.getLogger("selfmodel.embeddings")
 
 Matrix = npt.NDArray[np.float32]
 Fetch = Callable[[list[str]], Awaitable[list[list[float]]]]
+Note = Callable[[str, str, str], None]  # (alias, path, result): a fetch's outcome, counted
 KEPT_TEXTS = 16_384  # texts whose vectors are kept (a 1,536-d vector is 6 KB: ~100 MB max)
 MAX_BATCH = 256  # texts per provider call
 BACKLOG = 1024  # texts asked for while the provider could not answer, fetched at next write
@@ -80,8 +82,9 @@ class ProviderEmbedder:
     """``semantic.Embedder`` over a provider's model (see the module docstring)."""
 
     def __init__(self, alias: str, model: str, fetch: Fetch, *, cooldown: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, note: Note | None = None) -> None:
         self.alias = alias
+        self._note = note
         self.name = f"provider:{alias}:{model}"
         self._fetch = fetch
         self._cooldown = cooldown
@@ -109,7 +112,9 @@ class ProviderEmbedder:
             self._backlog.clear()
         if not missing:
             return True
+        path = "write" if backlog else "request"
         if self.cooling():
+            self._noted(path, "cooling")
             return False
         try:
             async with asyncio.timeout(timeout):
@@ -121,8 +126,14 @@ class ProviderEmbedder:
             self._until = self._clock() + self._cooldown
             log.warning("embedding model %r unavailable (%s: %s); ranking by words for %.0f s",
                         self.alias, type(exc).__name__, exc or "timed out", self._cooldown)
+            self._noted(path, "failed")
             return False
+        self._noted(path, "ok")
         return True
+
+    def _noted(self, path: str, result: str) -> None:
+        if self._note is not None:
+            self._note(self.alias, path, result)
 
     def _keep(self, text: str, row: list[float]) -> None:
         vector = np.asarray(row, dtype=np.float32)
@@ -152,7 +163,7 @@ class ProviderEmbedders:
     """The provider embedder of each tenant that names one (one per alias, shared), with
     the configured timeouts."""
 
-    def __init__(self, config: Config, router: Any) -> None:
+    def __init__(self, config: Config, router: Any, metrics: Metrics | None = None) -> None:
         self.request_timeout = config.embedding_timeout_ms / 1000
         self.write_timeout = config.embedding_write_timeout_ms / 1000
         self._config = config
@@ -165,7 +176,8 @@ class ProviderEmbedders:
             model = deployments[0].litellm_params.model if deployments else alias
             self._by_alias[alias] = ProviderEmbedder(
                 alias, model, router_fetch(router, alias),
-                cooldown=config.embedding_cooldown_ms / 1000)
+                cooldown=config.embedding_cooldown_ms / 1000,
+                note=_counter(metrics) if metrics is not None else None)
 
     def __bool__(self) -> bool:
         return bool(self._by_alias)
@@ -180,3 +192,10 @@ class ProviderEmbedders:
             tenant = found
         alias = self._config.embedding_alias(tenant)
         return self._by_alias.get(alias) if alias is not None else None
+
+
+def _counter(metrics: Metrics) -> Note:
+    def note(alias: str, path: str, result: str) -> None:
+        metrics.embedding_fetches.labels(alias=alias, path=path, result=result).inc()
+
+    return note
