@@ -35,7 +35,7 @@ from selfmodel.observer.apply import Extractor
 from selfmodel.personalize.engine import rendered_tokens
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import select
-from selfmodel.personalize.semantic import with_vectors
+from selfmodel.personalize.semantic import Embedder, with_vectors
 
 DISTRACTORS = 9
 TIE = 1e-9
@@ -65,13 +65,15 @@ def distractors(records: Sequence[Preference], gold: Preference, same_topic: boo
     return rng.sample(pool, DISTRACTORS)
 
 
-def stated_beliefs(sentences: Sequence[str], at: float) -> list[list[Belief]]:
-    """One belief per sentence, statement = the sentence (through the production update)."""
+def stated_beliefs(sentences: Sequence[str], at: float,
+                   embedder: Embedder | None = None) -> list[list[Belief]]:
+    """One belief per sentence, statement = the sentence (through the production update);
+    vectors from ``embedder`` (default: the built-in model)."""
     model = SelfModel(tenant="quality", user_id="u")
     claims = [Claim(kind=Kind.PREFERENCE, key=f"p{i}", value="stated", statement=text,
                     quote=text) for i, text in enumerate(sentences)]
     model, _ = apply_claims(model, claims, observation_id="obs_stated", at=at)
-    model = with_vectors(model)  # as the write path stores them (observer/apply.py)
+    model = with_vectors(model, embedder)  # as the write path stores them (observer/apply.py)
     by_key = {b.key: b for b in model.beliefs}
     return [[by_key[f"p{i}"]] if f"p{i}" in by_key else [] for i in range(len(sentences))]
 
@@ -89,7 +91,8 @@ async def extract_all(extractor: Extractor, sentences: Sequence[str]) -> Claims:
     return out
 
 
-def extracted_beliefs(sentences: Sequence[str], at: float, claims: Claims) -> list[list[Belief]]:
+def extracted_beliefs(sentences: Sequence[str], at: float, claims: Claims,
+                      embedder: Embedder | None = None) -> list[list[Belief]]:
     """What the extractor stores from each sentence, each sentence its own source."""
     model = SelfModel(tenant="quality", user_id="u")
     groups: list[list[str]] = []
@@ -97,18 +100,18 @@ def extracted_beliefs(sentences: Sequence[str], at: float, claims: Claims) -> li
         before = {b.id for b in model.beliefs}
         model, _ = apply_claims(model, claims.get(text, []), observation_id=f"obs_{i}", at=at)
         groups.append([b.id for b in model.beliefs if b.id not in before])
-    model = with_vectors(model)
+    model = with_vectors(model, embedder)
     by_id = {b.id: b for b in model.beliefs}
     return [[by_id[i] for i in group] for group in groups]
 
 
 def score_question(gold: Preference, others: Sequence[Preference], policy: Policy,
-                   relevance: Relevance | None, claims: Claims | None
-                   ) -> tuple[float, float, float, float]:
+                   relevance: Relevance | None, claims: Claims | None,
+                   embedder: Embedder | None = None) -> tuple[float, float, float, float]:
     at = time.time()
     sentences = [gold.preference, *(o.preference for o in others)]
-    groups = (stated_beliefs(sentences, at) if claims is None
-              else extracted_beliefs(sentences, at, claims))
+    groups = (stated_beliefs(sentences, at, embedder) if claims is None
+              else extracted_beliefs(sentences, at, claims, embedder))
     gold_ids = {b.id for b in groups[0]}
     beliefs = [b for group in groups for b in group]
     if not gold_ids:
@@ -143,16 +146,19 @@ def _first(scores: dict[str, float], gold_ids: set[str]) -> tuple[float, float, 
 def evaluate(records: Sequence[Preference], *, same_topic: bool, seed: int = 7,
              relevance: Relevance | None = None, claims: Claims | None = None,
              policy: Policy | None = None, pool: Sequence[Preference] | None = None,
-             topics: Sequence[str] | None = None) -> Ranks:
+             topics: Sequence[str] | None = None, embedder: Embedder | None = None) -> Ranks:
     """Ranks of each record's gold; distractors come from ``pool`` (default: ``records``),
     so a sample of questions still draws its distractors from every record. ``claims``
     (``extract_all``): rank extracted beliefs instead of the stated sentences. ``topics``:
-    score only the questions whose gold is on these (a question scores as in the full run)."""
+    score only the questions whose gold is on these (a question scores as in the full run).
+    ``embedder``: the beliefs' vectors come from it (a provider's model; ``relevance`` then
+    ranks with the same embedder), else from the built-in model."""
     policy = policy or Policy()
     ranks = Ranks()
     for gold in records:
         if topics is not None and gold.topic not in topics:
             continue
         others = distractors(pool or records, gold, same_topic, seed)
-        ranks.add(gold.topic, score_question(gold, others, policy, relevance, claims))
+        ranks.add(gold.topic, score_question(gold, others, policy, relevance, claims,
+                                             embedder))
     return ranks

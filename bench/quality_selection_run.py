@@ -1,6 +1,6 @@
 """The selection part of bench.quality alone, for iterating on the ranking.
 
-    python -m bench.quality_selection_run [--topics tune|held-out|all] [--relevance lexical]
+    python -m bench.quality_selection_run [--topics tune|held-out|all] [--relevance R]
 
 Scores the same questions as ``python -m bench.quality`` (distractors drawn from all ten
 topics with the same seed) but only those whose gold is on the chosen topics, and prints
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from bench import quality_data as data
 from bench.quality_selection import evaluate
+from bench.quality_tfidf import TfidfRelevance
 from selfmodel.personalize.relevance import LexicalRelevance
 
 CHOICES = {"tune": data.TUNE, "held-out": data.HELD_OUT, "all": data.TOPICS}
@@ -27,8 +28,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--eval-dir", default=str(data.DEFAULT_EVAL_DIR))
     parser.add_argument("--topics", choices=sorted(CHOICES), default="tune")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--relevance", choices=("hybrid", "lexical"), default="hybrid",
-                        help="the ranking: the default hybrid, or the lexical one alone")
+    parser.add_argument("--relevance", choices=("hybrid", "lexical", "tfidf"), default="hybrid",
+                        help="the ranking: the default hybrid, the lexical one alone, or the "
+                             "plain TF-IDF reference (bench/quality_tfidf.py)")
     args = parser.parse_args(argv)
     from pathlib import Path
 
@@ -36,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     topics = CHOICES[args.topics]
     started = time.monotonic()
     for same in (False, True):
+        relevance = {"lexical": LexicalRelevance, "tfidf": TfidfRelevance}.get(args.relevance)
         ranks = evaluate(records, same_topic=same, seed=args.seed, topics=topics,
-                         relevance=LexicalRelevance() if args.relevance == "lexical" else None)
+                         relevance=relevance() if relevance else None)
         label = "same topic " if same else "other topics"
         for name, half in (("tune", data.TUNE), ("held-out", data.HELD_OUT)):
             if not set(half) & set(topics):

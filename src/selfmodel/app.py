@@ -28,6 +28,7 @@ from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import build_extractor
 from selfmodel.observer.worker import run_workers as run_observers
 from selfmodel.personalize.engine import Personalizer
+from selfmodel.personalize.provider_embedding import ProviderEmbedders
 from selfmodel.pipeline import Pipeline
 from selfmodel.providers.router import Router
 from selfmodel.services import Services
@@ -63,7 +64,9 @@ def build_services(config: Config, store: Store | None = None) -> Services:
         metrics=metrics,
     )
     services.router = Router(config, services.metrics)
-    services.personalizer = Personalizer(config)
+    embedders = ProviderEmbedders(config, services.router, services.metrics)
+    services.extras["embedders"] = embedders
+    services.personalizer = Personalizer(config, embedders=embedders)
     services.extras["extractor"] = build_extractor(config, services.router,
                                                    metrics=services.metrics)
     services.pipeline = Pipeline(services)

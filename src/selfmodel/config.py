@@ -145,6 +145,10 @@ class Tenant(_Strict):
     models: list[str] | None = None
     policy: Policy = Field(default_factory=Policy)
     experiment: ExperimentSettings | None = None
+    # A model_list alias whose embeddings rank this tenant's beliefs instead of the built-in
+    # WordLlama table (personalize/provider_embedding.py); unset: the top-level
+    # ``embedding_model``, and when that is unset too, the built-in one.
+    embedding_model: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -211,7 +215,15 @@ class Config(_Strict):
     templates_dir: str = "templates"
     tenants: list[Tenant] = Field(default_factory=list)
     server: ServerSettings = Field(default_factory=ServerSettings)
-    embedding_model: str | None = None  # alias used for relevance ranking, optional
+    # A model_list alias whose embeddings rank beliefs, for every tenant that names none of
+    # its own (``tenants[].embedding_model``); unset: the built-in WordLlama table.
+    embedding_model: str | None = None
+    # How long a request waits for the provider to embed its text; past it (or after a
+    # failure, for ``embedding_cooldown_ms``) the request ranks by words alone.
+    embedding_timeout_ms: int = Field(default=300, ge=1, le=60_000)
+    # Writes (beliefs' vectors) wait longer: they are off the request path.
+    embedding_write_timeout_ms: int = Field(default=10_000, ge=1, le=600_000)
+    embedding_cooldown_ms: int = Field(default=30_000, ge=0, le=3_600_000)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     base_dir: str = "."  # directory of the config file; relative paths resolve from it
 
@@ -220,6 +232,10 @@ class Config(_Strict):
 
     def aliases(self) -> list[str]:
         return list(dict.fromkeys(d.model_name for d in self.model_list))
+
+    def embedding_alias(self, tenant: Tenant) -> str | None:
+        """The model_list alias that embeds ``tenant``'s beliefs, or None for the built-in."""
+        return tenant.embedding_model or self.embedding_model
 
     def effective_tenants(self) -> list[Tenant]:
         """The configured tenants, or one open local tenant named ``default``."""
@@ -367,6 +383,17 @@ def _check_references(config: Config, source: str) -> None:
                     f"{source}: tenants.{tenant.name}.models: {model!r} is not a model_name "
                     "in model_list"
                 )
+    if config.embedding_model is not None and config.embedding_model not in aliases:
+        raise ConfigError(
+            f"{source}: embedding_model: {config.embedding_model!r} is not a model_name in "
+            "model_list"
+        )
+    for tenant in config.tenants:
+        if tenant.embedding_model is not None and tenant.embedding_model not in aliases:
+            raise ConfigError(
+                f"{source}: tenants.{tenant.name}.embedding_model: "
+                f"{tenant.embedding_model!r} is not a model_name in model_list"
+            )
     if config.observer.extractor == "llm" and config.observer.model not in aliases:
         raise ConfigError(
             f"{source}: observer.model: the llm extractor needs a model_name from model_list"

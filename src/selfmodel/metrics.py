@@ -48,6 +48,11 @@ class Metrics:
                                    buckets=_LATENCY_BUCKETS, registry=r)
         self.extractor_calls = Counter("selfmodel_extractor_calls", "Extractor calls by result",
                                        ["extractor", "result"], registry=r)
+        self.embedding_fetches = Counter(
+            "selfmodel_embedding_fetches", "Calls for a provider's embeddings (a tenant's "
+            "embedding_model) by alias, path (request, write) and result (ok, failed: slow "
+            "or down, cooling: not asked after a failure); not ok means ranked by words",
+            ["alias", "path", "result"], registry=r)
         self.store_errors = Counter("selfmodel_store_errors", "Store failures by operation",
                                     ["operation"], registry=r)
         self.store_timeouts = Counter("selfmodel_store_timeouts", "Store calls past their "

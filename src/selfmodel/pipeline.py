@@ -111,6 +111,9 @@ class Pipeline:
             decision.reason = "control arm of the holdout experiment"
             self._count(tenant, "control")
             return prepared
+        await self.services.personalizer.prepare(
+            tenant=tenant, user_id=user_id, model=self_model, conversation=conversation,
+            now=prepared.at, thread=thread)
         self._personalize(prepared, decision, self_model, conversation, thread)
         return prepared
 

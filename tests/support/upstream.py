@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,9 +100,12 @@ class ScriptedDeath(RuntimeError):
 class FakeUpstream:
     """An ASGI app; script it with ``then(...)`` before the request it should answer."""
 
-    def __init__(self, *, chat_only: bool = False) -> None:
+    def __init__(self, *, chat_only: bool = False,
+                 embed: Callable[[str], list[float]] | None = None) -> None:
         # chat_only: like vLLM, Ollama or Groq, no /responses or /messages (404 there)
         self.chat_only = chat_only
+        # embed: the vector /embeddings answers for a text (default: one fixed vector)
+        self.embed = embed
         self.requests: list[Recorded] = []
         self.script: deque[Behaviour] = deque()
         self.closed = threading.Event()  # a client closed a connection we were answering
@@ -149,7 +153,7 @@ class Answer:
         elif kind in ("hang", "trickle", "forever"):
             await self._until_closed()
         elif self.path.endswith("/embeddings"):
-            await self._json(200, _embeddings(self.body))
+            await self._json(200, _embeddings(self.body, self.upstream.embed))
         elif self.path.endswith("/count_tokens"):
             await self._json(200, {"input_tokens": 42})
         elif self.path.endswith(SURFACE_PATHS) and not self.body.get("stream"):
@@ -315,10 +319,14 @@ def _stream_events(body: dict[str, Any], b: Behaviour) -> list[bytes]:
     return events
 
 
-def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+def _embeddings(body: dict[str, Any],
+                embed: Callable[[str], list[float]] | None) -> dict[str, Any]:
     inputs = body.get("input")
     items = inputs if isinstance(inputs, list) else [inputs]
-    return {"object": "list", "model": body.get("model"),
-            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                     for i in range(len(items))],
+    rows = [{"object": "embedding", "index": i,
+             "embedding": embed(str(item)) if embed else [0.1, 0.2, 0.3]}
+            for i, item in enumerate(items)]
+    if embed is not None:
+        rows.reverse()  # listed last first, as a provider may: clients order by ``index``
+    return {"object": "list", "model": body.get("model"), "data": rows,
             "usage": {"prompt_tokens": 2, "total_tokens": 2}}

@@ -48,7 +48,8 @@ from selfmodel.domain.update import (
 )
 from selfmodel.errors import InvalidRequest, NotFound, PermissionDenied, StoreUnavailable
 from selfmodel.observer.apply import apply_observation_detailed, is_structured, needs_extractor
-from selfmodel.personalize.semantic import with_vectors
+from selfmodel.personalize.provider_embedding import ProviderEmbedders
+from selfmodel.personalize.semantic import Embedder, with_vectors
 from selfmodel.services import Services
 from selfmodel.store.base import Mutation, StoreError
 
@@ -236,7 +237,7 @@ async def _apply_now(services: Services, tenant: Tenant, observation: Observatio
     try:
         result = await apply_observation_detailed(
             services.store, extractor, observation, policy=tenant.policy,
-            metrics=services.metrics)
+            metrics=services.metrics, embedders=services.extras.get("embedders"))
     except Exception:  # the observation is durably queued: the worker retries it
         log.exception("inline apply of %s failed; left to the workers", observation.id)
         return None
@@ -258,7 +259,11 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
     data = validated(PatchIn, await _body(request))
     data.check_edit()
     _check_edit_text(data, tenant.policy)
-    mutate, held = belief_change(data, belief_id, tenant.policy)
+    embedders: ProviderEmbedders | None = services.extras.get("embedders")
+    embedder = embedders.for_tenant(tenant) if embedders else None
+    if embedders and embedder is not None and data.statement:  # its vector, fetched now
+        await embedder.fetch([data.statement], embedders.write_timeout, backlog=True)
+    mutate, held = belief_change(data, belief_id, tenant.policy, embedder)
     model = await _mutate(services, tenant, user_id, belief_id, mutate)
     belief = model.belief(held[0])
     if belief is None:  # deleted by a concurrent request right after this edit
@@ -266,10 +271,12 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
     return JSONResponse(belief_json(belief, time.time()))
 
 
-def belief_change(data: PatchIn, belief_id: str, policy: Policy) -> tuple[Mutation, list[str]]:
+def belief_change(data: PatchIn, belief_id: str, policy: Policy,
+                  embedder: Embedder | None = None) -> tuple[Mutation, list[str]]:
     """The pure change a user's confirm, reject or edit makes (PATCH and the console), and
     a list whose one item is, once it has run, the id of the belief now holding (an edit to
-    a new value makes a new belief)."""
+    a new value makes a new belief). ``embedder``: the tenant's provider embedder with the
+    edited statement fetched (None: the built-in model)."""
     at, action_id, held = time.time(), "act_" + uuid.uuid4().hex, [belief_id]
 
     def mutate(model: SelfModel) -> SelfModel:
@@ -280,7 +287,7 @@ def belief_change(data: PatchIn, belief_id: str, policy: Policy) -> tuple[Mutati
         model, held[0] = edit_belief(model, belief_id, at=at, action_id=action_id,
                                      value=data.value, statement=data.statement,
                                      never_store=policy.never_store)
-        return with_vectors(model)  # the edited statement's vector (CPU only, no I/O)
+        return with_vectors(model, embedder)  # the edited statement's vector (no I/O)
 
     return mutate, held
 

@@ -9,7 +9,10 @@ the observation id makes the whole step idempotent: a redelivered observation is
 Vectors are computed here, outside the pure update: each claim's statement vector before
 the mutation (so the update can merge a claim into the belief that means the same), and,
 inside the mutation, a vector for each belief that still lacks one (old data, an edited
-statement): CPU only, deterministic, so the store may run it again after a conflict.
+statement): CPU only, deterministic, so the store may run it again after a conflict. A
+tenant whose vectors come from a provider (personalize/provider_embedding.py) has them
+fetched before the mutation (``write_embedder``), which then only looks them up: a text the
+provider did not answer for in time gets no vector, and ranks by words until its next write.
 
 Structured observations from the API (``key`` and ``value`` set) need no extractor: they are
 turned into a claim directly. So is a bare thumbs up / down sent as a feedback observation.
@@ -34,7 +37,13 @@ from selfmodel.domain.models import (
 )
 from selfmodel.domain.update import apply_extraction
 from selfmodel.metrics import Metrics
-from selfmodel.personalize.semantic import Embedder, with_claim_vectors, with_vectors
+from selfmodel.personalize.provider_embedding import ProviderEmbedder, ProviderEmbedders
+from selfmodel.personalize.semantic import (
+    Embedder,
+    needs_vector,
+    with_claim_vectors,
+    with_vectors,
+)
 from selfmodel.store.base import Mutation, Store
 
 _SOURCES = {
@@ -133,6 +142,23 @@ def mutation(observation: Observation, extraction: Extraction, policy: Policy,
     return mutate
 
 
+async def write_embedder(embedders: ProviderEmbedders | None, tenant: str,
+                         extraction: Extraction, model: SelfModel | None
+                         ) -> ProviderEmbedder | None:
+    """The tenant's provider embedder with the vectors this write needs already fetched (the
+    claims' statements, and the statements of ``model``'s beliefs that lack a vector of its
+    model), or None for a tenant on the built-in model. Waits at most the write timeout."""
+    embedder = embedders.for_tenant(tenant) if embedders else None
+    if embedder is None or embedders is None:
+        return None
+    texts = [c.statement for c in extraction.claims if c.statement.strip()]
+    if model is not None and extraction.claims:
+        texts += [b.statement for b in model.beliefs if needs_vector(b, embedder.name)]
+    if texts:
+        await embedder.fetch(texts, embedders.write_timeout, backlog=True)
+    return embedder
+
+
 async def apply_observation_detailed(
     store: Store,
     extractor: Extractor | None,
@@ -140,12 +166,15 @@ async def apply_observation_detailed(
     *,
     policy: Policy,
     metrics: Metrics | None = None,
+    embedders: ProviderEmbedders | None = None,
 ) -> Applied:
-    """Extract, mutate the model idempotently, log the observation; say what happened."""
+    """Extract, mutate the model idempotently, log the observation; say what happened.
+    ``embedders``: the tenants' provider embedding models, when some tenant names one."""
     extraction = await extract(store, extractor, observation)
     refused: list[str] = []
     calls: list[int] = []
-    change = mutation(observation, extraction, policy, refused)
+    embedder = await write_embedder(embedders, observation.tenant, extraction, None)
+    change = mutation(observation, extraction, policy, refused, embedder)
 
     def mutate(model: SelfModel) -> SelfModel:
         calls.append(1)
@@ -169,10 +198,11 @@ async def apply_observation(
     *,
     policy: Policy,
     metrics: Metrics | None = None,
+    embedders: ProviderEmbedders | None = None,
 ) -> SelfModel | None:
     """Apply one observation; the new model, or None when the user was erased since."""
     result = await apply_observation_detailed(store, extractor, observation, policy=policy,
-                                              metrics=metrics)
+                                              metrics=metrics, embedders=embedders)
     return result.model
 
 

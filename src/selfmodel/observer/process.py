@@ -65,8 +65,10 @@ async def _main(config: Config, name: str, concurrency: int, metrics: Metrics) -
 
 
 def _router(config: Config, metrics: Metrics) -> Router | None:
-    """The provider router, only when the llm extractor needs one."""
-    if config.observer.extractor != "llm":
+    """The provider router, only when the llm extractor or a provider's embedding model
+    needs one."""
+    embeds = any(config.embedding_alias(t) for t in config.effective_tenants())
+    if config.observer.extractor != "llm" and not embeds:
         return None
     from selfmodel.providers.router import Router
 

@@ -40,8 +40,10 @@ from selfmodel.observer.apply import (
     extract_with,
     mutation,
     needs_extractor,
+    write_embedder,
 )
 from selfmodel.observer.extractors import Extractor, build_extractor
+from selfmodel.personalize.provider_embedding import ProviderEmbedders
 from selfmodel.personalize.semantic import load_embeddings
 from selfmodel.store.base import QueueEntry, Step, Store
 
@@ -96,8 +98,10 @@ class Worker:
     def __init__(self, store: Store, extractor: Extractor, policies: PolicyLookup, *,
                  metrics: Metrics | None = None, name: str | None = None,
                  batch_size: int = 32, lease_seconds: float = 30.0, max_tries: int = 5,
-                 block_ms: int = 500, pause_ms: int = 0) -> None:
+                 block_ms: int = 500, pause_ms: int = 0,
+                 embedders: ProviderEmbedders | None = None) -> None:
         self.store = store
+        self.embedders = embedders  # tenants whose vectors come from a provider
         self.extractor = extractor
         self.policies = policies
         self.metrics = metrics
@@ -231,7 +235,9 @@ class Worker:
             except Exception as exc:
                 outcomes.append(await self._fail(entry, exc))
                 continue
-            ready.append((entry, Step(obs, mutation(obs, extraction, policy))))
+            embedder = await write_embedder(self.embedders, obs.tenant, extraction, model)
+            ready.append((entry, Step(obs, mutation(obs, extraction, policy,
+                                                    embedder=embedder))))
             if time.perf_counter() - ran_since > YIELD_EVERY:
                 await asyncio.sleep(0)  # let requests sharing the loop run
                 ran_since = time.perf_counter()
@@ -250,7 +256,8 @@ class Worker:
         """One entry on its own: the fallback when a user's batched write failed."""
         try:
             await apply_observation(self.store, self.extractor, entry.observation,
-                                    policy=policy, metrics=self.metrics)
+                                    policy=policy, metrics=self.metrics,
+                                    embedders=self.embedders)
         except Exception as exc:
             return await self._fail(entry, exc)
         return (await self._ack_all([entry], "done"))[0]
@@ -320,7 +327,12 @@ def build_workers(services: Services, count: int, *, name: str | None = None,
     extractor = (extractor or services.extras.get("extractor")
                  or build_extractor(config, services.router, metrics=services.metrics))
     base = name or default_name()
+    embedders = services.extras.get("embedders")
+    if embedders is None:
+        embedders = services.extras["embedders"] = ProviderEmbedders(config, services.router,
+                                                                       services.metrics)
     return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
+                   embedders=embedders or None,
                    name=f"{base}-{i}", batch_size=settings.batch_size,
                    lease_seconds=settings.lease_seconds, max_tries=settings.max_tries,
                    pause_ms=settings.batch_pause_ms)

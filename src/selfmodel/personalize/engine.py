@@ -28,9 +28,10 @@ from selfmodel.domain.confidence import alignment_score
 from selfmodel.domain.models import AppliedBelief, Belief, SelfModel
 from selfmodel.personalize import tokens
 from selfmodel.personalize.left_out import left_out
+from selfmodel.personalize.provider_embedding import ProviderEmbedders
 from selfmodel.personalize.relevance import Relevance
 from selfmodel.personalize.selection import CachedConfidence, Scored, Selection, gate, select
-from selfmodel.personalize.semantic import HybridRelevance
+from selfmodel.personalize.semantic import HybridRelevance, query_text
 from selfmodel.personalize.templates import (
     DEFAULT_TEMPLATE,
     Compiled,
@@ -140,14 +141,61 @@ def rendered_tokens(statement: str) -> int:
 class Personalizer:
     """Selects and renders the personalization of each request; holds the compiled templates."""
 
-    def __init__(self, config: Config, *, relevance: Relevance | None = None) -> None:
+    def __init__(self, config: Config, *, relevance: Relevance | None = None,
+                 embedders: ProviderEmbedders | None = None) -> None:
         self._config = config
+        self._fixed = relevance is not None  # one ranking for every tenant (benches, tests)
         self._relevance = relevance or HybridRelevance()
+        self._embedders = embedders
+        # Tenants that name a provider's embedding model: one ranking per model.
+        self._by_model: dict[str, Relevance] = {}
         self._confidence = CachedConfidence()
         self._templates = Templates.load(config)
         self._gates: Recent[tuple[str, str], _Gated] = Recent(256)
         self._texts: Recent[tuple[object, ...], str] = Recent(TEXTS_KEPT)
         self._threads: Recent[tuple[str, str, str], _Delivered] = Recent(THREADS_KEPT)
+
+    def relevance_for(self, tenant: Tenant) -> Relevance:
+        """The ranking of ``tenant``: the hybrid one over its provider's embeddings when it
+        names one (personalize/provider_embedding.py), else the built-in hybrid."""
+        embedder = (self._embedders.for_tenant(tenant)
+                    if self._embedders and not self._fixed else None)
+        if embedder is None:
+            return self._relevance
+        relevance = self._by_model.get(embedder.name)
+        if relevance is None:
+            relevance = self._by_model[embedder.name] = HybridRelevance(embedder)
+        return relevance
+
+    async def prepare(self, *, tenant: Tenant, user_id: str, model: SelfModel | None,
+                      conversation: str, now: float, thread: str | None = None) -> None:
+        """Before ``personalize``, for a tenant whose embeddings come from a provider: fetch
+        the request's vector, waiting at most ``embedding_timeout_ms`` (never raises; without
+        it the request ranks by words). Nothing to do for the built-in model, a user with no
+        beliefs, or a conversation that will be given its last block again (no ranking)."""
+        embedder = (self._embedders.for_tenant(tenant)
+                    if self._embedders and not self._fixed else None)
+        if embedder is None or model is None or not model.beliefs:
+            return
+        if self._reuses(tenant, user_id, model, now, thread):
+            return
+        assert self._embedders is not None
+        await embedder.fetch([query_text(conversation)], self._embedders.request_timeout)
+
+    def _reuses(self, tenant: Tenant, user_id: str, model: SelfModel, now: float,
+                thread: str | None) -> bool:
+        """Whether ``personalize`` will give this conversation its kept block (the same test
+        it makes; the gate it computes here is kept for it)."""
+        if thread is None:
+            return False
+        kept = self._threads.get((tenant.name, user_id, thread))
+        if kept is None:
+            return False
+        compiled, _ = self._templates.get(tenant.template or DEFAULT_TEMPLATE)
+        if compiled is None:
+            return False
+        gated = self._gated(model, tenant.policy.min_confidence, now)
+        return kept.still(compiled.version, tenant.policy, gated.eligible)
 
     def problems(self) -> list[str]:
         """Templates that failed to load, compile or render a sample, in plain words."""
@@ -209,7 +257,7 @@ class Personalizer:
             conversation=conversation,
             now=now,
             measure=rendered_tokens,
-            relevance=self._relevance,
+            relevance=self.relevance_for(tenant),
             confidence=self._confidence,
             passed=gated.passed,
         )

@@ -177,6 +177,12 @@ def needs_vector(belief: Belief, name: str) -> bool:
 
 # -- request time ----------------------------------------------------------------------------
 
+def query_text(conversation: str) -> str:
+    """What a request's vector is made of: its newest text (a provider embedder fetches
+    exactly this before the ranking asks for it)."""
+    return conversation[-MAX_QUERY_CHARS:]
+
+
 class _Vectors(NamedTuple):
     beliefs: tuple[Belief, ...]  # the objects indexed, to recognize them when they come back
     positions: npt.NDArray[np.intp]  # which beliefs have a vector of the model
@@ -212,7 +218,7 @@ class HybridRelevance:
         vectors = self._vectors(beliefs)
         if not len(vectors.positions):
             return scores
-        query = self._query(conversation[-MAX_QUERY_CHARS:])
+        query = self._query(query_text(conversation))
         if query is None:
             return scores
         semantic = np.maximum(vectors.matrix @ query, 0.0)
@@ -233,10 +239,12 @@ class HybridRelevance:
             if isinstance(self._embedder, BuiltinEmbedder) and not self._embedder.ready():
                 return None  # still loading (the first second after startup): lexical
             embedder = self._embedder
-            kept = (embedder.one(text) if isinstance(embedder, BuiltinEmbedder)
-                    else embedder([text])[0])
+            one = getattr(embedder, "one", None)  # one text (a provider's: no write backlog)
+            kept = one(text) if one is not None else embedder([text])[0]
+            if not kept.any():
+                return None  # nothing to embed, or a provider that did not answer in time
             self._queries.put(text, kept)
-        return kept if kept.any() else None
+        return kept
 
     def _vectors(self, beliefs: Sequence[Belief]) -> _Vectors:
         key = (len(beliefs), beliefs[0].id, beliefs[-1].id)
