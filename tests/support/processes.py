@@ -112,7 +112,7 @@ def wait_logged(process: Process, words: str, timeout: float = 30) -> None:
     raise AssertionError(f"{process.name} never logged {words!r}: {process.stderr()}")
 
 
-def poll(check: Any, timeout: float = 10.0, every: float = 0.02) -> Any:
+def poll(check: Any, timeout: float = 60.0, every: float = 0.02) -> Any:
     """``check()`` until it returns something truthy; that value, or AssertionError."""
     deadline = time.monotonic() + timeout
     while True:

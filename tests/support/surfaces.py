@@ -107,7 +107,7 @@ def requests_counted(gw: SurfaceGateway, **labels: str) -> float:
     return 0.0
 
 
-def poll(probe: Callable[[], T | None], timeout: float = 10.0) -> T:
+def poll(probe: Callable[[], T | None], timeout: float = 60.0) -> T:
     """``probe()``'s first non-None value, asked every 50 ms until ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
