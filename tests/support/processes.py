@@ -85,7 +85,7 @@ def start_worker(name: str, config: Path, folder: Path, *extra: str) -> Process:
     return process
 
 
-def wait_ready(process: Process, timeout: float = 30) -> None:
+def wait_ready(process: Process, timeout: float = 60) -> None:
     """Until ``/readyz`` answers 200 (store reachable, templates loaded, models configured)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
