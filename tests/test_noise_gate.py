@@ -143,3 +143,16 @@ def test_lasting_statements_beside_them_are_still_learned(text: str, word: str) 
 def test_a_later_correction_is_not_scoped_away() -> None:
     made = claims("Too long. Keep it shorter next time.")
     assert made and all(c.key for c in made), [c.statement for c in made]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm about to board my flight.",  # "about to": a plan
+        "I'll call the garage and book a slot.",  # a base form after "and" shares "'ll"
+        "I'm sure my sister would enjoy that.",  # a view of another clause, not a trait
+        "I'm glad the recipe worked out.",
+    ],
+)
+def test_plans_and_views_store_nothing(text: str) -> None:
+    assert statements(text) == []
