@@ -111,8 +111,10 @@ def posed(verb: Any) -> bool:
 def _shares_modal(verb: Any) -> Any | None:
     """'I could paint it or even hire someone': a bare verb joined to another, with no
     subject or auxiliary of its own, shares that verb's modal; the verb it shares it with."""
-    if verb.dep_ != "conj" or verb.tag_ != "VB" or verb.head.i == verb.i:
+    if verb.dep_ != "conj" or verb.head.i == verb.i:
         return None
+    if verb.tag_ != "VB" and verb.lower_ != verb.lemma_.lower():
+        return None  # "...and set up a tour": a base form the tagger read as a past
     if any(c.dep_ in ("nsubj", "nsubjpass", "aux", "auxpass") for c in verb.children):
         return None
     return verb.head
@@ -178,18 +180,32 @@ def story(verb: Any) -> bool:
 
 
 def plan_or_task(verb: Any) -> bool:
-    """Future, progressive, a wish for the task at hand, or one occasion in time."""
+    """Future, progressive, "about to", a wish for the task at hand, one occasion in time,
+    a stance on something else ("I'm sure that..."), or a passing state ("in the mood")."""
     lemma = verb.lemma_.lower()
     auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
     if verb.tag_ == "VBG" and any(a.lemma_ == "be" for a in auxes):
         return True
     if lemma in _TASK_VERBS:
         return True
-    if lemma in ("go", "be") and any(c.dep_ == "xcomp" for c in verb.children):
+    if lemma in ("go", "be") and any(c.dep_ == "xcomp" or (
+            c.lower_ == "about" and any(x.dep_ == "xcomp" for x in c.children))
+            for c in verb.children):
         return True  # "I'm going to...", "I'm about to start..."
+    if stance(verb):
+        return True
     if any(c.dep_ == "advmod" and c.lower_ in _SEQUENCE for c in verb.children):
         return True  # "then I trace it in Illustrator": a step of a procedure or a story
     return occasion(verb) or in_a_passing_state(verb)
+
+
+def stance(verb: Any) -> bool:
+    """'I'm sure the kids would love it', 'I'm glad you asked': an adjective over a clause
+    of its own is the user's view of that clause, not a trait of theirs."""
+    return verb.lemma_ == "be" and any(
+        c.dep_ == "acomp" and any(x.dep_ == "ccomp" and any(
+            s.dep_ in ("nsubj", "nsubjpass") for s in x.children) for x in c.children)
+        for c in verb.children)
 
 
 def occasion(verb: Any) -> bool:
