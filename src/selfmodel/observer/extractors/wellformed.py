@@ -14,7 +14,11 @@ bench counts malformed statements with it):
   conjunction, "to");
 - no object is a pronoun with no noun before it to point back to, or a bare definite noun
   whose referent lies outside the statement ("Prefers not to use them", "Despises the
-  look"); "Dislikes audiobooks unless they include music" is fine.
+  look"); "Dislikes audiobooks unless they include music" is fine;
+- no comparative stands as a direct object ("Prefers warmer": what is liked is missing; a
+  plain adjective may be a noun the tagger misread: "Keeps kosher", "Speaks Portuguese");
+- no noun is the object of a preposition on the same noun ("Has mixed feelings about mixed
+  feelings", "Keeps an eye on eye"): a pronoun resolved back into its own clause.
 """
 
 from __future__ import annotations
@@ -43,7 +47,23 @@ def well_formed(statement: str) -> bool:
     if not words:
         return False
     return (_opens_with_verb(words) and not _first_or_second_person(words)
-            and not _dangling(words[-1]) and not _unresolved_object(words))
+            and not _dangling(words[-1]) and not _unresolved_object(words)
+            and not _adjective_object(words) and not _object_of_itself(words))
+
+
+def _adjective_object(words: list[Any]) -> bool:
+    """'Prefers warmer': a comparative parsed as the verb's object stands for a noun that
+    the rendering lost."""
+    return any(t.tag_ in ("JJR", "JJS") and t.dep_ == "dobj" for t in words)
+
+
+def _object_of_itself(words: list[Any]) -> bool:
+    """'Has mixed feelings about mixed feelings': a noun under a preposition on the same noun."""
+    return any(t.dep_ == "pobj" and t.pos_ == "NOUN" and t.head.dep_ == "prep"
+               and t.head.head.dep_ in ("dobj", "pobj", "attr")
+               and t.head.head.lemma_ == t.lemma_ and not any(  # "step-by-step"
+                   w.tag_ == "HYPH" for w in t.doc[t.head.head.i:t.i])
+               for t in words)
 
 
 def _opens_with_verb(words: list[Any]) -> bool:
