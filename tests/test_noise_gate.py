@@ -156,3 +156,20 @@ def test_a_later_correction_is_not_scoped_away() -> None:
 )
 def test_plans_and_views_store_nothing(text: str) -> None:
     assert statements(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I totally agree with your point about budgeting.",  # a view of what was said
+        "I disagree with that ranking.",
+        "I have an idea, but I'm not sure it works.",  # the idea of the moment
+        "I have a plan for the weekend.",
+    ],
+)
+def test_views_and_ideas_of_the_moment_store_nothing(text: str) -> None:
+    assert statements(text) == []
+
+
+def test_a_preference_one_has_is_still_learned() -> None:
+    assert learned("I have a strong preference for window seats.", "window")

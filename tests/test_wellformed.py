@@ -13,6 +13,7 @@ from selfmodel.observer.extractors.wellformed import well_formed
     "statement",
     [
         "Prefers warmer",  # a verb of liking needs what is liked
+        "Enjoys quieter",
         pytest.param("Likes spicy", marks=pytest.mark.xfail(
             reason="the tagger reads a lone 'spicy' after a verb as a noun", strict=True)),
         "Has mixed feelings about mixed feelings",  # an object repeated into its own clause
