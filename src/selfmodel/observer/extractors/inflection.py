@@ -25,3 +25,14 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
     from lemminflect import getAllLemmas
 
     return tuple(str(lemma) for lemma in getAllLemmas(word, upos="VERB").get("VERB", ()))
+
+
+@lru_cache(maxsize=8192)
+def comparative(word: str) -> bool:
+    """Is ``word`` the comparative or superlative of an English adjective ("quieter",
+    "warmest"), whatever a tagger made of it?"""
+    from lemminflect import getAllLemmas
+
+    lower = word.lower()
+    return any(lemma != lower and (lower in inflect(lemma, "JJR") or lower in inflect(lemma, "JJS"))
+               for lemma in getAllLemmas(lower, upos="ADJ").get("ADJ", ()))

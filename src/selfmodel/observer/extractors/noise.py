@@ -53,6 +53,8 @@ _SCENE = frozenset({"when", "whenever", "while", "where", "wherever"})
 # Links through which a clause is part of the one above it: a question or a supposition
 # over the head covers it.
 _EMBEDDING = frozenset({"ccomp", "xcomp", "conj"})
+# Verbs of agreeing: a view of what someone else said (a closed class).
+_AGREE = frozenset({"agree", "disagree", "concur"})
 # Units of a span too short for a lasting state ("on hold for an hour").
 _SHORT_SPANS = frozenset({"second", "minute", "hour"})
 # Nouns that name this very moment ("at the moment", "for the time being").
@@ -201,8 +203,16 @@ def plan_or_task(verb: Any) -> bool:
 
 def stance(verb: Any) -> bool:
     """'I'm sure the kids would love it', 'I'm glad you asked': an adjective over a clause
-    of its own is the user's view of that clause, not a trait of theirs."""
-    return verb.lemma_ == "be" and any(
+    of its own is the user's view of that clause, not a trait of theirs; so is agreeing or
+    disagreeing ("I agree with your point"), which is about what someone else said; and
+    having an idea or a plan ("I have an idea"), which is about the task at hand."""
+    lemma = verb.lemma_.lower()
+    if lemma in _AGREE:
+        return True
+    if lemma in ("have", "get") and any(c.dep_ == "dobj" and c.pos_ == "NOUN"
+                                        and meaning.idea(c.lemma_) for c in verb.children):
+        return True
+    return lemma == "be" and any(
         c.dep_ == "acomp" and any(x.dep_ == "ccomp" and any(
             s.dep_ in ("nsubj", "nsubjpass") for s in x.children) for x in c.children)
         for c in verb.children)

@@ -15,8 +15,9 @@ bench counts malformed statements with it):
 - no object is a pronoun with no noun before it to point back to, or a bare definite noun
   whose referent lies outside the statement ("Prefers not to use them", "Despises the
   look"); "Dislikes audiobooks unless they include music" is fine;
-- no comparative stands as a direct object ("Prefers warmer": what is liked is missing; a
-  plain adjective may be a noun the tagger misread: "Keeps kosher", "Speaks Portuguese");
+- no comparative stands as a direct object ("Prefers warmer", "Enjoys quieter", even when
+  tagged a noun: what is liked is missing; a plain adjective may be a noun the tagger
+  misread: "Keeps kosher", "Speaks Portuguese");
 - no noun is the object of a preposition on the same noun ("Has mixed feelings about mixed
   feelings", "Keeps an eye on eye"): a pronoun resolved back into its own clause.
 """
@@ -27,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from selfmodel.language import parse
-from selfmodel.observer.extractors.inflection import inflect, verb_lemmas
+from selfmodel.observer.extractors.inflection import comparative, inflect, verb_lemmas
 
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
 _OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
@@ -54,7 +55,9 @@ def well_formed(statement: str) -> bool:
 def _adjective_object(words: list[Any]) -> bool:
     """'Prefers warmer': a comparative parsed as the verb's object stands for a noun that
     the rendering lost."""
-    return any(t.tag_ in ("JJR", "JJS") and t.dep_ == "dobj" for t in words)
+    return any(t.dep_ in ("dobj", "advmod") and (
+        (t.tag_ in ("JJR", "JJS") and t.pos_ == "ADJ")
+        or (t.pos_ == "NOUN" and comparative(t.text))) for t in words)
 
 
 def _object_of_itself(words: list[Any]) -> bool:
