@@ -173,3 +173,31 @@ def test_views_and_ideas_of_the_moment_store_nothing(text: str) -> None:
 
 def test_a_preference_one_has_is_still_learned() -> None:
     assert learned("I have a strong preference for window seats.", "window")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I've been on the road for 9 hours straight and need coffee.",  # a span under a day
+        "I've been stuck at the gate for two hours.",
+        "I've fixed the shelf for my neighbour.",  # one event, not a habit
+        "Maybe I could show how I decorate my cakes.",  # under a hedged modal
+        "I have a couple of names in mind.",  # the idea of the moment
+        "I can't wait to see the fireworks!",  # eagerness, not an ability
+    ],
+)
+def test_episodes_and_eagerness_store_nothing(text: str) -> None:
+    assert statements(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("I've lived in Leeds for six years.", "leeds"),
+        ("I've used Linux since college.", "linux"),
+        ("I sleep nine hours a night.", "sleep"),
+        ("I've always worked night shifts.", "night"),
+    ],
+)
+def test_lasting_perfects_and_durations_are_learned(text: str, word: str) -> None:
+    assert learned(text, word), statements(text)
