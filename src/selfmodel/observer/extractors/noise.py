@@ -57,6 +57,11 @@ _EMBEDDING = frozenset({"ccomp", "xcomp", "conj"})
 _AGREE = frozenset({"agree", "disagree", "concur"})
 # Units of a span too short for a lasting state ("on hold for an hour").
 _SHORT_SPANS = frozenset({"second", "minute", "hour"})
+# Nouns of a span of time, which make "for ..." a duration ("for ten years", "for most of my
+# career") rather than a beneficiary ("for my neighbour").
+_PERIODS = frozenset({"second", "minute", "hour", "day", "night", "week", "weekend", "month",
+                      "year", "decade", "century", "while", "time", "age", "life", "lifetime",
+                      "career", "childhood"})
 # Nouns that name this very moment ("at the moment", "for the time being").
 _MOMENT = frozenset({"moment", "present", "minute", "being"})
 
@@ -122,6 +127,13 @@ def _shares_modal(verb: Any) -> Any | None:
     return verb.head
 
 
+def _hedged(verb: Any) -> bool:
+    """A modal of possibility with a hedge ("maybe I could...", "perhaps I might..."): what
+    the clause embeds is not asserted either."""
+    return any(c.tag_ == "MD" and c.lower_ in _POSSIBILITY for c in verb.children) and any(
+        c.dep_ == "advmod" and c.lower_ in _HEDGES for c in verb.children)
+
+
 def _scene(verb: Any) -> bool:
     """'...when I'm on the bus', '...while I'm at work': a clause setting the scene of
     another (the parser marks "when" as an adverb of the clause, not as its marker)."""
@@ -135,6 +147,8 @@ def hypothetical(verb: Any) -> bool:
     not a wish (its own, or the one it shares with the verb it is joined to)."""
     if posed(verb) or _scene(verb):
         return True
+    if any(_hedged(head) for head in _governors(verb)):
+        return True  # "Maybe I could show how I decorate my cakes"
     shared = _shares_modal(verb)
     if shared is not None and (hypothetical(shared) or _future(shared)):
         return True
@@ -174,7 +188,9 @@ def story(verb: Any) -> bool:
         auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
         if any(a.tag_ == "VBD" for a in auxes):
             return True  # "I had been", "I was told"
-        durative = any(c.dep_ == "prep" and c.lower_ in ("for", "since") for c in verb.children)
+        durative = any(c.dep_ == "prep" and (c.lower_ == "since" or (
+            c.lower_ == "for" and any(t.lemma_.lower() in _PERIODS for t in c.subtree)))
+            for c in verb.children)  # "for ten years", not "for my neighbour"
         habitual = any(c.dep_ in ("advmod", "neg") and c.lower_ in ("always", "never", "long")
                        for c in verb.children)
         return not (verb.lemma_ == "be" or durative or habitual)
@@ -204,18 +220,28 @@ def plan_or_task(verb: Any) -> bool:
 def stance(verb: Any) -> bool:
     """'I'm sure the kids would love it', 'I'm glad you asked': an adjective over a clause
     of its own is the user's view of that clause, not a trait of theirs; so is agreeing or
-    disagreeing ("I agree with your point"), which is about what someone else said; and
-    having an idea or a plan ("I have an idea"), which is about the task at hand."""
+    disagreeing ("I agree with your point"), which is about what someone else said;
+    having an idea or a plan ("I have an idea", "...in mind"), which is about the task at
+    hand; and "I can't wait to...", which is eagerness."""
     lemma = verb.lemma_.lower()
     if lemma in _AGREE:
         return True
-    if lemma in ("have", "get") and any(c.dep_ == "dobj" and c.pos_ == "NOUN"
-                                        and meaning.idea(c.lemma_) for c in verb.children):
-        return True
+    objects = [c for c in verb.children if c.dep_ == "dobj" and c.pos_ == "NOUN"]
+    if lemma in ("have", "get") and objects and (
+            any(meaning.idea(o.lemma_) for o in objects)
+            or any(_in_mind(t) for t in (verb, *objects))):
+        return True  # "I have an idea", "I have a few names in mind"
+    if lemma == "wait" and any(c.dep_ == "neg" for c in verb.children):
+        return True  # "I can't wait to see it": eagerness, not an ability
     return lemma == "be" and any(
         c.dep_ == "acomp" and any(x.dep_ == "ccomp" and any(
             s.dep_ in ("nsubj", "nsubjpass") for s in x.children) for x in c.children)
         for c in verb.children)
+
+
+def _in_mind(token: Any) -> bool:
+    return any(p.dep_ == "prep" and p.lower_ == "in" and any(o.lemma_ == "mind" for o in p.children)
+               for p in token.children)
 
 
 def occasion(verb: Any) -> bool:
@@ -230,8 +256,7 @@ def occasion(verb: Any) -> bool:
             return True  # "I've been on the road for 12 hours now"
         if _the_moment(token) and not _chapter_of_life(verb):
             return True  # "I'm hungry right now", "I'm at the airport at the moment"
-        if token.dep_ == "pobj" and token.lemma_.lower() in _SHORT_SPANS and \
-                token.head.lower_ in ("for", "since"):
+        if token.lemma_.lower() in _SHORT_SPANS and _after_for(token):
             return True  # "on hold for an hour": an episode, not a state
         if token.dep_ == "det" and token.lower_ in ("this", "these", "next", "upcoming") \
                 and token.head.dep_ == "pobj":
@@ -239,6 +264,18 @@ def occasion(verb: Any) -> bool:
         if token.dep_ == "amod" and token.lower_ in ("upcoming", "next") and token.head.dep_ in (
                 "pobj", "dobj"):
             return True
+    return False
+
+
+def _after_for(token: Any) -> bool:
+    """Does a span word follow "for" / "since" within its phrase ("for 12 hours straight")?
+    Read on the words, not the tree: the parser often hangs the count on something else."""
+    doc = token.doc
+    for j in range(token.i - 1, max(token.sent.start, token.i - 5) - 1, -1):
+        if doc[j].lower_ in ("for", "since"):
+            return True
+        if doc[j].pos_ in ("VERB", "AUX", "ADP", "PUNCT"):
+            return False
     return False
 
 
