@@ -18,6 +18,7 @@ from selfmodel.observer.extractors.wellformed import well_formed
             reason="the tagger reads a lone 'spicy' after a verb as a noun", strict=True)),
         "Has mixed feelings about mixed feelings",  # an object repeated into its own clause
         "Keeps an eye on eye",
+        "Can keep an eye on eye",
         "Prefers not to use them",
         "Adamantlies avoid workouts",
     ],

@@ -61,12 +61,18 @@ def _adjective_object(words: list[Any]) -> bool:
 
 
 def _object_of_itself(words: list[Any]) -> bool:
-    """'Has mixed feelings about mixed feelings': a noun under a preposition on the same noun."""
-    return any(t.dep_ == "pobj" and t.pos_ == "NOUN" and t.head.dep_ == "prep"
-               and t.head.head.dep_ in ("dobj", "pobj", "attr")
-               and t.head.head.lemma_ == t.lemma_ and not any(  # "step-by-step"
-                   w.tag_ == "HYPH" for w in t.doc[t.head.head.i:t.i])
-               for t in words)
+    """'Has mixed feelings about mixed feelings', 'Keeps an eye on eye': a noun under a
+    preposition on the same noun, or beside it as the verb's object."""
+    for t in words:
+        if t.dep_ != "pobj" or t.pos_ != "NOUN" or t.head.dep_ != "prep":
+            continue
+        holder = t.head.head  # the noun the phrase is on, or the verb ("keep an eye on eye")
+        same = [holder] + [c for c in holder.children if c.dep_ in ("dobj", "attr")]
+        if any(n.i != t.i and n.dep_ in ("dobj", "pobj", "attr") and n.lemma_ == t.lemma_
+               and not any(w.tag_ == "HYPH" for w in t.doc[min(n.i, t.i):max(n.i, t.i)])
+               for n in same):
+            return True  # not "step-by-step"
+    return False
 
 
 def _opens_with_verb(words: list[Any]) -> bool:
