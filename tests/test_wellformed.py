@@ -38,6 +38,7 @@ def test_broken_statements_fail(statement: str) -> None:
         "Keeps an eye on their budget",
         "Usually takes the train to work",
         "Trades vinyl records with other collectors",
+        "Loves board game number 2",  # "number" is a noun, not "numb" made comparative
     ],
 )
 def test_complete_statements_pass(statement: str) -> None:

@@ -30,9 +30,11 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
 @lru_cache(maxsize=8192)
 def comparative(word: str) -> bool:
     """Is ``word`` the comparative or superlative of an English adjective ("quieter",
-    "warmest"), whatever a tagger made of it?"""
+    "warmest") and not also a noun ("number", "corner"), whatever a tagger made of it?"""
     from lemminflect import getAllLemmas
 
     lower = word.lower()
+    if getAllLemmas(lower, upos="NOUN").get("NOUN"):
+        return False  # "number" is also "numb" made comparative, and a noun first
     return any(lemma != lower and (lower in inflect(lemma, "JJR") or lower in inflect(lemma, "JJS"))
                for lemma in getAllLemmas(lower, upos="ADJ").get("ADJ", ()))
