@@ -38,6 +38,8 @@ def test_broken_statements_fail(statement: str) -> None:
         "Keeps an eye on their budget",
         "Usually takes the train to work",
         "Trades vinyl records with other collectors",
+        "Prefers boutique hotels over chain hotels",  # a contrast, not a repeated object
+        "Likes dark chocolate more than milk chocolate",
         "Loves board game number 2",  # "number" is a noun, not "numb" made comparative
     ],
 )
