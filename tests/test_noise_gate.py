@@ -201,3 +201,14 @@ def test_episodes_and_eagerness_store_nothing(text: str) -> None:
 )
 def test_lasting_perfects_and_durations_are_learned(text: str, word: str) -> None:
     assert learned(text, word), statements(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("For this kind of question, use bullet points.", "bullet"),  # a class, not one item
+        ("Next time, use bullet points.", "bullet"),
+    ],
+)
+def test_requests_about_a_kind_of_item_are_kept(text: str, word: str) -> None:
+    assert learned(text, word, previous=""), statements(text, previous="")
