@@ -337,8 +337,9 @@ def one_off(head: Any) -> bool:
         if child.dep_ == "prep" and child.lower_ in ("for", "in", "on"):
             for obj in child.children:
                 if obj.dep_ == "pobj" and obj.tag_ == "NN" and any(
-                        c.dep_ == "det" and c.lower_ in ("this", "that") for c in obj.children):
-                    return True
+                        c.dep_ == "det" and c.lower_ in ("this", "that") for c in obj.children
+                ) and not any(c.dep_ == "prep" and c.lower_ == "of" for c in obj.children):
+                    return True  # not "for this kind of question": a class of items
         if child.dep_ in ("advmod", "npadvmod") and child.lower_ == "once":
             return True
         if child.dep_ == "npadvmod" and any(c.dep_ == "det" and c.lower_ == "this"
