@@ -138,8 +138,8 @@ def _request_claims(found: list[Request], doc: Any, reacting: bool,
     work = work or _asks_for_work(doc, {r.head.sent.start for r in found})
     out = []
     for request in found:
-        if request.needs_context and not reacting:
-            continue
+        if (request.needs_context and not reacting) or noise.one_off(request.head):
+            continue  # "too long" with nothing to react to; "for this email, ..."
         correcting = request.complaint and reacting
         if not correcting and not request.general and (request.task or work):
             continue

@@ -25,3 +25,16 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
     from lemminflect import getAllLemmas
 
     return tuple(str(lemma) for lemma in getAllLemmas(word, upos="VERB").get("VERB", ()))
+
+
+@lru_cache(maxsize=8192)
+def comparative(word: str) -> bool:
+    """Is ``word`` the comparative or superlative of an English adjective ("quieter",
+    "warmest") and not also a noun ("number", "corner"), whatever a tagger made of it?"""
+    from lemminflect import getAllLemmas
+
+    lower = word.lower()
+    if getAllLemmas(lower, upos="NOUN").get("NOUN"):
+        return False  # "number" is also "numb" made comparative, and a noun first
+    return any(lemma != lower and (lower in inflect(lemma, "JJR") or lower in inflect(lemma, "JJS"))
+               for lemma in getAllLemmas(lower, upos="ADJ").get("ADJ", ()))

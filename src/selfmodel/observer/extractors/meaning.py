@@ -7,7 +7,8 @@ collected phrasings.
 
 - ``domain``: which part of life a claim is about (diet, work, travel...), for its slot;
 - ``passing``: whether a state adjective is a mood ("tired", "excited") rather than a trait;
-- ``person``: whether a possessed noun is a person ("my wife"), whose facts are not the user's.
+- ``person``: whether a possessed noun is a person ("my wife"), whose facts are not the user's;
+- ``proposal`` / ``idea``: whether a noun is something proposed or an idea held for now.
 """
 
 from __future__ import annotations
@@ -88,3 +89,13 @@ def person(noun: str) -> bool:
 def proposal(noun: str) -> bool:
     """Is this noun something proposed ("idea", "suggestion", "option")?"""
     return _similarity(noun, _PROPOSAL) >= PROPOSAL_MATCH
+
+
+_LEANING = "a preference, a taste, a liking, a habit"
+
+
+def idea(noun: str) -> bool:
+    """Is this noun an idea or a plan one holds for now ("an idea", "a plan"), rather than a
+    standing leaning that is also abstract ("a preference", "a tendency")?"""
+    toward = _similarity(noun, _PROPOSAL)
+    return toward >= PROPOSAL_MATCH and toward > _similarity(noun, _LEANING)

@@ -1,15 +1,25 @@
 """What a first-person clause says that is not lasting about the user, read from its parse.
 
-- a question ("should I buy...?"): asks, does not tell;
+- a question ("should I buy...?"), also when the clause is the complement of one ("do you
+  think I should...?", "is it normal that I..."): asks, does not tell;
 - a hypothetical: a clause under "if / unless / when...", with a modal ("I would buy a
-  boat", "I might try") or a hedge ("maybe", "perhaps"); a wish about answering ("I'd like
-  more depth") is read as a request instead (requests.py);
+  boat", "I might try") or a hedge ("maybe", "perhaps"), or sharing one with the verb it is
+  joined to ("I could paint it or even hire someone"); a clause posed by a verb of
+  supposition ("imagine I'm...", "let's say I have..."); a clause that sets the scene of
+  another ("...when I'm on the bus"); a wish about answering ("I'd like more depth") is
+  read as a request instead (requests.py);
 - a story: past tense ("I went to Rome"), and "used to";
 - a plan or a task: future ("I will", "I'm going to", "I'm about to"), the progressive ("I'm
   looking for a hotel"), a wish for this task ("I want / need / hope...", "I would love to
   hear..."), a step of a procedure ("then I..."), or a time or purpose pointing at one
   occasion ("this weekend", "tomorrow", "for this trip", "now");
-- a passing mood: a state that is a feeling ("I'm tired today", "I'm so excited").
+  the moment itself ("right now", "at the moment", "for now") or a span shorter than a day
+  ("on hold for an hour");
+- a passing mood: a state that is a feeling ("I'm tired today", "I'm so excited", "in the
+  mood for...").
+
+A request about answering scoped to the item at hand ("for this email, ...", "just this
+once, ...") is not a lasting preference either (``one_off``).
 
 Lasting is the default for the present simple and the perfect of states ("I've been a
 vegetarian for ten years"), which is how English states habits and facts.
@@ -35,12 +45,42 @@ _DEICTIC = frozenset({"this", "next", "tomorrow", "tonight", "today", "yesterday
 _WH = frozenset({"WDT", "WP", "WP$", "WRB"})
 _HEDGES = frozenset({"maybe", "perhaps", "possibly", "probably", "hopefully"})
 _SEQUENCE = frozenset({"then", "afterwards", "later", "next", "first", "finally", "eventually"})
+# Verbs that pose a proposition without claiming it (a closed class, like the conditions):
+# "imagine I'm a pirate", "suppose I own a bakery", "let's say I have $10,000".
+_SUPPOSE = frozenset({"imagine", "suppose", "pretend", "assume", "say", "picture", "presume"})
+# "When / while I'm on the bus": the scene of another clause, not a fact of its own.
+_SCENE = frozenset({"when", "whenever", "while", "where", "wherever"})
+# Links through which a clause is part of the one above it: a question or a supposition
+# over the head covers it.
+_EMBEDDING = frozenset({"ccomp", "xcomp", "conj"})
+# Verbs of agreeing: a view of what someone else said (a closed class).
+_AGREE = frozenset({"agree", "disagree", "concur"})
+# Units of a span too short for a lasting state ("on hold for an hour").
+_SHORT_SPANS = frozenset({"second", "minute", "hour"})
+# Nouns of a span of time, which make "for ..." a duration ("for ten years", "for most of my
+# career") rather than a beneficiary ("for my neighbour").
+_PERIODS = frozenset({"second", "minute", "hour", "day", "night", "week", "weekend", "month",
+                      "year", "decade", "century", "while", "time", "age", "life", "lifetime",
+                      "career", "childhood"})
+# Nouns that name this very moment ("at the moment", "for the time being").
+_MOMENT = frozenset({"moment", "present", "minute", "being"})
 
 
 def interrogative(verb: Any, subject: Any) -> bool:
-    """'Should I buy...?', 'Do I need...?', 'What do I...': a question about the user."""
+    """'Should I buy...?', 'Do I need...?', 'What do I...': a question about the user; also
+    a clause that is the complement of a question ('Do you think I should...?', 'How would
+    you suggest I...?', 'Is it normal that I...?')."""
     sentence = verb.sent
     if not sentence.text.rstrip().endswith("?"):
+        return False
+    if _asks(verb, subject):
+        return True
+    return any(_asks(head, _subject(head)) for head in _governors(verb))
+
+
+def _asks(verb: Any, subject: Any | None) -> bool:
+    """Is ``verb`` the head of a question: an auxiliary or a wh-word before its subject?"""
+    if subject is None:
         return False
     before = [c for c in verb.children if c.i < subject.i and c.dep_ in ("aux", "auxpass")]
     if before or (verb.pos_ == "AUX" and verb.i < subject.i):
@@ -48,8 +88,70 @@ def interrogative(verb: Any, subject: Any) -> bool:
     return any(t.tag_ in _WH for t in verb.subtree if t.i < subject.i)
 
 
+def _subject(verb: Any) -> Any | None:
+    return next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass", "expl")), None)
+
+
+def _governors(verb: Any) -> list[Any]:
+    """The verbs ``verb`` is embedded under as a complement or a conjunct, nearest first. A
+    complement comes after its verb: a clause before it ("I'm a nurse, so what should I
+    pack?") is one said beside the question, which the parser hangs on it."""
+    out, token = [], verb
+    while token.dep_ in _EMBEDDING and token.i > token.head.i:
+        token = token.head
+        out.append(token)
+    return out
+
+
+def posed(verb: Any) -> bool:
+    """'Imagine I'm a pirate', 'Suppose I own a bakery', 'Let's say I have $10,000': the
+    clause is under a verb of supposition said as a request (no subject, or "let's")."""
+    for head in _governors(verb):
+        if head.lemma_.lower() not in _SUPPOSE:
+            continue
+        subject = _subject(head)
+        if subject is None or subject.lower_ in ("'s", "us") or head.head.lemma_ == "let":
+            return True
+    return False
+
+
+def _shares_modal(verb: Any) -> Any | None:
+    """'I could paint it or even hire someone': a bare verb joined to another, with no
+    subject or auxiliary of its own, shares that verb's modal; the verb it shares it with."""
+    if verb.dep_ != "conj" or verb.head.i == verb.i:
+        return None
+    if verb.tag_ != "VB" and verb.lower_ != verb.lemma_.lower():
+        return None  # "...and set up a tour": a base form the tagger read as a past
+    if any(c.dep_ in ("nsubj", "nsubjpass", "aux", "auxpass") for c in verb.children):
+        return None
+    return verb.head
+
+
+def _hedged(verb: Any) -> bool:
+    """A modal of possibility with a hedge ("maybe I could...", "perhaps I might..."): what
+    the clause embeds is not asserted either."""
+    return any(c.tag_ == "MD" and c.lower_ in _POSSIBILITY for c in verb.children) and any(
+        c.dep_ == "advmod" and c.lower_ in _HEDGES for c in verb.children)
+
+
+def _scene(verb: Any) -> bool:
+    """'...when I'm on the bus', '...while I'm at work': a clause setting the scene of
+    another (the parser marks "when" as an adverb of the clause, not as its marker)."""
+    return verb.dep_ == "advcl" and any(
+        c.dep_ in ("advmod", "mark") and c.lower_ in _SCENE and c.i < verb.i
+        for c in verb.children)
+
+
 def hypothetical(verb: Any) -> bool:
-    """Under a condition, or with a modal that is not a wish."""
+    """Under a condition, posed by a supposition, setting a scene, or with a modal that is
+    not a wish (its own, or the one it shares with the verb it is joined to)."""
+    if posed(verb) or _scene(verb):
+        return True
+    if any(_hedged(head) for head in _governors(verb)):
+        return True  # "Maybe I could show how I decorate my cakes"
+    shared = _shares_modal(verb)
+    if shared is not None and (hypothetical(shared) or _future(shared)):
+        return True
     for token in (verb, *verb.ancestors):
         if any(c.dep_ == "mark" and c.lower_ in _CONDITIONS for c in token.children):
             return True
@@ -60,9 +162,14 @@ def hypothetical(verb: Any) -> bool:
     modals = [c.lower_ for c in verb.children if c.tag_ == "MD"]
     if any(m in _POSSIBILITY for m in modals):
         return True  # "I would love to hear...": a wish for this conversation
+    return _future(verb)
+
+
+def _future(verb: Any) -> bool:
+    """'I will book': a plan; 'I will not eat meat', 'I must avoid nuts': a rule kept."""
+    modals = [c.lower_ for c in verb.children if c.tag_ == "MD"]
     refusal = any(c.dep_ == "neg" for c in verb.children)
-    return any(m in _FUTURE for m in modals) and not refusal  # "I will book": a plan;
-    # "I will not eat meat", "I must avoid nuts": a rule the user keeps
+    return any(m in _FUTURE for m in modals) and not refusal
 
 
 def story(verb: Any) -> bool:
@@ -81,7 +188,9 @@ def story(verb: Any) -> bool:
         auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
         if any(a.tag_ == "VBD" for a in auxes):
             return True  # "I had been", "I was told"
-        durative = any(c.dep_ == "prep" and c.lower_ in ("for", "since") for c in verb.children)
+        durative = any(c.dep_ == "prep" and (c.lower_ == "since" or (
+            c.lower_ == "for" and any(t.lemma_.lower() in _PERIODS for t in c.subtree)))
+            for c in verb.children)  # "for ten years", not "for my neighbour"
         habitual = any(c.dep_ in ("advmod", "neg") and c.lower_ in ("always", "never", "long")
                        for c in verb.children)
         return not (verb.lemma_ == "be" or durative or habitual)
@@ -89,18 +198,50 @@ def story(verb: Any) -> bool:
 
 
 def plan_or_task(verb: Any) -> bool:
-    """Future, progressive, a wish for the task at hand, or one occasion in time."""
+    """Future, progressive, "about to", a wish for the task at hand, one occasion in time,
+    a stance on something else ("I'm sure that..."), or a passing state ("in the mood")."""
     lemma = verb.lemma_.lower()
     auxes = [c for c in verb.children if c.dep_ in ("aux", "auxpass")]
     if verb.tag_ == "VBG" and any(a.lemma_ == "be" for a in auxes):
         return True
     if lemma in _TASK_VERBS:
         return True
-    if lemma in ("go", "be") and any(c.dep_ == "xcomp" for c in verb.children):
+    if lemma in ("go", "be") and any(c.dep_ == "xcomp" or (
+            c.lower_ == "about" and any(x.dep_ == "xcomp" for x in c.children))
+            for c in verb.children):
         return True  # "I'm going to...", "I'm about to start..."
+    if stance(verb):
+        return True
     if any(c.dep_ == "advmod" and c.lower_ in _SEQUENCE for c in verb.children):
         return True  # "then I trace it in Illustrator": a step of a procedure or a story
-    return occasion(verb)
+    return occasion(verb) or in_a_passing_state(verb)
+
+
+def stance(verb: Any) -> bool:
+    """'I'm sure the kids would love it', 'I'm glad you asked': an adjective over a clause
+    of its own is the user's view of that clause, not a trait of theirs; so is agreeing or
+    disagreeing ("I agree with your point"), which is about what someone else said;
+    having an idea or a plan ("I have an idea", "...in mind"), which is about the task at
+    hand; and "I can't wait to...", which is eagerness."""
+    lemma = verb.lemma_.lower()
+    if lemma in _AGREE:
+        return True
+    objects = [c for c in verb.children if c.dep_ == "dobj" and c.pos_ == "NOUN"]
+    if lemma in ("have", "get") and objects and (
+            any(meaning.idea(o.lemma_) for o in objects)
+            or any(_in_mind(t) for t in (verb, *objects))):
+        return True  # "I have an idea", "I have a few names in mind"
+    if lemma == "wait" and any(c.dep_ == "neg" for c in verb.children):
+        return True  # "I can't wait to see it": eagerness, not an ability
+    return lemma == "be" and any(
+        c.dep_ == "acomp" and any(x.dep_ == "ccomp" and any(
+            s.dep_ in ("nsubj", "nsubjpass") for s in x.children) for x in c.children)
+        for c in verb.children)
+
+
+def _in_mind(token: Any) -> bool:
+    return any(p.dep_ == "prep" and p.lower_ == "in" and any(o.lemma_ == "mind" for o in p.children)
+               for p in token.children)
 
 
 def occasion(verb: Any) -> bool:
@@ -113,12 +254,56 @@ def occasion(verb: Any) -> bool:
             return True
         if token.lower_ == "now" and token.head.lower_ != "from" and not _changed(verb):
             return True  # "I've been on the road for 12 hours now"
+        if _the_moment(token) and not _chapter_of_life(verb):
+            return True  # "I'm hungry right now", "I'm at the airport at the moment"
+        if token.lemma_.lower() in _SHORT_SPANS and _after_for(token):
+            return True  # "on hold for an hour": an episode, not a state
         if token.dep_ == "det" and token.lower_ in ("this", "these", "next", "upcoming") \
                 and token.head.dep_ == "pobj":
             return True
         if token.dep_ == "amod" and token.lower_ in ("upcoming", "next") and token.head.dep_ in (
                 "pobj", "dobj"):
             return True
+    return False
+
+
+def _after_for(token: Any) -> bool:
+    """Does a span word follow "for" / "since" within its phrase ("for 12 hours straight")?
+    Read on the words, not the tree: the parser often hangs the count on something else."""
+    doc = token.doc
+    for j in range(token.i - 1, max(token.sent.start, token.i - 5) - 1, -1):
+        if doc[j].lower_ in ("for", "since"):
+            return True
+        if doc[j].pos_ in ("VERB", "AUX", "ADP", "PUNCT"):
+            return False
+    return False
+
+
+def _the_moment(token: Any) -> bool:
+    """'right now', 'just now', 'for now', 'at the moment', 'for the time being'."""
+    if token.lower_ == "now":
+        return token.head.lower_ == "for" or any(c.dep_ == "advmod" for c in token.children)
+    return token.dep_ == "pobj" and token.lemma_.lower() in _MOMENT and token.head.lower_ in (
+        "at", "for") and any(c.lower_ == "the" for c in token.children)
+
+
+def _chapter_of_life(verb: Any) -> bool:
+    """'I'm between jobs right now', 'I'm a student at the moment', 'I'm in Porto for
+    now': being something, or in a situation named without a determiner, is the current
+    chapter of the user's life, which the moment adverb dates but does not end. A state
+    adjective ("hungry") or a definite whereabouts ("at the airport", "on the train") with
+    it is the here and now."""
+    subject = _subject(verb)
+    if verb.lemma_ != "be" or subject is None or subject.lower_ != "i":
+        return False  # "Money is my biggest worry right now": a worry of the moment
+    for child in verb.children:
+        if child.dep_ == "attr" and child.pos_ in ("NOUN", "PROPN"):
+            return True
+        if child.dep_ == "prep":
+            objects = [o for o in child.children if o.dep_ == "pobj"]
+            if objects and not any(c.dep_ in ("det", "poss") for o in objects
+                                   for c in o.children):
+                return True
     return False
 
 
@@ -132,6 +317,35 @@ def _changed(verb: Any) -> bool:
 def passing_state(complement: Any) -> bool:
     """'I'm tired', 'I'm so excited': a mood, not a trait."""
     return complement.pos_ == "ADJ" and meaning.passing(complement.lemma_)
+
+
+def in_a_passing_state(verb: Any) -> bool:
+    """'I'm in the mood for pizza': "be in" a state that is a feeling."""
+    if verb.lemma_ != "be":
+        return False
+    return any(o.dep_ == "pobj" and o.pos_ == "NOUN" and meaning.passing(o.lemma_)
+               for p in verb.children if p.dep_ == "prep" and p.lower_ == "in"
+               for o in p.children)
+
+
+def one_off(head: Any) -> bool:
+    """A request about answering scoped to the item at hand: 'For this email, keep the tone
+    warm', 'Just this once, skip the summary', 'In this answer, leave out the code'. A
+    scope pointing at one thing ("this", "that" on a singular noun, "once") under the
+    request's verb; "next time" and "from now on" look ahead, so they stay lasting."""
+    for child in head.children:
+        if child.dep_ == "prep" and child.lower_ in ("for", "in", "on"):
+            for obj in child.children:
+                if obj.dep_ == "pobj" and obj.tag_ == "NN" and any(
+                        c.dep_ == "det" and c.lower_ in ("this", "that") for c in obj.children
+                ) and not any(c.dep_ == "prep" and c.lower_ == "of" for c in obj.children):
+                    return True  # not "for this kind of question": a class of items
+        if child.dep_ in ("advmod", "npadvmod") and child.lower_ == "once":
+            return True
+        if child.dep_ == "npadvmod" and any(c.dep_ == "det" and c.lower_ == "this"
+                                            for c in child.children):
+            return True  # "this time"
+    return False
 
 
 def someone_else(possessed: Any) -> bool:

@@ -14,7 +14,12 @@ bench counts malformed statements with it):
   conjunction, "to");
 - no object is a pronoun with no noun before it to point back to, or a bare definite noun
   whose referent lies outside the statement ("Prefers not to use them", "Despises the
-  look"); "Dislikes audiobooks unless they include music" is fine.
+  look"); "Dislikes audiobooks unless they include music" is fine;
+- no comparative stands as a direct object ("Prefers warmer", "Enjoys quieter", even when
+  tagged a noun: what is liked is missing; a plain adjective may be a noun the tagger
+  misread: "Keeps kosher", "Speaks Portuguese");
+- no noun is the object of a preposition on the same noun ("Has mixed feelings about mixed
+  feelings", "Keeps an eye on eye"): a pronoun resolved back into its own clause.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from selfmodel.language import parse
-from selfmodel.observer.extractors.inflection import inflect, verb_lemmas
+from selfmodel.observer.extractors.inflection import comparative, inflect, verb_lemmas
 
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
 _OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
@@ -43,7 +48,38 @@ def well_formed(statement: str) -> bool:
     if not words:
         return False
     return (_opens_with_verb(words) and not _first_or_second_person(words)
-            and not _dangling(words[-1]) and not _unresolved_object(words))
+            and not _dangling(words[-1]) and not _unresolved_object(words)
+            and not _adjective_object(words) and not _object_of_itself(words))
+
+
+def _adjective_object(words: list[Any]) -> bool:
+    """'Prefers warmer': a comparative parsed as the verb's object stands for a noun that
+    the rendering lost."""
+    return any((t.dep_ == "dobj" or (t.dep_ == "advmod" and t.i == words[-1].i)) and (
+        (t.tag_ in ("JJR", "JJS") and t.pos_ == "ADJ")
+        or (t.pos_ == "NOUN" and comparative(t.text))) for t in words)  # not "more than"
+
+
+def _object_of_itself(words: list[Any]) -> bool:
+    """'Has mixed feelings about mixed feelings', 'Keeps an eye on eye': a noun phrase under a
+    preposition on the same noun phrase, or beside it as the verb's object."""
+    for t in words:
+        if t.dep_ != "pobj" or t.pos_ != "NOUN" or t.head.dep_ != "prep":
+            continue
+        holder = t.head.head  # the noun the phrase is on, or the verb ("keep an eye on eye")
+        same = [holder] + [c for c in holder.children if c.dep_ in ("dobj", "attr")]
+        if any(n.i != t.i and n.dep_ in ("dobj", "pobj", "attr") and _words(n) == _words(t)
+               and not any(w.tag_ == "HYPH" for w in t.doc[min(n.i, t.i):max(n.i, t.i)])
+               for n in same):
+            return True  # not "step-by-step"
+    return False
+
+
+def _words(noun: Any) -> list[str]:
+    """A noun phrase's words without determiners and prepositional phrases: "boutique
+    hotels" and "chain hotels" differ ("Prefers boutique hotels over chain hotels" is a
+    contrast); "an eye" and "eye" do not."""
+    return [t.lower_ for t in noun.lefts if t.dep_ not in ("det", "poss")] + [noun.lemma_]
 
 
 def _opens_with_verb(words: list[Any]) -> bool:
