@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -93,8 +92,7 @@ async def chat_completions(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     services: Services = request.app.state.services
     tenant = services.directory.authenticate(request.headers)
-    created = services.extras.setdefault("models_created", int(time.time()))
-    data = [{"id": alias, "object": "model", "created": created, "owned_by": "selfmodel"}
+    data = [{"id": alias, "object": "model", "created": services.started, "owned_by": "selfmodel"}
             for alias in services.router.aliases() if tenant.allows(alias)]
     return Response(to_json({"object": "list", "data": data}), media_type=_JSON)
 

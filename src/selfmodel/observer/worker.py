@@ -46,7 +46,7 @@ from selfmodel.personalize.semantic import load_embeddings
 from selfmodel.store.base import QueueEntry, Step, Store
 
 if TYPE_CHECKING:
-    from selfmodel.services import Services
+    from selfmodel.services import Observing
 
 log = logging.getLogger("selfmodel.observer")
 
@@ -311,13 +311,13 @@ async def maintain(store: Store, metrics: Metrics | None, *, retention_seconds: 
         await _sleep_unless(stop, stats_every)
 
 
-def build_workers(services: Services, count: int, *, name: str | None = None,
+def build_workers(services: Observing, count: int, *, name: str | None = None,
                   extractor: Extractor | None = None) -> list[Worker]:
     """``count`` workers sharing one extractor (the app's, when it built one), named
     ``<name>-<i>``."""
-    config: Config = services.config
+    config = services.config
     settings = config.observer
-    extractor = (extractor or services.extras.get("extractor")
+    extractor = (extractor or services.extractor
                  or build_extractor(config, services.router, metrics=services.metrics))
     base = name or default_name()
     return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
@@ -327,11 +327,10 @@ def build_workers(services: Services, count: int, *, name: str | None = None,
             for i in range(count)]
 
 
-async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
+async def run_workers(services: Observing, stop: asyncio.Event, count: int, *,
                       name: str | None = None) -> None:
     """``count`` workers and the maintenance task, until ``stop`` (``selfmodel serve`` runs
-    this in-process; ``selfmodel worker`` runs it alone). ``services`` is a
-    ``selfmodel.services.Services`` (config, store, metrics, router)."""
+    this in-process; ``selfmodel worker`` runs it alone)."""
     workers = build_workers(services, count, name=name)
     prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
     if prepare is not None:
