@@ -17,13 +17,13 @@ from selfmodel.metrics import Metrics
 from selfmodel.observer.capture import MAX_FIELD_BYTES, build_observation, observation_id
 from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.observer.worker import (
+    Observing,
     Worker,
     by_user,
     maintain,
     run_workers,
     short_error,
 )
-from selfmodel.services import Observing
 from selfmodel.store import open_store
 from selfmodel.store.base import QueueEntry, Store
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from selfmodel.config import Tenant
 from selfmodel.domain.experiments import CONTROL, assign_arm
 from selfmodel.domain.models import DecisionRecord, SelfModel
-from selfmodel.observability import note_prepared
 from selfmodel.observer.capture import build_observation
 
 if TYPE_CHECKING:
@@ -81,7 +80,6 @@ class Pipeline:
         ``request_id`` the API layer's (api/surfaces.py ``new_request_id``)."""
         prepared = Prepared(request_id=request_id, tenant=tenant,
                             user_id=user_id, surface=surface, model=model)
-        note_prepared(prepared)
         if user_id is None or opt_out:
             self._count(tenant, "no_user" if user_id is None else "opt_out")
             return prepared

@@ -1,10 +1,10 @@
-"""The parts one running process is made of, built once, bottom-up, and never changed.
+"""The parts one running gateway is made of, built once, bottom-up, and never changed.
 
-``Observing`` is what observation workers need (the gateway's in-process workers and
-``selfmodel worker`` alike); ``Services`` is the gateway's whole set, handed to routes as
-``request.app.state.services``. Both are frozen: every part is built before the set is, so
-no route ever meets a half-built one. Nothing here is a module global, so two apps (two
-tenants' tests, two replicas in one test) never share state.
+``Services`` is handed to routes as ``request.app.state.services``. It is frozen: every part
+is built before the set is (app.py ``build_services``), so no route ever meets a half-built
+one; its workers get the part of it they need (``observing``, observer/worker.py). Nothing
+here is a module global, so two apps (two tenants' tests, two replicas in one test) never
+share state.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from selfmodel.config import Config
 from selfmodel.metrics import Metrics
+from selfmodel.observer.worker import Observing
 from selfmodel.store.base import Store
 from selfmodel.tenants import TenantDirectory
 
@@ -22,18 +23,6 @@ if TYPE_CHECKING:
     from selfmodel.personalize.engine import Personalizer
     from selfmodel.pipeline import Pipeline
     from selfmodel.providers.router import Router
-
-
-@dataclass(frozen=True, slots=True)
-class Observing:
-    """What observation workers run on. ``router``: only when the llm extractor calls a
-    model; ``extractor``: one shared by the workers (None: they build the configured one)."""
-
-    config: Config
-    store: Store
-    metrics: Metrics
-    router: Router | None = None
-    extractor: Extractor | None = None
 
 
 @dataclass(frozen=True, slots=True)

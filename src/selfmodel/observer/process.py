@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 from selfmodel.config import Config, load_config
 from selfmodel.errors import ConfigError
 from selfmodel.metrics import Metrics
-from selfmodel.observer.worker import default_name, run_workers, short_error
-from selfmodel.services import Observing
+from selfmodel.observer.worker import Observing, default_name, run_workers, short_error
 from selfmodel.store import open_store
 
 if TYPE_CHECKING:

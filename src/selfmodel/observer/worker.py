@@ -28,6 +28,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,7 @@ from selfmodel.personalize.semantic import load_embeddings
 from selfmodel.store.base import QueueEntry, Step, Store
 
 if TYPE_CHECKING:
-    from selfmodel.services import Observing
+    from selfmodel.providers.router import Router
 
 log = logging.getLogger("selfmodel.observer")
 
@@ -88,6 +89,21 @@ def by_user(entries: Iterable[QueueEntry]) -> list[list[QueueEntry]]:
 
     ordered = sorted(entries, key=lambda e: (user(e), e.observation.at, e.enqueued_at))
     return [list(group) for _, group in groupby(ordered, key=user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Observing:
+    """What observation workers run on (the gateway's in-process workers, from
+    ``Services.observing``, and ``selfmodel worker`` alike). ``router``: only when the llm
+    extractor calls a model; ``extractor``: one shared by the workers (None: they build the
+    configured one)."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    router: Router | None = None
+    extractor: Extractor | None = None
+
 
 
 class Worker:
