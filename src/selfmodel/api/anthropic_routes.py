@@ -47,7 +47,7 @@ class Messages(Surface):
         user = metadata.get("user_id") if isinstance(metadata, dict) else None
         return chat_user_id(request, (("metadata.user_id", user),))
 
-    def conversation(self, body: Body) -> tuple[Turns, Any]:
+    def conversation(self, body: Body) -> tuple[Turns, object]:
         return body["messages"], body.get("system")
 
     def inject(self, body: Body, block: str, placement: Placement) -> Body:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +45,20 @@ class ChatReader(EventReader):
     """The first choice's content deltas, and the usage total (the last chunk, when the
     request asked for ``stream_options.include_usage``)."""
 
+    def feed(self, data: bytes) -> None:
+        """Chat's events are single ``data:`` lines and the relay feeds whole events, so
+        each line is read as it stands: the hot path skips the general decoder."""
+        for line in data.split(b"\n"):
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                if payload and payload != b"[DONE]":
+                    try:
+                        event = from_json(payload)
+                    except ValueError:
+                        continue
+                    if isinstance(event, dict):
+                        self.event(event)
+
     def event(self, event: dict[str, Any]) -> None:
         choices = event.get("choices")
         if isinstance(choices, list):
@@ -67,7 +81,7 @@ class Chat(Surface):
     def user_id(self, body: Body, request: Request) -> str | None:
         return openai_user_id(body, request)
 
-    def conversation(self, body: Body) -> tuple[Turns, Any]:
+    def conversation(self, body: Body) -> tuple[Turns, object]:
         return body["messages"], None
 
     def inject(self, body: Body, block: str, placement: Placement) -> Body:

@@ -47,7 +47,7 @@ class Responses(Surface):
     def user_id(self, body: Body, request: Request) -> str | None:
         return openai_user_id(body, request)
 
-    def conversation(self, body: Body) -> tuple[Turns, Any]:
+    def conversation(self, body: Body) -> tuple[Turns, object]:
         return input_view(body.get("input")), body.get("instructions")
 
     def inject(self, body: Body, block: str, placement: Placement) -> Body:

@@ -78,7 +78,7 @@ class Surface(ABC):
         """The user the request names, or None; 400 for an invalid id (api/user_ids.py)."""
 
     @abstractmethod
-    def conversation(self, body: Body) -> tuple[Turns, Any]:
+    def conversation(self, body: Body) -> tuple[Turns, object]:
         """The conversation in chat's shape (before injection), and the app's own system
         prompt when the surface keeps it apart (``instructions``, ``system``)."""
 
