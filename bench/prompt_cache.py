@@ -27,7 +27,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +260,8 @@ async def measure(users: int, turns: int, workdir: Path) -> dict[str, dict[str, 
             real = services.pipeline
             try:
                 for variant in VARIANTS:
-                    services.pipeline = real if variant.memo else Forgetful(real)
+                    app.state.services = replace(
+                        services, pipeline=real if variant.memo else Forgetful(real))
                     results[variant.name] = {
                         "no belief changes": await run_variant(bench, variant, users, turns,
                                                                False),
@@ -268,7 +269,7 @@ async def measure(users: int, turns: int, workdir: Path) -> dict[str, dict[str, 
                                                               True),
                     }
             finally:
-                services.pipeline = real
+                app.state.services = services
                 await bench.close()
                 await store.close()
     return results

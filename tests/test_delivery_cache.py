@@ -11,7 +11,7 @@ app's own system prompt verbatim and never observed as the user's words.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def gw(sqlite_url: str, fake: tuple[FakeUpstream, str]) -> Iterator[SurfaceGatew
     with surface_gateway(sqlite_url, deployments, personalize=False, tenants=TENANTS,
                          num_retries=0) as served:
         services = served.app.state.services
-        services.pipeline = RecordingPipeline(services.pipeline)
+        served.app.state.services = replace(services, pipeline=RecordingPipeline(services.pipeline))
         yield served
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from selfmodel.app import create_app
 from selfmodel.config import Config, ServerSettings, StoreSettings
-from selfmodel.exposure import is_loopback, open_bind_refusal
 from selfmodel.logging_setup import redact_path
+from selfmodel.tenants import is_loopback, open_bind_refusal
 from tests.support.processes import Process, start, wait_ready, write_config
 from tests.support.servers import free_port, serve
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -173,8 +174,8 @@ class PersonalizingPipeline:
 
 def personalizing(gw: Running) -> PersonalizingPipeline:
     services = gw.app.state.services
-    services.pipeline = PersonalizingPipeline(services.pipeline)
-    pipeline: PersonalizingPipeline = services.pipeline
+    pipeline = PersonalizingPipeline(services.pipeline)
+    gw.app.state.services = replace(services, pipeline=pipeline)
     return pipeline
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from selfmodel.api.sse import DONE, Delivered, EventSplitter
+from selfmodel.api.openai_routes import ChatReader
+from selfmodel.api.sse import DONE, EventSplitter
 from selfmodel.config import Config
 from selfmodel.errors import (
     GatewayError,
@@ -167,21 +168,21 @@ def test_splitter_handles_crlf_and_a_done_in_the_same_chunk() -> None:
     assert splitter.end() == b"data: [DONE]\r\n\r\n"
 
 
-def test_delivered_reads_the_first_choice_and_usage() -> None:
-    delivered = Delivered(limit=10_000)
-    delivered.add(b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}},'
-                  b'{"index":1,"delta":{"content":"other"}}]}\n\n')
-    delivered.add(b': keep-alive\n\ndata: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n')
-    delivered.add(b'data: {"choices":[],"usage":{"total_tokens":7}}\n\n')
-    assert delivered.answer() == ("Hello", 7)
+def test_the_chat_reader_reads_the_first_choice_and_usage() -> None:
+    reader = ChatReader(limit=10_000)
+    reader.feed(b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}},'
+                b'{"index":1,"delta":{"content":"other"}}]}\n\n')
+    reader.feed(b': keep-alive\n\ndata: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n')
+    reader.feed(b'data: {"choices":[],"usage":{"total_tokens":7}}\n\ndata: [DONE]\n\n')
+    assert reader.answer() == ("Hello", 7)
 
 
-def test_delivered_is_bounded() -> None:
-    delivered = Delivered(limit=100)
+def test_the_chat_reader_is_bounded() -> None:
+    reader = ChatReader(limit=2)
     for _ in range(100):
-        delivered.add(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n')
-    text, _ = delivered.answer()
-    assert 0 < len(text) < 3
+        reader.feed(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n')
+    text, _ = reader.answer()
+    assert text == "xx"
 
 
 def test_splitter_closes_an_unterminated_last_event() -> None:

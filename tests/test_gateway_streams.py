@@ -6,7 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -57,8 +57,8 @@ def gw(sqlite_url: str) -> Iterator[Running]:
 
 def recording(gw: Running) -> RecordingPipeline:
     services = gw.app.state.services
-    services.pipeline = RecordingPipeline(services.pipeline)
-    pipeline: RecordingPipeline = services.pipeline
+    pipeline = RecordingPipeline(services.pipeline)
+    gw.app.state.services = replace(services, pipeline=pipeline)
     return pipeline
 
 

@@ -10,7 +10,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -112,7 +112,7 @@ def store_url(request: pytest.FixtureRequest) -> str:
 def gw(store_url: str) -> Iterator[Gateway]:
     app = create_app(config_for(store_url), run_workers=False)
     extractor = PhraseExtractor()
-    app.state.services.extras["extractor"] = extractor
+    app.state.services = replace(app.state.services, extractor=extractor)
     routes = list(flatten(app.routes))
     with serve(app) as served, httpx.Client(base_url=served.url, timeout=15) as client:
         yield Gateway(served.url, store_url, client, extractor, routes)
@@ -218,7 +218,7 @@ def test_vegetarian_and_short_then_a_correction_flips_the_length(gw: Gateway) ->
 
 def test_without_an_extractor_free_text_stays_queued(gw: Gateway, store_url: str) -> None:
     app = create_app(config_for(store_url), run_workers=False)
-    app.state.services.extras.pop("extractor")  # as in a process built without one
+    app.state.services = replace(app.state.services, extractor=None)  # built without one
     with serve(app) as served, httpx.Client(base_url=served.url) as client:
         headers = {"Authorization": f"Bearer {KEYS['acme']}"}
         client.post("/v1/self-models", json={"user_id": "bob"}, headers=headers)

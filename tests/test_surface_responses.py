@@ -22,7 +22,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from selfmodel.api.responses_routes import ResponsesReader
-from selfmodel.api.surfaces import HoldBack
+from selfmodel.api.sse import HoldBack
 from selfmodel.providers.sse_events import SSEDecoder
 from tests.support.anthropic_wire import anthropic_message, anthropic_sse
 from tests.support.clients import keep

@@ -11,20 +11,19 @@ from typing import Any
 
 import pytest
 
-from selfmodel.api.auth import TenantDirectory
 from selfmodel.config import Config, Policy
 from selfmodel.domain.models import Extraction, Observation, SelfModel
 from selfmodel.metrics import Metrics
 from selfmodel.observer.capture import MAX_FIELD_BYTES, build_observation, observation_id
 from selfmodel.observer.extractors import GrammarExtractor
 from selfmodel.observer.worker import (
+    Observing,
     Worker,
     by_user,
     maintain,
     run_workers,
     short_error,
 )
-from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import QueueEntry, Store
 
@@ -226,8 +225,7 @@ async def test_maintenance_sets_gauges_and_purges_old_observations(store: Store)
 async def test_run_workers_serves_the_queue_until_stopped(store: Store) -> None:
     config = Config.model_validate({"tenants": [{"name": T}],
                                     "observer": {"batch_size": 4}})
-    services = Services(config=config, store=store, directory=TenantDirectory(config),
-                        metrics=Metrics())
+    services = Observing(config, store, Metrics())
     stop = asyncio.Event()
     task = asyncio.create_task(run_workers(services, stop, 3, name="serve"))
     for i in range(20):

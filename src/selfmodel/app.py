@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -17,13 +18,11 @@ from selfmodel.api import (
     responses_routes,
     selfmodel_routes,
 )
-from selfmodel.api.auth import TenantDirectory
 from selfmodel.api.errors import install_error_handlers
 from selfmodel.api.middleware import InFlight, RequestObserver, route_table
 from selfmodel.api.user_ids import UserPathRouting
 from selfmodel.config import Config
 from selfmodel.console import install as install_console
-from selfmodel.exposure import OPEN_WARNING
 from selfmodel.metrics import Metrics
 from selfmodel.observer.extractors import build_extractor
 from selfmodel.observer.worker import run_workers as run_observers
@@ -35,6 +34,7 @@ from selfmodel.services import Services
 from selfmodel.store import open_store
 from selfmodel.store.base import Store
 from selfmodel.store.guard import guarded
+from selfmodel.tenants import OPEN_WARNING, TenantDirectory
 
 log = logging.getLogger("selfmodel")
 
@@ -55,22 +55,18 @@ async def _drain(task: asyncio.Task[None], timeout: float) -> None:
 
 
 def build_services(config: Config, store: Store | None = None) -> Services:
+    """Every part from the ones it needs, then the set: nothing is filled in later."""
     metrics = Metrics()
-    services = Services(
-        config=config,
-        # Budgets, breaker and spool around whichever backend (store/guard.py).
-        store=guarded(config, store or open_store(config.store_url()), metrics),
-        directory=TenantDirectory(config),
-        metrics=metrics,
-    )
-    services.router = Router(config, services.metrics)
-    embedders = ProviderEmbedders(config, services.router, services.metrics)
-    services.extras["embedders"] = embedders
-    services.personalizer = Personalizer(config, embedders=embedders)
-    services.extras["extractor"] = build_extractor(config, services.router,
-                                                   metrics=services.metrics)
-    services.pipeline = Pipeline(services)
-    return services
+    # Budgets, breaker and spool around whichever backend (store/guard.py).
+    guarded_store = guarded(config, store or open_store(config.store_url()), metrics)
+    router = Router(config, metrics)
+    embedders = ProviderEmbedders(config, router, metrics)
+    personalizer = Personalizer(config, embedders=embedders)
+    return Services(
+        config=config, store=guarded_store, metrics=metrics, directory=TenantDirectory(config),
+        router=router, personalizer=personalizer, embedders=embedders,
+        pipeline=Pipeline(config, guarded_store, metrics, personalizer),
+        extractor=build_extractor(config, router, metrics=metrics), started=int(time.time()))
 
 
 def create_app(config: Config, *, store: Store | None = None,
@@ -90,15 +86,14 @@ def create_app(config: Config, *, store: Store | None = None,
         await services.router.start()
         stop = asyncio.Event()
         count = config.observer.workers if run_workers else 0
-        workers = asyncio.create_task(run_observers(services, stop, count)) if count else None
+        workers = (asyncio.create_task(run_observers(services.observing(), stop, count))
+                   if count else None)
         try:
             yield
         finally:
             # Streams cut at the end of the grace period are still recording their exchange.
             await inflight.wait(max(config.server.graceful_timeout, 1.0))
-            drain = getattr(services.pipeline, "drain", None)  # a test's stand-in has none
-            if drain is not None:
-                await drain(config.server.graceful_timeout)
+            await services.pipeline.drain(config.server.graceful_timeout)
             # Then the workers: what they hold is finished and acked, the rest stays queued.
             stop.set()
             if workers is not None:

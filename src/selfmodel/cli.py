@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from selfmodel.config import Config, default_config, discover_config, key_digest, load_config
 from selfmodel.errors import ConfigError
-from selfmodel.exposure import open_bind_refusal
 from selfmodel.logging_setup import configure_logging
 from selfmodel.store.base import StoreError
+from selfmodel.tenants import open_bind_refusal
 
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -1,9 +1,9 @@
 """What one request did, noted by the parts that know it and read once when the response ended.
 
-Authentication knows the tenant, the route knows the model alias, the pipeline knows the user
-and the beliefs it applied, the router knows how long the provider kept us waiting; none of
-them sees the others or the ASGI middleware that turns this into metrics and the request's log
-line (``api/middleware.py``). A ``ContextVar`` carries the ``Trace`` between them, so no
+Authentication knows the tenant, the route knows the model alias, the router knows how long
+the provider kept us waiting; none of them sees the others or the ASGI middleware that turns
+this into metrics and the request's log line (``api/middleware.py``; the pipeline's decision
+reaches it in the request's state). A ``ContextVar`` carries the ``Trace`` between them, so no
 parameter is threaded through every call. Tasks started inside a request (a stream's relay,
 a shielded write) copy the context and so write to the same ``Trace``.
 
@@ -16,25 +16,20 @@ from __future__ import annotations
 
 import time
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from selfmodel.pipeline import Prepared
-
-__all__ = ["Trace", "begin", "current", "end", "note_model", "note_prepared",
-           "note_stream_error", "note_tenant"]
+__all__ = ["Trace", "begin", "current", "end", "note_model", "note_stream_error",
+           "note_tenant"]
 
 
 class Trace:
     """One request's facts. Labels hold configured names only (never what a caller sent)."""
 
-    __slots__ = ("first_chunk", "last_chunk", "model", "prepared", "provider_seconds",
+    __slots__ = ("first_chunk", "last_chunk", "model", "provider_seconds",
                  "provider_started", "status", "stream_error", "tenant")
 
     def __init__(self) -> None:
         self.tenant: str | None = None
         self.model: str | None = None
-        self.prepared: Prepared | None = None
         self.status = 0
         self.provider_started = 0.0  # perf_counter when the first provider call began
         self.provider_seconds = 0.0  # time spent inside provider calls (retries included)
@@ -95,10 +90,3 @@ def note_stream_error(error_type: str) -> None:
     trace = _CURRENT.get()
     if trace is not None:
         trace.stream_error = error_type
-
-
-def note_prepared(prepared: Prepared) -> None:
-    """The pipeline's decision; read when the request ends, so later changes are seen."""
-    trace = _CURRENT.get()
-    if trace is not None:
-        trace.prepared = prepared

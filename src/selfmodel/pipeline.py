@@ -15,24 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from selfmodel.config import Tenant
-from selfmodel.domain.experiments import assign_arm
+from selfmodel.domain.experiments import CONTROL, assign_arm
 from selfmodel.domain.models import DecisionRecord, SelfModel
-from selfmodel.observability import note_prepared
 from selfmodel.observer.capture import build_observation
 
 if TYPE_CHECKING:
-    from selfmodel.personalize.engine import Personalization
-    from selfmodel.services import Services
+    from selfmodel.config import Config
+    from selfmodel.metrics import Metrics
+    from selfmodel.personalize.engine import Personalization, Personalizer
+    from selfmodel.store.base import Store
 
 log = logging.getLogger("selfmodel.pipeline")
-
-CONTROL = "control"
 
 
 @dataclass
@@ -53,15 +51,15 @@ class Prepared:
     at: float = field(default_factory=time.time)
 
 
-def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
-
-
 class Pipeline:
     """Personalization before the call, durable capture after it."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, config: Config, store: Store, metrics: Metrics,
+                 personalizer: Personalizer) -> None:
+        self._retention = config.server.decision_retention_days * 86400
+        self._store = store
+        self._metrics = metrics
+        self._personalizer = personalizer
         self._writes: set[asyncio.Future[None]] = set()  # record_exchange calls in flight
 
     async def prepare(
@@ -73,49 +71,47 @@ class Pipeline:
         user_id: str | None,
         opt_out: bool,
         conversation: str,
-        request_id: str | None = None,
+        request_id: str,
         thread: str | None = None,
     ) -> Prepared:
         """Decide personalization for one request. ``conversation`` is the request's recent
         user text, used to rank beliefs by relevance; ``thread`` the key of the conversation
-        it belongs to (personalize/threads.py), which keeps its block the same across turns."""
-        prepared = Prepared(request_id=request_id or new_request_id(), tenant=tenant,
+        it belongs to (personalize/threads.py), which keeps its block the same across turns;
+        ``request_id`` the API layer's (api/surfaces.py ``new_request_id``)."""
+        prepared = Prepared(request_id=request_id, tenant=tenant,
                             user_id=user_id, surface=surface, model=model)
-        note_prepared(prepared)
         if user_id is None or opt_out:
             self._count(tenant, "no_user" if user_id is None else "opt_out")
             return prepared
-        decision = DecisionRecord(request_id=prepared.request_id, tenant=tenant.name,
-                                  user_id=user_id, at=prepared.at, model=model,
-                                  surface=surface, personalized=False)
-        prepared.decision = decision
         try:
-            self_model, consent = await self.services.store.get_profile(tenant.name, user_id)
+            self_model, consent = await self._store.get_profile(tenant.name, user_id)
         except Exception as exc:  # the store is down: unpersonalized, never fail the chat
             log.warning("store unavailable; forwarding unpersonalized: %s", exc)
-            self.services.metrics.store_errors.labels("get_model").inc()
-            decision.reason = "store unavailable"
-            self._count(tenant, "store_error")
+            self._metrics.store_errors.labels("get_model").inc()
             # Still observed (the record is spooled if need be) where consent is implied;
             # a withdrawal we could not read is honoured by the worker before it applies.
             prepared.observe = prepared.consent_unchecked = tenant.policy.consent == "implied"
-            return prepared
+            return self._decided(prepared, "store_error", "store unavailable")
         if not tenant.policy.consent_allows(consent):
-            decision.reason = "no consent: withdrawn, or required and not given"
-            self._count(tenant, "no_consent")
-            return prepared
+            return self._decided(prepared, "no_consent",
+                                 "no consent: withdrawn, or required and not given")
         prepared.observe = True
         prepared.arm = self._arm(tenant, user_id, self_model)
-        decision.arm = prepared.arm
         if prepared.arm == CONTROL:
-            decision.reason = "control arm of the holdout experiment"
-            self._count(tenant, "control")
-            return prepared
-        await self.services.personalizer.prepare(
+            return self._decided(prepared, "control", "control arm of the holdout experiment")
+        await self._personalizer.prepare(  # a provider's request vector, if the tenant names one
             tenant=tenant, user_id=user_id, model=self_model, conversation=conversation,
             now=prepared.at, thread=thread)
-        self._personalize(prepared, decision, self_model, conversation, thread)
-        return prepared
+        result = self._personalizer.personalize(
+            tenant=tenant, user_id=user_id, model=self_model, conversation=conversation,
+            now=prepared.at, thread=thread)
+        if result.error or not result.text:
+            outcome = "template_error" if result.error else "empty"
+            return self._decided(prepared, outcome, result.error or "nothing to apply", result)
+        prepared.system_text = result.text
+        self._metrics.beliefs_applied.observe(len(result.applied))
+        return self._decided(prepared, "cold_start" if result.cold_start else "personalized",
+                             "", result)
 
     def _arm(self, tenant: Tenant, user_id: str, model: SelfModel | None) -> str | None:
         if tenant.experiment is None:
@@ -123,30 +119,21 @@ class Pipeline:
         recorded = model.experiments if model is not None else {}
         return assign_arm(tenant.name, user_id, tenant.experiment, recorded)
 
-    def _personalize(self, prepared: Prepared, decision: DecisionRecord,
-                     model: SelfModel | None, conversation: str, thread: str | None) -> None:
-        assert prepared.user_id is not None
-        result: Personalization = self.services.personalizer.personalize(
-            tenant=prepared.tenant, user_id=prepared.user_id, model=model,
-            conversation=conversation, now=prepared.at, thread=thread)
-        decision.template = result.template
-        decision.template_version = result.template_version
-        decision.cold_start = result.cold_start
-        decision.left_out, decision.left_out_ids = result.left_out, result.left_out_ids
-        if result.error or not result.text:
-            decision.reason = result.error or "nothing to apply"
-            self._count(prepared.tenant, "template_error" if result.error else "empty")
-            return
-        decision.personalized = True
-        decision.beliefs = result.applied
-        decision.defaults = result.defaults
-        decision.system_prompt = result.text
-        prepared.system_text = result.text
-        self.services.metrics.beliefs_applied.observe(len(result.applied))
-        self._count(prepared.tenant, "cold_start" if result.cold_start else "personalized")
+    def _decided(self, prepared: Prepared, outcome: str, reason: str,
+                 result: Personalization | None = None) -> Prepared:
+        """``prepared`` with its decision record, built in one call from the personalizer's
+        result (when it ran), and the outcome counted."""
+        fields = result.record_fields() if result is not None else {}
+        prepared.decision = DecisionRecord(
+            request_id=prepared.request_id, tenant=prepared.tenant.name,
+            user_id=prepared.user_id, at=prepared.at, model=prepared.model,
+            surface=prepared.surface, arm=prepared.arm, reason=reason,
+            personalized=prepared.system_text is not None, **fields)
+        self._count(prepared.tenant, outcome)
+        return prepared
 
     def _count(self, tenant: Tenant, outcome: str) -> None:
-        self.services.metrics.personalized.labels(tenant.name, outcome).inc()
+        self._metrics.personalized.labels(tenant.name, outcome).inc()
 
     async def finish(
         self,
@@ -180,16 +167,15 @@ class Pipeline:
             # An erasure after the request began drops this exchange (store/_codec.py).
             observation.began_at = prepared.at
             observation.consent_unchecked = prepared.consent_unchecked
-        retention = self.services.config.server.decision_retention_days * 86400
         write = self._track(
-            self.services.store.record_exchange(prepared.decision, observation, retention))
+            self._store.record_exchange(prepared.decision, observation, self._retention))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.error("could not record exchange %s", prepared.request_id, exc_info=True)
-            self.services.metrics.store_errors.labels("record_exchange").inc()
+            self._metrics.store_errors.labels("record_exchange").inc()
 
     def _track(self, write: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         """The write as a task the shutdown can wait for: a stream cut off past the grace

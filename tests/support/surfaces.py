@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -79,7 +79,8 @@ def surface_gateway(store_url: str, deployments: list[tuple[str, str, str | None
     services = app.state.services
     pipeline = None
     if personalize:
-        pipeline = services.pipeline = PersonalizingPipeline(services.pipeline)
+        pipeline = PersonalizingPipeline(services.pipeline)
+        app.state.services = replace(services, pipeline=pipeline)
     with serve(app) as served:
         yield SurfaceGateway(served, app, pipeline)
 

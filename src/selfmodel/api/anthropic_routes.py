@@ -14,25 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from selfmodel.api.bodies import json_object, message_list, require_string
-from selfmodel.api.openai_routes import recent_user_text
-from selfmodel.api.surfaces import (
-    EventReader,
-    Wire,
-    accept,
-    answer,
-    check_type,
-    open_exchange,
-    relay,
-)
+from selfmodel.api.bodies import check_type, json_object, message_list, require_string
+from selfmodel.api.sse import EventReader, HeldEvents, HoldBack
+from selfmodel.api.surfaces import REQUEST_ID, Body, Surface, Turns, begin, handle
 from selfmodel.api.user_ids import chat_user_id, header_user_id
 from selfmodel.errors import GatewayError, InvalidRequest
-from selfmodel.personalize.inject import inject_messages
-from selfmodel.personalize.threads import opening
+from selfmodel.personalize.inject import Placement, inject_messages
 from selfmodel.providers import messages_path
+from selfmodel.providers.answers import Reply, Stream
+from selfmodel.providers.router import Router
 from selfmodel.providers.sse_events import frame
 
 _ROLES = ("user", "assistant")
@@ -41,51 +35,78 @@ _TERMINAL = (b"event: message_stop", b"event:message_stop")
 router = APIRouter()
 
 
+class Messages(Surface):
+    name = "messages"
+
+    def check(self, body: Body, max_items: int) -> None:
+        check_messages(body, max_items)
+
+    def user_id(self, body: Body, request: Request) -> str | None:
+        """``metadata.user_id``, else the ``x-selfmodel-user`` header (api/user_ids.py)."""
+        metadata = body.get("metadata")
+        user = metadata.get("user_id") if isinstance(metadata, dict) else None
+        return chat_user_id(request, (("metadata.user_id", user),))
+
+    def conversation(self, body: Body) -> tuple[Turns, object]:
+        return body["messages"], body.get("system")
+
+    def inject(self, body: Body, block: str, placement: Placement) -> Body:
+        inject_messages(body, block, placement)
+        return body
+
+    async def complete(self, router: Router, alias: str, body: Body, headers: Headers) -> Reply:
+        return await messages_path.complete(router, alias, body, headers)
+
+    async def stream(self, router: Router, alias: str, body: Body, headers: Headers) -> Stream:
+        return await messages_path.stream(router, alias, body, headers)
+
+    def answer(self, body: bytes) -> tuple[str, int]:
+        return answer_text(body)
+
+    def reader(self) -> EventReader:
+        return MessagesReader()
+
+    def held(self) -> HeldEvents:
+        return HoldBack(_TERMINAL)
+
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        return error.to_anthropic()
+
+    def error_event(self, error: GatewayError) -> bytes:
+        return frame("error", error.to_anthropic())
+
+
+class CountTokens(Messages):
+    """A count_tokens body: a message request without max_tokens, stream or metadata (the
+    user comes from the ``x-selfmodel-user`` header)."""
+
+    def check(self, body: Body, max_items: int) -> None:
+        check_count(body, max_items)
+
+    def user_id(self, body: Body, request: Request) -> str | None:
+        return header_user_id(request)
+
+
+MESSAGES, COUNT_TOKENS = Messages(), CountTokens()
+
+
 async def create_message(request: Request) -> Response:
-    accepted = await accept(request, check_messages)
-    body = accepted.body
-    exchange = await open_exchange(request, accepted, "messages", user_id_of(body, request),
-                                   body["messages"], body.get("system"))
-    if exchange.prepared.system_text:
-        inject_messages(body, exchange.prepared.system_text, accepted.tenant.policy.placement)
-    services, headers = accepted.services, request.headers
-    if body.get("stream"):
-        stream = await messages_path.stream(services.router, accepted.alias, body, headers)
-        return relay(exchange, stream, WIRE)
-    reply = await messages_path.complete(services.router, accepted.alias, body, headers)
-    return await answer(exchange, reply, WIRE)
+    return await handle(request, MESSAGES)
 
 
 async def count_tokens(request: Request) -> Response:
     """``POST /v1/messages/count_tokens``: what the request would cost as the provider would
-    receive it, the user's personalization block included (the user from the
-    ``x-selfmodel-user`` header: Anthropic's count body has no metadata). Nothing is
-    recorded or observed: no answer is given."""
-    accepted = await accept(request, check_count)
-    body = accepted.body
-    user = header_user_id(request)
-    prepared = await accepted.pipeline.prepare(
-        tenant=accepted.tenant, surface="messages", model=accepted.alias, user_id=user,
-        opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
-        conversation=recent_user_text(body["messages"]), request_id=request.state.request_id,
-        thread=opening(body["messages"], body.get("system")))
-    if prepared.system_text:
-        inject_messages(body, prepared.system_text, accepted.tenant.policy.placement)
-    reply = await messages_path.count_tokens(accepted.services.router, accepted.alias, body,
-                                             request.headers)
+    receive it, the user's personalization block included. Nothing is recorded or
+    observed: no answer is given."""
+    exchange = await begin(request, COUNT_TOKENS)
+    reply = await messages_path.count_tokens(exchange.services.router, exchange.alias,
+                                             exchange.body, request.headers)
     return Response(reply.body, media_type="application/json",
-                    headers={"x-selfmodel-request-id": prepared.request_id})
+                    headers={REQUEST_ID: exchange.prepared.request_id})
 
 
 router.add_route("/v1/messages", create_message, methods=["POST"])
 router.add_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
-
-
-def user_id_of(body: dict[str, Any], request: Request) -> str | None:
-    """``metadata.user_id``, else the ``x-selfmodel-user`` header (api/user_ids.py)."""
-    metadata = body.get("metadata")
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    return chat_user_id(request, (("metadata.user_id", user),))
 
 
 def check_messages(body: dict[str, Any], max_messages: int) -> None:
@@ -177,11 +198,3 @@ def answer_text(body: bytes) -> tuple[str, int]:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def error_event(error: GatewayError) -> bytes:
-    return frame("error", error.to_anthropic())
-
-
-WIRE = Wire(terminal=_TERMINAL, reader=MessagesReader, error_event=error_event,
-            answer=answer_text)

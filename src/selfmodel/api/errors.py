@@ -1,4 +1,4 @@
-"""The one place errors become HTTP responses, in OpenAI's format (Anthropic's on /v1/messages).
+"""The one place errors become HTTP responses, in the surface's format (OpenAI's by default).
 
 FastAPI's own 422 validation list and Starlette's HTML-ish 404/405 are translated too, so a
 client only ever sees ``{"error": {"message", "type", "param", "code"}}``.
@@ -25,8 +25,16 @@ log = logging.getLogger("selfmodel.api")
 
 
 def error_response(request: Request, exc: GatewayError) -> JSONResponse:
-    anthropic = request.url.path.startswith("/v1/messages")
-    body = exc.to_anthropic() if anthropic else exc.to_openai()
+    """The error as the request's surface shapes it (``api.surfaces.begin`` names it before
+    anything can fail); a request refused before any route ran (an unknown path or method)
+    gets Anthropic's shape under /v1/messages, OpenAI's elsewhere."""
+    surface = getattr(request.state, "surface", None)
+    if surface is not None:
+        body = surface.error_body(exc)
+    elif request.url.path.startswith("/v1/messages"):
+        body = exc.to_anthropic()
+    else:
+        body = exc.to_openai()
     headers = dict(exc.headers)
     request_id = getattr(request.state, "request_id", None)
     if request_id:

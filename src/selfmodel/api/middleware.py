@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from selfmodel import observability
 from selfmodel.metrics import Metrics
 from selfmodel.observability import Trace
+from selfmodel.pipeline import Prepared
 
 access_log = logging.getLogger("selfmodel.access")
 log = logging.getLogger("selfmodel.api")
@@ -127,7 +128,8 @@ class RequestObserver:
             route = self.routes.get(scope.get("endpoint"), "unmatched")
             whole = ended - started
             own = max(0.0, whole - trace.provider_span())
-            model, tenant = labels_of(trace)
+            prepared = prepared_of(scope)
+            model, tenant = labels_of(trace, prepared)
             series = self._children(route, model, tenant, trace.status)
             series.requests.inc()
             series.latency.observe(whole)
@@ -137,9 +139,10 @@ class RequestObserver:
             if trace.stream_error is not None:
                 self.metrics.provider_errors.labels(model, trace.stream_error).inc()
             if route not in _QUIET and access_log.isEnabledFor(logging.INFO):
-                fields = request_fields(scope, trace, route, model, tenant, whole, own, started)
-                if self.debug_content:
-                    add_debug_content(fields, trace)
+                fields = request_fields(scope, trace, prepared, route, model, tenant, whole,
+                                        own, started)
+                if self.debug_content and prepared is not None:
+                    add_debug_content(fields, prepared)
                 access_log.info("request", extra={"fields": fields})
         except Exception:
             log.exception("recording request metrics failed")
@@ -171,9 +174,16 @@ def route_table(routers: Iterable[APIRouter]) -> dict[object, str]:
     return table
 
 
-def labels_of(trace: Trace) -> tuple[str, str]:
+def prepared_of(scope: Scope) -> Prepared | None:
+    """The pipeline's decision for the request, as ``api.surfaces.begin`` left it in the
+    request's state; read when the request ends, so later changes are seen."""
+    state = scope.get("state")
+    prepared = state.get("prepared") if isinstance(state, dict) else None
+    return prepared if isinstance(prepared, Prepared) else None
+
+
+def labels_of(trace: Trace, prepared: Prepared | None) -> tuple[str, str]:
     """(model, tenant) as noted, or from the pipeline's decision; ``-`` when unknown."""
-    prepared = trace.prepared
     model = trace.model or (prepared.model if prepared is not None else None)
     tenant = trace.tenant or (prepared.tenant.name if prepared is not None else None)
     return model or UNKNOWN, tenant or UNKNOWN
@@ -184,11 +194,11 @@ def user_hash(tenant: str, user_id: str) -> str:
     return hashlib.sha256(f"{tenant}\x00{user_id}".encode()).hexdigest()[:12]
 
 
-def request_fields(scope: Scope, trace: Trace, route: str, model: str, tenant: str,
-                   whole: float, own: float, started: float) -> dict[str, Any]:
+def request_fields(scope: Scope, trace: Trace, prepared: Prepared | None, route: str,
+                   model: str, tenant: str, whole: float, own: float,
+                   started: float) -> dict[str, Any]:
     """The log line's fields: identifiers, outcome, timings; no content, no keys."""
     state = scope.get("state")
-    prepared = trace.prepared
     fields: dict[str, Any] = {
         "request_id": state.get("request_id") if isinstance(state, dict) else None,
         "method": scope.get("method"), "route": route, "status": trace.status,
@@ -210,9 +220,7 @@ def request_fields(scope: Scope, trace: Trace, route: str, model: str, tenant: s
     return fields
 
 
-def add_debug_content(fields: dict[str, Any], trace: Trace) -> None:
+def add_debug_content(fields: dict[str, Any], prepared: Prepared) -> None:
     """``server.debug_log_content: true`` only: the raw user id and the injected block."""
-    prepared = trace.prepared
-    if prepared is not None:
-        fields["user_id"] = prepared.user_id
-        fields["system_text"] = prepared.system_text
+    fields["user_id"] = prepared.user_id
+    fields["system_text"] = prepared.system_text

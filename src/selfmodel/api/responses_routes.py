@@ -14,24 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from selfmodel.api.bodies import json_object, require_string
-from selfmodel.api.openai_routes import user_id_of
-from selfmodel.api.surfaces import (
-    EventReader,
-    Wire,
-    accept,
-    answer,
-    check_type,
-    open_exchange,
-    relay,
-)
+from selfmodel.api.bodies import check_type, json_object, require_string
+from selfmodel.api.sse import EventReader, HeldEvents, HoldBack
+from selfmodel.api.surfaces import Body, Surface, Turns, handle
+from selfmodel.api.user_ids import openai_user_id
 from selfmodel.errors import ContextTooLarge, GatewayError, InvalidRequest
-from selfmodel.personalize.inject import inject_responses
+from selfmodel.personalize.inject import Placement, inject_responses
 from selfmodel.providers import responses_path
+from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.responses_request import parts_text
+from selfmodel.providers.router import Router
 from selfmodel.providers.sse_events import frame
 
 _ROLES = ("user", "assistant", "system", "developer")
@@ -42,20 +38,54 @@ _WITHOUT_INPUT = ("previous_response_id", "prompt", "conversation")
 router = APIRouter()
 
 
+class Responses(Surface):
+    name = "responses"
+
+    def check(self, body: Body, max_items: int) -> None:
+        check_responses(body, max_items)
+
+    def user_id(self, body: Body, request: Request) -> str | None:
+        return openai_user_id(body, request)
+
+    def conversation(self, body: Body) -> tuple[Turns, object]:
+        return input_view(body.get("input")), body.get("instructions")
+
+    def inject(self, body: Body, block: str, placement: Placement) -> Body:
+        inject_responses(body, block, placement)
+        return body
+
+    async def complete(self, router: Router, alias: str, body: Body, headers: Headers) -> Reply:
+        return await responses_path.complete(router, alias, body)
+
+    async def stream(self, router: Router, alias: str, body: Body, headers: Headers) -> Stream:
+        return await responses_path.stream(router, alias, body)
+
+    def answer(self, body: bytes) -> tuple[str, int]:
+        return answer_text(body)
+
+    def reader(self) -> EventReader:
+        return ResponsesReader()
+
+    def held(self) -> HeldEvents:
+        return HoldBack(_TERMINAL)
+
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        return error.to_openai()
+
+    def error_event(self, error: GatewayError) -> bytes:
+        """The Responses API's ``error`` event; its ``error`` object makes the openai SDK
+        raise."""
+        details = error.to_openai()["error"]
+        return frame("error", {"type": "error", "sequence_number": 0, "code": error.code,
+                               "message": error.message, "param": error.param,
+                               "error": details})
+
+
+RESPONSES = Responses()
+
+
 async def create_response(request: Request) -> Response:
-    accepted = await accept(request, check_responses)
-    body = accepted.body
-    exchange = await open_exchange(request, accepted, "responses", user_id_of(body, request),
-                                   input_view(body.get("input")), body.get("instructions"))
-    if exchange.prepared.system_text:
-        inject_responses(body, exchange.prepared.system_text,
-                         accepted.tenant.policy.placement)
-    services = accepted.services
-    if body.get("stream"):
-        stream = await responses_path.stream(services.router, accepted.alias, body)
-        return relay(exchange, stream, WIRE)
-    reply = await responses_path.complete(services.router, accepted.alias, body)
-    return await answer(exchange, reply, WIRE)
+    return await handle(request, RESPONSES)
 
 
 router.add_route("/v1/responses", create_response, methods=["POST"])
@@ -148,14 +178,3 @@ def _total_tokens(response: Any) -> int:
     usage = response.get("usage") if isinstance(response, dict) else None
     total = usage.get("total_tokens") if isinstance(usage, dict) else None
     return total if isinstance(total, int) else 0
-
-
-def error_event(error: GatewayError) -> bytes:
-    """The Responses API's ``error`` event; its ``error`` object makes the openai SDK raise."""
-    details = error.to_openai()["error"]
-    return frame("error", {"type": "error", "sequence_number": 0, "code": error.code,
-                           "message": error.message, "param": error.param, "error": details})
-
-
-WIRE = Wire(terminal=_TERMINAL, reader=ResponsesReader, error_event=error_event,
-            answer=answer_text)

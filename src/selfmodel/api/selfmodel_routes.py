@@ -48,7 +48,6 @@ from selfmodel.domain.update import (
 )
 from selfmodel.errors import InvalidRequest, NotFound, PermissionDenied, StoreUnavailable
 from selfmodel.observer.apply import apply_observation_detailed, is_structured, needs_extractor
-from selfmodel.personalize.provider_embedding import ProviderEmbedders
 from selfmodel.personalize.semantic import Embedder, with_vectors
 from selfmodel.services import Services
 from selfmodel.store.base import Mutation, StoreError
@@ -60,7 +59,7 @@ MAX_BODY = 128 * 1024
 PREFIX = "/v1/self-models"
 
 
-# -- plumbing -------------------------------------------------------------------------------
+# -- plumbing (store_failures, mutate_belief and check_edit_text serve the console too) --
 
 def _caller(request: Request) -> tuple[Services, Tenant]:
     """The app's services and the caller's tenant; 401 before anything else is looked at."""
@@ -69,8 +68,9 @@ def _caller(request: Request) -> tuple[Services, Tenant]:
 
 
 @contextmanager
-def _store(services: Services, operation: str) -> Iterator[None]:
-    """Store failures become 503 with a message a person can act on."""
+def store_failures(services: Services, operation: str) -> Iterator[None]:
+    """Store failures become 503 with a message a person can act on (the API's routes and
+    the console's actions alike)."""
     try:
         yield
     except (StoreError, OSError) as exc:
@@ -90,7 +90,7 @@ def _unknown_user(user_id: str) -> NotFound:
 
 
 async def _model(services: Services, tenant: Tenant, user_id: str) -> SelfModel:
-    with _store(services, "get_model"):
+    with store_failures(services, "get_model"):
         model = await services.store.get_model(tenant.name, user_id)
     if model is None:
         raise _unknown_user(user_id)
@@ -105,7 +105,7 @@ async def create_self_model(request: Request) -> JSONResponse:
     services, tenant = _caller(request)
     data = validated(CreateIn, await _body(request))
     user_id = checked_user_id(data.user_id)
-    with _store(services, "create_model"):
+    with store_failures(services, "create_model"):
         existing = await services.store.get_model(tenant.name, user_id)
         model = existing or await services.store.create_model(
             tenant.name, user_id, data.context_dict())
@@ -170,9 +170,9 @@ async def post_observation(user_id: str, request: Request) -> JSONResponse:
     if is_structured(observation):
         _check_structured_text(observation, tenant.policy)
     observation.began_at = began
-    with _store(services, "enqueue"):
+    with store_failures(services, "enqueue"):
         await services.store.enqueue(observation)
-    extractor = services.extras.get("extractor")
+    extractor = services.extractor
     if wait and (extractor is not None or not needs_extractor(observation)):
         applied = await _apply_now(services, tenant, observation, extractor)
         if applied is not None:
@@ -212,7 +212,7 @@ def _flag(raw: str | None, name: str) -> bool:
 
 
 async def _require_consent(services: Services, tenant: Tenant, user_id: str) -> None:
-    with _store(services, "get_consent"):
+    with store_failures(services, "get_consent"):
         consent = await services.store.get_consent(tenant.name, user_id)
     if not tenant.policy.consent_allows(consent):
         raise PermissionDenied(
@@ -237,7 +237,7 @@ async def _apply_now(services: Services, tenant: Tenant, observation: Observatio
     try:
         result = await apply_observation_detailed(
             services.store, extractor, observation, policy=tenant.policy,
-            metrics=services.metrics, embedders=services.extras.get("embedders"))
+            metrics=services.metrics, embedders=services.embedders)
     except Exception:  # the observation is durably queued: the worker retries it
         log.exception("inline apply of %s failed; left to the workers", observation.id)
         return None
@@ -258,13 +258,12 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
     user_id = path_user_id(user_id)
     data = validated(PatchIn, await _body(request))
     data.check_edit()
-    _check_edit_text(data, tenant.policy)
-    embedders: ProviderEmbedders | None = services.extras.get("embedders")
-    embedder = embedders.for_tenant(tenant) if embedders else None
-    if embedders and embedder is not None and data.statement:  # its vector, fetched now
-        await embedder.fetch([data.statement], embedders.write_timeout, backlog=True)
+    check_edit_text(data, tenant.policy)
+    embedder = services.embedders.for_tenant(tenant)
+    if embedder is not None and data.statement:  # its vector, fetched now
+        await embedder.fetch([data.statement], services.embedders.write_timeout, backlog=True)
     mutate, held = belief_change(data, belief_id, tenant.policy, embedder)
-    model = await _mutate(services, tenant, user_id, belief_id, mutate)
+    model = await mutate_belief(services, tenant, user_id, belief_id, mutate)
     belief = model.belief(held[0])
     if belief is None:  # deleted by a concurrent request right after this edit
         raise NotFound(f"User {user_id!r} has no belief {held[0]!r}.", param="belief_id")
@@ -292,18 +291,20 @@ def belief_change(data: PatchIn, belief_id: str, policy: Policy,
     return mutate, held
 
 
-def _check_edit_text(data: PatchIn, policy: Policy) -> None:
+def check_edit_text(data: PatchIn, policy: Policy) -> None:
+    """An edit's new value or statement, refused (400) as any belief text would be."""
     for field in ("value", "statement"):
         text = getattr(data, field)
         if text is not None:
             _refuse_field(field, text, policy)
 
 
-async def _mutate(services: Services, tenant: Tenant, user_id: str, belief_id: str,
+async def mutate_belief(services: Services, tenant: Tenant, user_id: str, belief_id: str,
                   fn: Mutation) -> SelfModel:
-    """A user action on an existing model; 404 for an unknown user or belief."""
+    """A user action on an existing model (PATCH, DELETE and the console); 404 for an
+    unknown user or belief, 503 when the store fails."""
     try:
-        with _store(services, "mutate_model"):
+        with store_failures(services, "mutate_model"):
             model = await services.store.mutate_model(tenant.name, user_id, fn, create=False)
     except BeliefNotFound:
         raise NotFound(f"User {user_id!r} has no belief {belief_id!r}.",
@@ -318,7 +319,7 @@ async def delete_one_belief(user_id: str, belief_id: str, request: Request) -> R
     """Forget one belief and its evidence."""
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
-    await _mutate(services, tenant, user_id, belief_id,
+    await mutate_belief(services, tenant, user_id, belief_id,
                   lambda model: delete_belief(model, belief_id))
     return Response(status_code=204)
 
@@ -331,7 +332,7 @@ async def export_self_model(user_id: str, request: Request) -> JSONResponse:
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
     store, name = services.store, tenant.name
-    with _store(services, "export"):
+    with store_failures(services, "export"):
         model = await store.get_model(name, user_id)
         consent = await store.get_consent(name, user_id)
         observations = await store.list_observations(name, user_id)
@@ -356,7 +357,7 @@ async def erase_self_model(user_id: str, request: Request) -> Response:
     """Erase beliefs, observations, decision records and consent of the user (204)."""
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
-    with _store(services, "delete_model"):
+    with store_failures(services, "delete_model"):
         existed = await services.store.delete_model(tenant.name, user_id)
     if not existed:
         raise _unknown_user(user_id)
@@ -369,7 +370,7 @@ async def put_consent(user_id: str, request: Request) -> JSONResponse:
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
     data = validated(ConsentIn, await _body(request))
-    with _store(services, "set_consent"):
+    with store_failures(services, "set_consent"):
         await services.store.set_consent(tenant.name, user_id, data.granted)
     return JSONResponse({"object": "consent", "user_id": user_id, "granted": data.granted,
                          "policy": tenant.policy.consent})
@@ -382,7 +383,7 @@ async def get_decision(request_id: str, request: Request) -> JSONResponse:
     """Which beliefs went into one request, and the exact personalization sent."""
     services, tenant = _caller(request)
     request_id = check_id(request_id, "request_id")
-    with _store(services, "get_decision"):
+    with store_failures(services, "get_decision"):
         record = await services.store.get_decision(tenant.name, request_id)
     if record is None:
         raise NotFound(f"No decision record for request {request_id!r} (unknown, expired, "

@@ -1,29 +1,34 @@
-"""Server-sent events: the response that relays a provider stream, and its framing helpers.
+"""Server-sent events: the response that relays a provider stream, and what the relay uses
+to cut it (``HeldEvents``) and to read the answer out of it (``EventReader``).
 
 Bytes pass through as the provider sent them; the only thing the gateway looks for is the
-closing ``data: [DONE]`` event, held back until the exchange is recorded (so a process killed
-right after the last byte has already written its observation). A provider that fails
-mid-stream gets an in-band ``data: {"error": ...}`` event and no ``[DONE]``, which the openai
-SDK raises as ``APIError``. A client that disconnects cancels the relay, which closes the
-provider connection at once.
+surface's terminal event (chat's ``data: [DONE]``, ``response.completed``, ``message_stop``),
+held back until the exchange is recorded (so a process killed right after the last byte has
+already written its observation). A provider that fails mid-stream gets the surface's in-band
+error event instead. A client that disconnects cancels the relay, which closes the provider
+connection at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from selfmodel.errors import GatewayError
+from selfmodel.providers.sse_events import SSEDecoder
 
 log = logging.getLogger("selfmodel.api")
 
 DONE = b"data: [DONE]\n\n"
 MAX_EVENT_BYTES = 1 << 20
+TEXT_LIMIT = 1 << 20  # characters of answer text kept for the observation
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -34,10 +39,12 @@ Pump = Callable[[Send], Awaitable[None]]
 
 
 class SSEResponse(Response):
-    """Runs ``pump(send)`` after the headers and cancels it if the client goes away.
+    """Runs ``pump(send)`` after the headers, in the request's own task, and cancels it if
+    the client goes away.
 
     The pump owns the body (it sends the last message itself); cancelling it runs its
-    ``finally`` blocks, which close the provider stream and record the exchange.
+    ``finally`` blocks, which close the provider stream and record the exchange. One task
+    watches for the disconnect; the pump needs none of its own.
     """
 
     def __init__(self, pump: Pump, headers: dict[str, str]) -> None:
@@ -49,23 +56,31 @@ class SSEResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        pump = asyncio.ensure_future(self.pump(send))
-        watch = asyncio.ensure_future(_until_disconnect(receive))
+        task = asyncio.current_task()
+        assert task is not None
+        watch = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
         try:
-            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+            await self.pump(send)
+        except asyncio.CancelledError:
+            # The client went away: that cancellation was ours and ends here. Any other
+            # (the server shutting down) goes on.
+            if not _finished(watch) or task.uncancel() > 0:
+                raise
         finally:
             watch.cancel()
-            pump.cancel()
-            try:
-                await pump
-            except asyncio.CancelledError:
-                if not pump.cancelled():
-                    raise
+            if watch.done() and not watch.cancelled():
+                watch.exception()  # retrieved: a failed receive is not logged as lost
 
 
-async def _until_disconnect(receive: Receive) -> None:
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object]) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    task.cancel()
+
+
+def _finished(watch: asyncio.Future[None]) -> bool:
+    """Whether the watcher saw the disconnect (and so cancelled the pump)."""
+    return watch.done() and not watch.cancelled() and watch.exception() is None
 
 
 def error_event(error: GatewayError) -> bytes:
@@ -77,7 +92,7 @@ def event(data: object) -> bytes:
     return b"data: " + to_json(data) + b"\n\n"
 
 
-class HeldEvents:
+class HeldEvents(ABC):
     """Cuts a provider's byte stream at event boundaries and holds back its terminal event.
 
     Only whole events are passed on: an event cut across two reads waits for its end (a
@@ -92,9 +107,13 @@ class HeldEvents:
         self.held = b""
         self.holding = False
 
+    @abstractmethod
     def terminal(self, data: bytes) -> int:
         """Where the first terminal event starts in ``data`` (whole events), or -1."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def end(self) -> bytes:
+        """The closing bytes, sent once the exchange is recorded."""
 
     def feed(self, chunk: bytes) -> bytes:
         data = self.held + chunk if self.held else chunk
@@ -150,54 +169,61 @@ def _done_line(data: bytes) -> int:
     return -1
 
 
-class Delivered:
-    """The bytes sent to the client, kept up to ``limit`` to read the answer text at the end."""
+class HoldBack(HeldEvents):
+    """Holds back a typed-event surface's terminal event (``response.completed``,
+    ``message_stop``): it tells the client the answer is whole, so it is sent only after the
+    exchange is recorded."""
 
-    __slots__ = ("_chunks", "_room")
+    __slots__ = ("_markers",)
 
-    def __init__(self, limit: int = 1 << 20) -> None:
-        self._chunks: list[bytes] = []
+    def __init__(self, markers: tuple[bytes, ...]) -> None:
+        super().__init__()
+        self._markers = markers
+
+    def end(self) -> bytes:
+        """What was held back (the terminal event), ending with the blank line it needs."""
+        if not self.held.strip():
+            return self.held
+        return self.held.rstrip(b"\r\n") + b"\n\n"
+
+    def terminal(self, data: bytes) -> int:
+        found = [i for i in (_line_at(data, m) for m in self._markers) if i >= 0]
+        return min(found, default=-1)
+
+
+def _line_at(data: bytes, marker: bytes) -> int:
+    """Where a line starting with ``marker`` starts in ``data``, or -1."""
+    if data.startswith(marker):
+        return 0
+    index = data.find(b"\n" + marker)
+    return index + 1 if index >= 0 else -1
+
+
+class EventReader(ABC):
+    """Reads the answer's text and token count from the events sent to the client, as they
+    are sent: the one way every surface's streamed answer is read (a non-stream answer is
+    read whole by its surface's ``answer``). Keeps at most ``limit`` characters of text."""
+
+    def __init__(self, limit: int = TEXT_LIMIT) -> None:
+        self._decoder = SSEDecoder()
+        self._parts: list[str] = []
         self._room = limit
+        self.tokens = 0
+        self.failed = False  # the provider reported a failure in-band (the answer is cut)
 
-    def add(self, chunk: bytes) -> None:
-        if self._room > 0:
-            piece = chunk[: self._room]
-            self._chunks.append(piece)
+    def feed(self, data: bytes) -> None:
+        for _kind, event in self._decoder.feed(data):
+            if isinstance(event, dict):
+                self.event(event)
+
+    def text(self, piece: Any) -> None:
+        if isinstance(piece, str) and self._room > 0:
+            self._parts.append(piece[: self._room])
             self._room -= len(piece)
 
     def answer(self) -> tuple[str, int]:
-        """The first choice's text and the usage total, from the SSE events delivered."""
-        parts: list[str] = []
-        tokens = 0
-        for line in b"".join(self._chunks).split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            data = _json(line[5:].strip())
-            if not isinstance(data, dict):
-                continue
-            parts.extend(_delta_text(data.get("choices")))
-            usage = data.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
-                tokens = usage["total_tokens"]
-        return "".join(parts), tokens
+        return "".join(self._parts), self.tokens
 
-
-def _json(payload: bytes) -> object:
-    if not payload or payload == b"[DONE]":
-        return None
-    try:
-        return from_json(payload)
-    except ValueError:
-        return None
-
-
-def _delta_text(choices: object) -> list[str]:
-    if not isinstance(choices, list):
-        return []
-    texts = []
-    for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) == 0:
-            delta = choice.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                texts.append(delta["content"])
-    return texts
+    @abstractmethod
+    def event(self, event: dict[str, Any]) -> None:
+        """Take what matters from one event (text pieces, usage)."""

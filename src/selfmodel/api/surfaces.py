@@ -1,165 +1,210 @@
-"""What the Responses and Messages routes share: chat's request path, with their own wire.
+"""The one request path every surface (chat, Responses, Messages) takes, and what a surface is.
 
-Every surface takes the same steps as chat (openai_routes.py, whose helpers are used here
-rather than copied): authenticate (401) -> body within the limit (413) -> parse and check
-(400) -> model allowed (404) -> user and opt-out -> ``pipeline.prepare`` -> inject -> router
--> answer -> ``pipeline.finish``. Only the wire differs, and a ``Wire`` says how: which
-events end a stream (held back until the exchange is recorded, as chat holds ``[DONE]``),
-how to read the answer's text, and how a failure mid-stream is told to the client.
+``handle(request, surface)``, in order: a request id -> authenticate (401) -> read the body
+within the limit (413) -> the surface checks it (400 with ``param``) -> model alias allowed
+for the tenant (404) -> the surface finds the user (400 for a bad id) and reads the
+conversation -> ``pipeline.prepare`` -> the surface injects the block -> the surface forwards
+through the router -> the answer: a non-stream one is read by the surface, recorded
+(``pipeline.finish``) and returned as the provider's bytes; a stream is relayed by
+``Relay``, which records the exchange before it sends the surface's terminal event.
+Authentication comes first so an unauthenticated caller learns nothing, not even whether its
+body was valid. Errors are shaped by the surface (``request.state.surface``, api/errors.py).
+
+A ``Surface`` is everything that differs between wire formats; a fourth surface is one
+module with a ``Surface`` and its route. These are plain Starlette endpoints (no FastAPI
+dependency solving): this is the hot path.
 """
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import logging
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
 
-# The chat route's own helpers, reused as they are so every surface decides these alike.
-from selfmodel.api.bodies import check_type, parse_object, read_body
-from selfmodel.api.openai_routes import (
-    Exchange,
-    allowed_model,
-    answer_headers,
-    new_request_id,
-    pipeline_of,
-    recent_user_text,
-)
-from selfmodel.api.sse import HeldEvents, Pump, SSEResponse
+from selfmodel.api.bodies import parse_object, read_body
+from selfmodel.api.sse import EventReader, HeldEvents, SSEResponse
 from selfmodel.config import Tenant
-from selfmodel.errors import GatewayError
+from selfmodel.errors import GatewayError, ModelNotFound, UpstreamMalformed
+from selfmodel.observability import note_model, note_stream_error
+from selfmodel.personalize.inject import Placement
 from selfmodel.personalize.threads import opening
-from selfmodel.pipeline import Pipeline
+from selfmodel.pipeline import Prepared
 from selfmodel.providers.answers import Reply, Stream
-from selfmodel.providers.sse_events import SSEDecoder
+from selfmodel.providers.router import Router
 from selfmodel.services import Services
-
-__all__ = ["Accepted", "EventReader", "HoldBack", "Wire", "accept", "answer", "check_type",
-           "open_exchange", "relay"]
 
 log = logging.getLogger("selfmodel.api")
 
+REQUEST_ID = "x-selfmodel-request-id"
+DEPLOYMENT = "x-selfmodel-deployment"
+ARM = "x-selfmodel-arm"
+_RECENT_USER_MESSAGES = 3
 _JSON = "application/json"
-_TEXT_LIMIT = 1 << 20  # characters of answer text kept for the observation
+
+Body = dict[str, Any]
+Turns = list[dict[str, Any]]  # a conversation in chat's shape: role and content
+
+# Request ids: a random per-process prefix and a counter. As unique as uuid4 across replicas
+# and restarts, without a urandom call and a UUID object per request.
+_ID_PREFIX = "req_" + os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 
 
-class EventReader(ABC):
-    """Reads the answer's text and token count from a surface's events as they are sent."""
+def new_request_id() -> str:
+    """The gateway's one request-id generator (answers, logs, decision records)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
-    def __init__(self) -> None:
-        self._decoder = SSEDecoder()
-        self._parts: list[str] = []
-        self._room = _TEXT_LIMIT
-        self.tokens = 0
-        self.failed = False  # the provider reported a failure in-band (the answer is cut)
 
-    def feed(self, data: bytes) -> None:
-        for _kind, event in self._decoder.feed(data):
-            if isinstance(event, dict):
-                self.event(event)
+class Surface(ABC):
+    """One wire format: how to check a body, find the user, read the conversation, inject
+    the block, forward, read the answer, end a stream and shape an error."""
 
-    def text(self, piece: Any) -> None:
-        if isinstance(piece, str) and self._room > 0:
-            self._parts.append(piece[: self._room])
-            self._room -= len(piece)
-
-    def answer(self) -> tuple[str, int]:
-        return "".join(self._parts), self.tokens
+    name: ClassVar[str]  # the decision record's and the observation's ``surface``
 
     @abstractmethod
-    def event(self, event: dict[str, Any]) -> None:
-        """Take what matters from one event (text pieces, usage)."""
+    def check(self, body: Body, max_items: int) -> None:
+        """400 (``InvalidRequest`` naming ``param``) for what the gateway cannot rely on."""
 
+    @abstractmethod
+    def user_id(self, body: Body, request: Request) -> str | None:
+        """The user the request names, or None; 400 for an invalid id (api/user_ids.py)."""
 
-@dataclass(frozen=True)
-class Wire:
-    """One surface's stream format, as the relay needs it."""
+    @abstractmethod
+    def conversation(self, body: Body) -> tuple[Turns, object]:
+        """The conversation in chat's shape (before injection), and the app's own system
+        prompt when the surface keeps it apart (``instructions``, ``system``)."""
 
-    terminal: tuple[bytes, ...]  # event lines held back until the exchange is recorded
-    reader: Callable[[], EventReader]
-    error_event: Callable[[GatewayError], bytes]
-    answer: Callable[[bytes], tuple[str, int]]  # (text, tokens) of a non-stream answer
+    @abstractmethod
+    def inject(self, body: Body, block: str, placement: Placement) -> Body:
+        """The body to forward, with ``block`` placed."""
+
+    @abstractmethod
+    async def complete(self, router: Router, alias: str, body: Body, headers: Headers) -> Reply:
+        """The provider's non-stream answer."""
+
+    @abstractmethod
+    async def stream(self, router: Router, alias: str, body: Body, headers: Headers) -> Stream:
+        """The provider's stream, opened (its first chunk read)."""
+
+    @abstractmethod
+    def answer(self, body: bytes) -> tuple[str, int]:
+        """The text and total tokens of a non-stream answer."""
+
+    @abstractmethod
+    def reader(self) -> EventReader:
+        """Reads the text and tokens of a streamed answer from the events sent."""
+
+    @abstractmethod
+    def held(self) -> HeldEvents:
+        """Cuts the stream into whole events and holds back its terminal one."""
+
+    @abstractmethod
+    def error_body(self, error: GatewayError) -> dict[str, Any]:
+        """An error as this surface's clients expect it (the JSON body of an error answer)."""
+
+    @abstractmethod
+    def error_event(self, error: GatewayError) -> bytes:
+        """The in-band event that ends a stream which failed after it started."""
 
 
 @dataclass(slots=True)
-class Accepted:
-    """A request past the checks every surface makes before personalization."""
+class Exchange:
+    """One request past ``pipeline.prepare``: what goes to the provider, and what ``finish``
+    needs to record the exchange once the answer is delivered."""
 
     services: Services
-    tenant: Tenant
-    body: dict[str, Any]
+    surface: Surface
+    prepared: Prepared
     alias: str
-    pipeline: Pipeline
+    body: Body  # as forwarded (the block injected)
+    turns: Turns  # the conversation as the app sent it, for the observation
+
+    @property
+    def wants_text(self) -> bool:
+        """The answer is only read when the request names a user: without one nothing is
+        observed (DESIGN.md section 4), so parsing it would be wasted work."""
+        return self.prepared.user_id is not None
+
+    def headers(self, deployment: str) -> dict[str, str]:
+        return answer_headers(self.prepared.request_id, deployment, self.prepared.arm)
+
+    async def finish(self, assistant: str, *, truncated: bool, tokens: int) -> None:
+        """``pipeline.finish``, whose store write is shielded: a client gone (this task
+        cancelled) does not cut the record of an answered exchange."""
+        user_turns, previous = turns_of(self.turns)
+        await self.services.pipeline.finish(self.prepared, user_turns=user_turns,
+                                            previous_assistant=previous, assistant=assistant,
+                                            truncated=truncated, tokens=tokens)
+
+    def broke_off(self, error: GatewayError) -> None:
+        """The provider failed mid-stream. A malformed answer is a failed exchange: recorded
+        (its decision), not learned from; an answer cut off is still observed, as truncated."""
+        log.warning("stream %s broke off: %s", self.prepared.request_id, error.message)
+        note_stream_error(error.type)
+        if isinstance(error, UpstreamMalformed):
+            self.prepared.observe = False
 
 
-async def accept(request: Request, check: Callable[[dict[str, Any], int], None]) -> Accepted:
-    """401, 413, 400 (``check``), 404 in chat's order; every error carries the request id."""
+async def begin(request: Request, surface: Surface) -> Exchange:
+    """Every step before the provider call: 401, 413, 400, 404 in that order (every error
+    carries the request id), then the user, ``pipeline.prepare`` and the injected block."""
     services: Services = request.app.state.services
-    request.state.request_id = new_request_id()
+    request.state.surface = surface
+    request.state.request_id = request_id = new_request_id()
     tenant = services.directory.authenticate(request.headers)
     server = services.config.server
     body = parse_object(await read_body(request, server.max_body_bytes))
-    check(body, server.max_messages)
+    surface.check(body, server.max_messages)
     alias = allowed_model(services, tenant, body["model"])
-    return Accepted(services, tenant, body, alias, pipeline_of(services))
-
-
-async def open_exchange(request: Request, accepted: Accepted, surface: str,
-                        user_id: str | None, messages: list[dict[str, Any]],
-                        system: Any = None) -> Exchange:
-    """``pipeline.prepare`` for the request; ``messages`` is its conversation in chat's shape
-    (role and content), from which the new user turns are observed; ``system`` the app's
-    system prompt when the surface keeps it apart (``instructions``, ``system``)."""
-    prepared = await accepted.pipeline.prepare(
-        tenant=accepted.tenant, surface=surface, model=accepted.alias, user_id=user_id,
+    turns, system = surface.conversation(body)
+    prepared = await services.pipeline.prepare(
+        tenant=tenant, surface=surface.name, model=alias, user_id=surface.user_id(body, request),
         opt_out=request.headers.get("x-selfmodel-personalize", "").lower() == "off",
-        conversation=recent_user_text(messages), request_id=request.state.request_id,
-        thread=opening(messages, system),
+        conversation=recent_user_text(turns), request_id=request_id,
+        thread=opening(turns, system),
     )
-    request.state.request_id = prepared.request_id
-    return Exchange(accepted.pipeline, prepared, messages)
+    request.state.prepared = prepared  # the log line's user and decision (api/middleware.py)
+    if prepared.system_text:
+        body = surface.inject(body, prepared.system_text, tenant.policy.placement)
+    return Exchange(services, surface, prepared, alias, body, turns)
 
 
-async def answer(exchange: Exchange, reply: Reply, wire: Wire) -> Response:
-    """A non-stream answer: recorded first, then returned as the provider's bytes."""
-    text, tokens = wire.answer(reply.body) if exchange.wants_text else ("", 0)
+async def handle(request: Request, surface: Surface) -> Response:
+    """The one handler. Counted, timed and logged by ``api.middleware.RequestObserver``."""
+    exchange = await begin(request, surface)
+    router, headers = exchange.services.router, request.headers
+    if exchange.body.get("stream"):
+        stream = await surface.stream(router, exchange.alias, exchange.body, headers)
+        return SSEResponse(Relay(exchange, stream), exchange.headers(stream.target.label))
+    reply = await surface.complete(router, exchange.alias, exchange.body, headers)
+    text, tokens = surface.answer(reply.body) if exchange.wants_text else ("", 0)
     await exchange.finish(text, truncated=False, tokens=tokens)
-    return Response(reply.body, media_type=_JSON,
-                    headers=answer_headers(exchange.prepared.request_id, reply.target.label,
-                                           exchange.prepared.arm))
+    return Response(reply.body, media_type=_JSON, headers=exchange.headers(reply.target.label))
 
 
-def relay(exchange: Exchange, stream: Stream, wire: Wire) -> SSEResponse:
-    headers = answer_headers(exchange.prepared.request_id, stream.target.label,
-                             exchange.prepared.arm)
-    return SSEResponse(SurfaceRelay(exchange, wire).pump(stream), headers)
+class Relay:
+    """The one stream relay (an ``SSEResponse`` pump): events to the client as they come,
+    then ``finish``, then the terminal event, or the surface's error event when the provider
+    fails mid-way. It starts no task of its own: the record's one shield is the pipeline's."""
 
+    __slots__ = ("_exchange", "_stream")
 
-class SurfaceRelay:
-    """Events to the client as they come, then ``finish``, then the terminal event (or the
-    surface's error event when the provider fails mid-way)."""
-
-    __slots__ = ("_exchange", "_wire")
-
-    def __init__(self, exchange: Exchange, wire: Wire) -> None:
+    def __init__(self, exchange: Exchange, stream: Stream) -> None:
         self._exchange = exchange
-        self._wire = wire
+        self._stream = stream
 
-    def pump(self, stream: Stream) -> Pump:
-        async def run(send: Send) -> None:
-            await self._relay(stream, send)
-
-        return run
-
-    async def _relay(self, stream: Stream, send: Send) -> None:
-        held = HoldBack(self._wire.terminal)
-        reader = self._wire.reader() if self._exchange.wants_text else None
+    async def __call__(self, send: Send) -> None:
+        exchange, stream = self._exchange, self._stream
+        held = exchange.surface.held()
+        reader = exchange.surface.reader() if exchange.wants_text else None
         completed = False
         try:
             await _send(send, held.feed(stream.first), reader)
@@ -169,22 +214,19 @@ class SurfaceRelay:
             if reader is not None:
                 reader.feed(ending)
         except GatewayError as exc:
-            self._exchange.broke_off(exc)
-            ending = self._wire.error_event(exc)
+            exchange.broke_off(exc)
+            ending = exchange.surface.error_event(exc)
         finally:
             stream.close()
             await stream.rest.aclose()
-            cut = not completed or (reader is not None and reader.failed)
-            await self._finish_shielded(reader, truncated=cut)
+            await self._finish(reader, truncated=not completed or (
+                reader is not None and reader.failed))
         await send({"type": "http.response.body", "body": ending, "more_body": False})
 
-    async def _finish_shielded(self, reader: EventReader | None, *, truncated: bool) -> None:
-        """``finish``, run to its end even if this task is cancelled (client gone)."""
+    async def _finish(self, reader: EventReader | None, *, truncated: bool) -> None:
         text, tokens = reader.answer() if reader is not None else ("", 0)
-        task = asyncio.ensure_future(self._exchange.finish(text, truncated=truncated,
-                                                           tokens=tokens))
         try:
-            await asyncio.shield(task)
+            await self._exchange.finish(text, truncated=truncated, tokens=tokens)
         except Exception:
             log.exception("recording the exchange %s failed", self._exchange.prepared.request_id)
 
@@ -196,30 +238,42 @@ async def _send(send: Send, data: bytes, reader: EventReader | None) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-class HoldBack(HeldEvents):
-    """Holds back a surface's terminal event (``response.completed``, ``message_stop``): it
-    tells the client the answer is whole, so it is sent only after the exchange is recorded."""
-
-    __slots__ = ("_markers",)
-
-    def __init__(self, markers: tuple[bytes, ...]) -> None:
-        super().__init__()
-        self._markers = markers
-
-    def end(self) -> bytes:
-        """What was held back (the terminal event), ending with the blank line it needs."""
-        if not self.held.strip():
-            return self.held
-        return self.held.rstrip(b"\r\n") + b"\n\n"
-
-    def terminal(self, data: bytes) -> int:
-        found = [i for i in (_line_at(data, m) for m in self._markers) if i >= 0]
-        return min(found, default=-1)
+def allowed_model(services: Services, tenant: Tenant, alias: str) -> str:
+    if not services.router.knows(alias) or not tenant.allows(alias):
+        raise ModelNotFound(f"The model '{alias}' does not exist or you do not have access "
+                            "to it.", param="model")
+    note_model(alias)  # configured and allowed: safe as a metric label
+    return alias
 
 
-def _line_at(data: bytes, marker: bytes) -> int:
-    """Where a line starting with ``marker`` starts in ``data``, or -1."""
-    if data.startswith(marker):
-        return 0
-    index = data.find(b"\n" + marker)
-    return index + 1 if index >= 0 else -1
+def answer_headers(request_id: str, deployment: str, arm: str | None = None) -> dict[str, str]:
+    """The headers every proxied answer carries: request id, deployment, experiment arm."""
+    headers = {REQUEST_ID: request_id, DEPLOYMENT: deployment}
+    if arm is not None:
+        headers[ARM] = arm
+    return headers
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message's text parts joined; images and audio contribute nothing."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content
+                         if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+    return ""
+
+
+def recent_user_text(turns: Turns) -> str:
+    """The last few user messages, for ranking which beliefs are relevant."""
+    users = [message_text(m) for m in turns if m.get("role") == "user"]
+    return "\n".join(users[-_RECENT_USER_MESSAGES:])
+
+
+def turns_of(turns: Turns) -> tuple[str, str]:
+    """(the new user turns after the last assistant message, that assistant message's text)."""
+    last = max((i for i, m in enumerate(turns) if m.get("role") == "assistant"), default=-1)
+    users = [message_text(m) for m in turns[last + 1:] if m.get("role") == "user"]
+    previous = message_text(turns[last]) if last >= 0 else ""
+    return "\n\n".join(u for u in users if u), previous

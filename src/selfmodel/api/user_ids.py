@@ -26,7 +26,7 @@ from selfmodel.domain.identity import user_id_problem
 from selfmodel.errors import InvalidRequest
 
 __all__ = ["HEADER", "UserPathRouting", "chat_user_id", "checked_user_id", "header_user_id",
-           "path_user_id"]
+           "openai_user_id", "path_user_id"]
 
 HEADER = "x-selfmodel-user"
 _PREFIX = "/v1/self-models/"
@@ -66,6 +66,13 @@ def chat_user_id(request: Request, fields: tuple[tuple[str, Any], ...]) -> str |
             continue
         return checked_user_id(value, param)
     return header_user_id(request)
+
+
+def openai_user_id(body: dict[str, Any], request: Request) -> str | None:
+    """OpenAI's surfaces (chat, Responses): ``user``, else ``safety_identifier``, else the
+    ``x-selfmodel-user`` header."""
+    return chat_user_id(request, (("user", body.get("user")),
+                                  ("safety_identifier", body.get("safety_identifier"))))
 
 
 def path_user_id(encoded: str) -> str:

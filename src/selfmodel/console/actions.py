@@ -40,28 +40,28 @@ def user_id_of(value: object) -> str:
 
 
 async def users(services: Services, tenant: Tenant, search: str, limit: int) -> list[UserRow]:
-    with api._store(services, "list_users"):
+    with api.store_failures(services, "list_users"):
         return await services.store.list_users(tenant.name, search=search, limit=limit)
 
 
 async def model(services: Services, tenant: Tenant, user_id: str) -> SelfModel | None:
-    with api._store(services, "get_model"):
+    with api.store_failures(services, "get_model"):
         return await services.store.get_model(tenant.name, user_id)
 
 
 async def user_decisions(services: Services, tenant: Tenant, user_id: str,
                          limit: int) -> list[DecisionRecord]:
-    with api._store(services, "list_user_decisions"):
+    with api.store_failures(services, "list_user_decisions"):
         return await services.store.list_user_decisions(tenant.name, user_id, limit)
 
 
 async def decision(services: Services, tenant: Tenant, request_id: str) -> DecisionRecord | None:
-    with api._store(services, "get_decision"):
+    with api.store_failures(services, "get_decision"):
         return await services.store.get_decision(tenant.name, request_id)
 
 
 async def consent(services: Services, tenant: Tenant, user_id: str) -> bool | None:
-    with api._store(services, "get_consent"):
+    with api.store_failures(services, "get_consent"):
         return await services.store.get_consent(tenant.name, user_id)
 
 
@@ -71,7 +71,7 @@ async def change_belief(services: Services, tenant: Tenant, user_id: str, belief
     """Confirm, reject, edit or forget one belief; returns the id of the belief now holding
     (an edit to a new value makes a new belief)."""
     if action == "forget":
-        await api._mutate(services, tenant, user_id, belief_id,
+        await api.mutate_belief(services, tenant, user_id, belief_id,
                           lambda current: delete_belief(current, belief_id))
         return belief_id
     if action not in ACTIONS:
@@ -79,20 +79,20 @@ async def change_belief(services: Services, tenant: Tenant, user_id: str, belief
     data = validated(PatchIn, {"action": action, "value": value or None,
                                "statement": statement or None})
     data.check_edit()
-    api._check_edit_text(data, tenant.policy)
+    api.check_edit_text(data, tenant.policy)
     mutate, held = api.belief_change(data, belief_id, tenant.policy)
-    await api._mutate(services, tenant, user_id, belief_id, mutate)
+    await api.mutate_belief(services, tenant, user_id, belief_id, mutate)
     return held[0]
 
 
 async def set_consent(services: Services, tenant: Tenant, user_id: str, granted: bool) -> None:
-    with api._store(services, "set_consent"):
+    with api.store_failures(services, "set_consent"):
         await services.store.set_consent(tenant.name, user_id, granted)
 
 
 async def erase(services: Services, tenant: Tenant, user_id: str) -> bool:
     """Erase everything about the user (beliefs, observations, decisions, consent)."""
-    with api._store(services, "delete_model"):
+    with api.store_failures(services, "delete_model"):
         return await services.store.delete_model(tenant.name, user_id)
 
 
@@ -100,7 +100,7 @@ async def export(services: Services, tenant: Tenant, user_id: str) -> dict[str, 
     """The user's data in the same shape as ``GET /v1/self-models/{user}/export``; None
     when nothing is stored about them."""
     store, name = services.store, tenant.name
-    with api._store(services, "export"):
+    with api.store_failures(services, "export"):
         current = await store.get_model(name, user_id)
         granted = await store.get_consent(name, user_id)
         observations = await store.list_observations(name, user_id)

@@ -30,10 +30,10 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from selfmodel.api.auth import TenantDirectory
 from selfmodel.config import ConsoleSettings, Tenant
 from selfmodel.console.signing import Signer
 from selfmodel.errors import AuthenticationFailed
+from selfmodel.tenants import TenantDirectory
 
 SESSION = "session"
 OPEN_FINGERPRINT = "open"

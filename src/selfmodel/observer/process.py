@@ -19,12 +19,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from selfmodel.api.auth import TenantDirectory
 from selfmodel.config import Config, load_config
 from selfmodel.errors import ConfigError
 from selfmodel.metrics import Metrics
-from selfmodel.observer.worker import default_name, run_workers, short_error
-from selfmodel.services import Services
+from selfmodel.observer.worker import Observing, default_name, run_workers, short_error
 from selfmodel.store import open_store
 
 if TYPE_CHECKING:
@@ -46,8 +44,7 @@ async def _main(config: Config, name: str, concurrency: int, metrics: Metrics) -
     _install_signals(stop)
     store = open_store(config.store_url())
     router = _router(config, metrics)
-    services = Services(config=config, store=store, directory=TenantDirectory(config),
-                        metrics=metrics, router=router)
+    services = Observing(config, store, metrics, router)
     try:
         await store.start()
         if router is not None:
@@ -75,7 +72,7 @@ def _router(config: Config, metrics: Metrics) -> Router | None:
     return Router(config, metrics)
 
 
-async def _run_until_stopped(services: Services, stop: asyncio.Event, name: str,
+async def _run_until_stopped(services: Observing, stop: asyncio.Event, name: str,
                              concurrency: int) -> int:
     task = asyncio.create_task(run_workers(services, stop, concurrency, name=name))
     stopped = asyncio.create_task(stop.wait())

@@ -28,6 +28,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -48,7 +49,7 @@ from selfmodel.personalize.semantic import load_embeddings
 from selfmodel.store.base import QueueEntry, Step, Store
 
 if TYPE_CHECKING:
-    from selfmodel.services import Services
+    from selfmodel.providers.router import Router
 
 log = logging.getLogger("selfmodel.observer")
 
@@ -90,6 +91,21 @@ def by_user(entries: Iterable[QueueEntry]) -> list[list[QueueEntry]]:
 
     ordered = sorted(entries, key=lambda e: (user(e), e.observation.at, e.enqueued_at))
     return [list(group) for _, group in groupby(ordered, key=user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Observing:
+    """What observation workers run on (the gateway's in-process workers, from
+    ``Services.observing``, and ``selfmodel worker`` alike). ``router``: only when the llm
+    extractor calls a model; ``extractor``: one shared by the workers (None: they build the
+    configured one)."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    router: Router | None = None
+    extractor: Extractor | None = None
+    embedders: ProviderEmbedders | None = None
 
 
 class Worker:
@@ -318,19 +334,17 @@ async def maintain(store: Store, metrics: Metrics | None, *, retention_seconds: 
         await _sleep_unless(stop, stats_every)
 
 
-def build_workers(services: Services, count: int, *, name: str | None = None,
+def build_workers(services: Observing, count: int, *, name: str | None = None,
                   extractor: Extractor | None = None) -> list[Worker]:
     """``count`` workers sharing one extractor (the app's, when it built one), named
     ``<name>-<i>``."""
-    config: Config = services.config
+    config = services.config
     settings = config.observer
-    extractor = (extractor or services.extras.get("extractor")
+    extractor = (extractor or services.extractor
                  or build_extractor(config, services.router, metrics=services.metrics))
     base = name or default_name()
-    embedders = services.extras.get("embedders")
-    if embedders is None:
-        embedders = services.extras["embedders"] = ProviderEmbedders(config, services.router,
-                                                                       services.metrics)
+    embedders = services.embedders or ProviderEmbedders(config, services.router,
+                                                        services.metrics)
     return [Worker(services.store, extractor, policy_lookup(config), metrics=services.metrics,
                    embedders=embedders or None,
                    name=f"{base}-{i}", batch_size=settings.batch_size,
@@ -339,11 +353,10 @@ def build_workers(services: Services, count: int, *, name: str | None = None,
             for i in range(count)]
 
 
-async def run_workers(services: Services, stop: asyncio.Event, count: int, *,
+async def run_workers(services: Observing, stop: asyncio.Event, count: int, *,
                       name: str | None = None) -> None:
     """``count`` workers and the maintenance task, until ``stop`` (``selfmodel serve`` runs
-    this in-process; ``selfmodel worker`` runs it alone). ``services`` is a
-    ``selfmodel.services.Services`` (config, store, metrics, router)."""
+    this in-process; ``selfmodel worker`` runs it alone)."""
     workers = build_workers(services, count, name=name)
     prepare = getattr(workers[0].extractor, "prepare", None) if workers else None
     if prepare is not None:

@@ -17,7 +17,7 @@ store returned the beliefs in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -43,8 +43,11 @@ from selfmodel.personalize.templates import (
 from selfmodel.recent import Recent, same_objects
 
 
-@dataclass
+@dataclass(frozen=True)
 class Personalization:
+    """One request's personalization decision, whole: the decision record is built from it
+    in one call (``record_fields``)."""
+
     text: str | None  # the block to add to the system prompt; None: add nothing
     applied: list[AppliedBelief]  # beliefs injected, with confidence at the time and evidence ids
     defaults: list[str]  # tenant default beliefs used (cold start)
@@ -263,9 +266,9 @@ class Personalizer:
         )
         if alignment is None and model is not None:
             alignment = alignment_score(model, now)
-        result = self._render(compiled, selection, tenant, user_id, alignment)
-        result.left_out, result.left_out_ids = left_out(len(beliefs), gated.passed, selection,
-                                                        tenant.policy.max_beliefs)
+        counts, ids = left_out(len(beliefs), gated.passed, selection, tenant.policy.max_beliefs)
+        result = replace(self._render(compiled, selection, tenant, user_id, alignment),
+                         left_out=counts, left_out_ids=ids)
         if key is not None and result.error is None:
             self._threads.put(key, _Delivered.of(result, tenant.policy, gated.eligible))
         return result
@@ -278,23 +281,22 @@ class Personalizer:
         user_id: str,
         alignment: float | None,
     ) -> Personalization:
-        result = Personalization(
-            None, [], [], selection.cold_start, compiled.name, compiled.version,
-            skipped=selection.skipped,
-        )
         if not selection.chosen and not selection.defaults:
-            return result
+            return Personalization(None, [], [], selection.cold_start, compiled.name,
+                                   compiled.version, skipped=selection.skipped)
         score = None if alignment is None else round(alignment, 2)
         try:
             text = self._rendered(compiled, selection, tenant.name, user_id, score)
         except Exception as exc:  # a template error must never fail the request
-            result.error = f"template {compiled.name} failed to render: {exc}"
-            return result
-        if text:
-            result.text = text
-            result.applied = _applied(selection.chosen)
-            result.defaults = list(selection.defaults)
-        return result
+            return Personalization(None, [], [], selection.cold_start, compiled.name,
+                                   compiled.version, skipped=selection.skipped,
+                                   error=f"template {compiled.name} failed to render: {exc}")
+        if not text:
+            return Personalization(None, [], [], selection.cold_start, compiled.name,
+                                   compiled.version, skipped=selection.skipped)
+        return Personalization(text, _applied(selection.chosen), list(selection.defaults),
+                               selection.cold_start, compiled.name, compiled.version,
+                               skipped=selection.skipped)
 
 
     def _gated(self, model: SelfModel | None, min_confidence: float, now: float) -> _Gated:
