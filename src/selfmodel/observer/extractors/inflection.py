@@ -25,3 +25,11 @@ def verb_lemmas(word: str) -> tuple[str, ...]:
     from lemminflect import getAllLemmas
 
     return tuple(str(lemma) for lemma in getAllLemmas(word, upos="VERB").get("VERB", ()))
+
+
+@lru_cache(maxsize=4096)
+def adjective_lemmas(word: str) -> tuple[str, ...]:
+    """The adjective lemmas lemminflect knows for ``word`` ("deeper" -> ("deep",))."""
+    from lemminflect import getAllLemmas
+
+    return tuple(str(lemma) for lemma in getAllLemmas(word, upos="ADJ").get("ADJ", ()))

@@ -47,7 +47,7 @@ _PASSING = ("feeling tired, sad, happy, stressed, excited, bored, curious, nervo
             "overwhelmed, concerned, ready, willing, open to it today")
 _PERSON = "my wife, husband, son, daughter, mother, friend, boss"
 _PERSON_KINDS = ("relative", "family member", "friend", "colleague", "child", "parent")
-PERSON_KIND_MATCH = 0.18
+PERSON_KIND_MATCH = 0.21
 _PROPOSAL = "an idea, a suggestion, an option, a concept, a recommendation, a proposal"
 PROPOSAL_MATCH = 0.2
 # An evaluation's direction ("X matters to me", "X stresses me out", "I find X boring"):

@@ -206,8 +206,10 @@ def _ongoing(verb: Any) -> bool:
         return False
     if any(c.dep_ in ("xcomp", "ccomp", "mark") or c.tag_ == "VBG" for c in verb.children):
         return False
-    if not any(c.dep_ == "dobj" for c in verb.children):
-        return False  # "I'm leaning towards...", "I'm working with...": the matter at hand
+    if not any(c.dep_ == "dobj" or (c.dep_ == "prep" and c.lower_ == "from")
+               for c in verb.children):
+        return False  # "I'm leaning towards...", "I'm working with...": the matter at hand;
+        # not "I'm recovering from knee surgery", which says where it comes from
     return not (noise.occasion(verb) or _bounded(verb))
 
 
@@ -313,7 +315,7 @@ def _participle_state(verb: Any, reading: Reading) -> Claim | None:
                      key=f"is:{_slug_text(value)}", value=value, statement=statement,
                      polarity=-1 if negated else 1, quote=verb.sent.text[:300])
     obj = _prep_object(verb)
-    if obj is None:
+    if obj is None:  # "I'm married" and "I'm confused" look alike: not read
         return None
     return _make("is", obj, tokens, reading, Kind.CONTEXT, negated=negated,
                  verb=verb.lemma_.lower())
@@ -590,6 +592,8 @@ def _judged(verb: Any) -> tuple[Any, str] | None:
         return thing, inner.text
     if subject is None or subject.pos_ not in ("NOUN", "PROPN") or subject.lower_ in _SELF:
         return None
+    if any(c.dep_ == "poss" for c in subject.children):
+        return None  # "my brother matters to me": a person or a thing of the user's
     me = [t for t in verb.subtree if t.lower_ == "me" and (
         t.head.i == verb.i or t.head.head.i == verb.i or t.head.dep_ in ("prep", "ccomp"))]
     mine = [c for c in verb.children if c.dep_ == "attr" and any(
