@@ -45,14 +45,18 @@ def clause_tokens(verb: Any) -> list[Any]:
         for child in verb.children:
             if child.i < subject.i and child.dep_ in ("prep", "npadvmod", "advmod"):
                 cut.update(t.i for t in child.subtree)
-    tokens = [t for t in verb.subtree if t.i not in cut]
+    tokens = sorted((t for t in verb.subtree if t.i not in cut and not (
+        t.tag_ in ("WRB", "WP") and t.i < verb.i)), key=lambda t: t.i)  # a non-projective
+    # parse lists a subtree out of order; "(of) how I tend to...": the wh-word is not said
     while tokens and (tokens[-1].is_punct or (tokens[-1].pos_ in ("CCONJ", "SCONJ", "ADP", "DET")
                                               and tokens[-1].dep_ != "prt")
                       or tokens[-1].lower_ in ("please", "too", "also", "as well")):
         tokens.pop()
     while tokens and (tokens[0].is_punct or tokens[0].pos_ in ("CCONJ", "SCONJ", "INTJ")):
         tokens.pop(0)
-    return tokens
+    # "as I have a phobia of heights myself": an emphatic "myself" adds nothing
+    return [t for t in tokens if not (t.lower_ == "myself" and t.dep_ not in (
+        "dobj", "pobj", "dative"))]
 
 
 def _own_clause(token: Any, verb: Any) -> bool:
@@ -109,11 +113,16 @@ def resolve(tokens: Sequence[Any], antecedents: Sequence[Any]) -> list[str] | No
 def _antecedent(token: Any, antecedents: Sequence[Any]) -> str | None:
     """The closest preceding noun chunk that is not a pronoun and not the user; "ones" keeps
     its own modifiers ("the red ones" -> "the red shoes")."""
+    verb = token.head
+    while verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:
+        verb = verb.head
     earlier = [c for c in antecedents if c.end <= token.i or c.doc is not token.doc]
     for chunk in reversed(earlier):
         root = chunk.root
         if root.pos_ in ("PRON",) or root.lower_ in _REFERRING:
             continue
+        if root.doc is token.doc and root.head.i == verb.i and root.dep_ in ("dobj", "attr"):
+            continue  # "I have more time for it": not the object of its own verb
         if token.lower_ in ("ones", "one"):
             return root.text if token.tag_ == "NN" else _plural(root)
         words = [uncapitalized(t) for t in chunk

@@ -135,15 +135,19 @@ def claims(doc: Any, reading: Reading, skip: set[int] | None = None) -> list[Cla
     """The claims the user's first-person clauses in ``doc`` make (module docstring); clauses
     headed at ``skip`` were already read as something else (a request about answering)."""
     out: list[Claim] = []
+    said: set[int] = set()
     for clause in clauses(doc):
         if skip and clause.verb.i in skip:
             continue
         claim = read(clause, reading)
         if claim is not None:
             out.append(claim)
+            said.add(clause.verb.i)
     out += _possessions(doc, reading)
     out += _judgements(doc, reading)
-    out += _depictives(doc, reading)
+    # "As an art lover, I prefer...": the side phrase gives the reason for the statement
+    # beside it, which is the claim; it is one of its own only beside a question or a task.
+    out += [c for head, c in _depictives(doc, reading) if head not in said]
     return out
 
 
@@ -263,8 +267,6 @@ def read(clause: Clause, reading: Reading) -> Claim | None:
         relation = "cannot" if negated else "can"
         return _make(relation, obj, tokens, reading, Kind.CONTEXT, verb=lemma)
     if lemma == "have":
-        if meaning.proposal(obj.lemma_):  # "I have a question", "I've got an idea"
-            return None
         if negated:  # "I don't have any pets": a fact of its own, not a dislike
             return _make("has_no", obj, tokens, reading, Kind.CONTEXT)
         return _make("has", obj, tokens, reading, Kind.CONTEXT)
@@ -512,7 +514,7 @@ def _possessions(doc: Any, reading: Reading) -> list[Claim]:
     return out
 
 
-def _depictives(doc: Any, reading: Reading) -> list[Claim]:
+def _depictives(doc: Any, reading: Reading) -> list[tuple[int, Claim]]:
     """What a sentence says of its subject on the side, before it: 'As a vegetarian, what
     can I cook?' -> 'Is a vegetarian'; 'Being diabetic, I need...' -> 'Is diabetic'. The
     main clause may be a question or a task; the phrase still describes the user."""
@@ -538,7 +540,7 @@ def _depictives(doc: Any, reading: Reading) -> list[Claim]:
         claim = _make("is", described, words, reading, Kind.CONTEXT,
                       statement=f"Is {' '.join(uncapitalized(t) for t in words)}")
         if claim is not None:
-            out.append(claim)
+            out.append((head.i, claim))
     return out
 
 
@@ -786,7 +788,8 @@ def _object_text(obj: Any, reading: Reading) -> str:
         c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
     tokens = [t for t in obj.subtree
               if not t.is_punct and t.i not in dated and t.i not in clauses
-              and not (t.head.i == obj.i and t.i > obj.i and t.dep_ == "advmod")]
+              and not (t.head.i == obj.i and t.i > obj.i and t.dep_ == "advmod")
+              and not (t.tag_ in ("WRB", "WP") and t.i < obj.i)]
     kept = [t for t in tokens if t.lower_ not in _STOP][:MAX_OBJECT_WORDS]
     while kept and kept[-1].pos_ in ("CCONJ", "ADP", "DET", "PART", "SCONJ"):
         kept.pop()  # "watching or", "dislike for": cut at a word that needs what follows
