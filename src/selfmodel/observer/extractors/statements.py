@@ -64,8 +64,9 @@ _CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
 # The user as a subject: "I", and "we" for the household the user speaks for ("we have a
 # newborn", "we use Slack at work").
 _SELF = frozenset({"i", "we"})
-# What "we" says of the user's household: having, living somewhere, being ("we're vegans").
-_HOUSEHOLD = frozenset({"have", "get", "own", "live", "move", "relocate", "be", "use"})
+# What "we" says of the user's household: having and living somewhere ("we have a newborn");
+# "we are" and "we use" are as often a team at work as a household.
+_HOUSEHOLD = frozenset({"have", "get", "own", "live", "move", "relocate"})
 # Adverbs of frequency (a closed class): they make a bare verb a habit ("I rarely eat out").
 _FREQUENCY = frozenset({"always", "usually", "often", "rarely", "seldom", "never", "sometimes",
                         "regularly", "mostly", "generally", "normally", "typically",
@@ -231,6 +232,14 @@ def _bounded(verb: Any) -> bool:
 
 def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
+    claim = _read(clause, reading)
+    if claim is not None and clause.subject is not None and clause.subject.lower_ == "we" \
+            and claim.domain not in ("family", "location"):
+        return None  # "we have 50 workers on site": the user's workplace, not household
+    return claim
+
+
+def _read(clause: Clause, reading: Reading) -> Claim | None:
     verb = clause.verb
     moved = _moved_to(clause, reading)
     if moved is not None:
