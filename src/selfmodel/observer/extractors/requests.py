@@ -16,6 +16,11 @@ the slot's opposite value. A request is a lasting preference unless it is scoped
 work: the same clause or message asks for something else (a question, "write a poem..."),
 and nothing marks it as general ("always", "from now on", "answers" in the plural, "I
 prefer"). A correction of the answer just given always counts.
+
+A request about answering that no slot names ("Be blunt with me", "Stop apologizing") is kept
+in the user's words ("Asks the assistant to be blunt") when its form can be about nothing but
+the answering: "be" with an adjective, a refusal of a verb with no object, or a verb of
+speaking with no object.
 """
 
 from __future__ import annotations

@@ -17,6 +17,16 @@ says where the user lives now. A negated state ("I'm not vegetarian") is evidenc
 the same slot (kept by the extractor only when the user holds that belief); a negated like
 or habit ("I don't eat meat", "I never fly") is a dislike of its own, and counts against a
 held habit with the same object (observer/extractors/grammar.py).
+
+Other families read by their form: the present progressive of an open-ended activity ("I'm
+learning Japanese"; not of a bounded one, "I'm writing a cover letter", which is a task); a
+perfect with a long duration ("I've been vegan for five years"); "I've got"; a participle
+state ("I'm left-handed", "I'm based in Lyon"); a bare verb framed by ability, frequency or
+negation ("I can't swim", "I don't drive"); "my X <predicate>" beyond "is" ("my blood pressure
+runs high"); the user as the one who judges ("X matters to me", "X stresses me out", "I find
+X boring"), its direction by meaning.valence; a side phrase beside a question ("As a
+vegetarian, what can I cook?", "Being diabetic, ..."); "we" for the household's having and
+living.
 """
 
 from __future__ import annotations
