@@ -282,3 +282,12 @@ def test_a_request_no_slot_names_is_kept_in_the_users_words(text: str, word: str
 def test_phatic_task_and_scoped_imperatives_are_not_requests(text: str) -> None:
     claims = read(text, previous=ANSWER).claims
     assert claims == [], shown(claims)
+
+
+# -- "I'd rather": the modal of preference (added after the first run) ---------------------------
+
+def test_id_rather_is_a_preference_not_a_hypothetical() -> None:
+    claims = check("I'd rather spend less on hotels and more on food.", "spend less")
+    assert [c.statement for c in claims] == ["Prefers to spend less on hotels and more on food"]
+    assert read("If it snows, I'd rather work from home.").claims == []
+    assert read("Would you rather walk or cycle?").claims == []

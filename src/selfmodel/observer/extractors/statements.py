@@ -256,6 +256,8 @@ def _read(clause: Clause, reading: Reading) -> Claim | None:
         return moved
     if _passive_state(verb):  # "I'm left-handed", "I'm based in Lyon"
         return _participle_state(verb, reading)
+    if _rather(verb):  # "I'd rather pay more for quality": a preference, not a hypothetical
+        return _preferred(verb, reading)
     if not lasting(clause):
         return None
     negated = _negated(verb)
@@ -292,6 +294,41 @@ def _read(clause: Clause, reading: Reading) -> Claim | None:
     relation = "dislikes" if negated else "does"
     return _make(relation, obj, tokens, reading,
                  Kind.PREFERENCE if negated else Kind.CONTEXT, verb=lemma)
+
+
+def _rather(verb: Any) -> bool:
+    """'I'd rather X (than Y)': the modal of preference, unless under a condition."""
+    if not any(c.tag_ == "MD" and c.lower_ in ("'d", "would") for c in verb.children):
+        return False
+    if not any(c.dep_ == "advmod" and c.lower_ in ("rather", "sooner") for c in verb.children):
+        return False
+    conditions = noise._CONDITIONS
+    conditioned = any(c.dep_ == "mark" and c.lower_ in conditions
+                      for t in (verb, *verb.ancestors) for c in t.children)
+    conditioned = conditioned or any(  # "If it rains, I'd rather stay home"
+        c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in conditions
+                                  for m in c.children) for c in verb.children)
+    return not conditioned and not verb.sent.text.rstrip().endswith("?")
+
+
+def _preferred(verb: Any, reading: Reading) -> Claim | None:
+    """'I'd rather pay more for quality' -> 'Prefers to pay more for quality'; 'I'd rather
+    not eat out' -> 'Prefers not to eat out'."""
+    negated = _negated(verb)
+    tokens = [t for t in clause_tokens(verb) if t.tag_ != "MD" and t.dep_ != "neg"
+              and t.lower_ not in ("rather", "sooner")]
+    if len(tokens) < 2 or tokens[0].i != verb.i:
+        return None
+    words = resolve(tokens, reading.chunks)
+    if words is None:
+        return None
+    words[0] = str(verb.lemma_).lower() + str(verb.whitespace_)
+    text = " ".join("".join(words).split())
+    statement = f"Prefers {'not ' if negated else ''}to {text}"
+    relation = "dislikes" if negated else "likes"
+    return Claim(kind=Kind.PREFERENCE, domain=meaning.domain(statement),
+                 key=f"{relation}:{_slug_text(text)}", value=text.lower(), statement=statement,
+                 quote=verb.sent.text[:300])
 
 
 def _negated(verb: Any) -> bool:
