@@ -38,3 +38,11 @@ def comparative(word: str) -> bool:
         return False  # "number" is also "numb" made comparative, and a noun first
     return any(lemma != lower and (lower in inflect(lemma, "JJR") or lower in inflect(lemma, "JJS"))
                for lemma in getAllLemmas(lower, upos="ADJ").get("ADJ", ()))
+
+
+@lru_cache(maxsize=4096)
+def adjective_lemmas(word: str) -> tuple[str, ...]:
+    """The adjective lemmas lemminflect knows for ``word`` ("deeper" -> ("deep",))."""
+    from lemminflect import getAllLemmas
+
+    return tuple(str(lemma) for lemma in getAllLemmas(word, upos="ADJ").get("ADJ", ()))

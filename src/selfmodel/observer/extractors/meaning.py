@@ -8,7 +8,9 @@ collected phrasings.
 - ``domain``: which part of life a claim is about (diet, work, travel...), for its slot;
 - ``passing``: whether a state adjective is a mood ("tired", "excited") rather than a trait;
 - ``person``: whether a possessed noun is a person ("my wife"), whose facts are not the user's;
-- ``proposal`` / ``idea``: whether a noun is something proposed or an idea held for now.
+- ``proposal`` / ``idea``: whether a noun is something proposed or an idea held for now;
+- ``valence`` and ``importance``: whether an evaluation ("matters to me", "stresses me out",
+  "boring") is for or against its object, and whether it names a value.
 """
 
 from __future__ import annotations
@@ -45,8 +47,21 @@ PERSON_MATCH = 0.2
 _PASSING = ("feeling tired, sad, happy, stressed, excited, bored, curious, nervous, "
             "overwhelmed, concerned, ready, willing, open to it today")
 _PERSON = "my wife, husband, son, daughter, mother, friend, boss"
+_PERSON_KINDS = ("relative", "family member", "friend", "colleague", "child", "parent")
+PERSON_KIND_MATCH = 0.21
 _PROPOSAL = "an idea, a suggestion, an option, a concept, a recommendation, a proposal"
 PROPOSAL_MATCH = 0.2
+# An evaluation's direction ("X matters to me", "X stresses me out", "I find X boring"):
+# the closer of two descriptions, by at least a margin; the two ends of one scale.
+_GOOD = "good, pleasant, important, valuable, helpful, enjoyable, works well, the best"
+_BAD = "bad, unpleasant, stressful, annoying, painful, boring, a problem, upsetting"
+_IMPORTANT = "important, matters, a priority, essential, what I care about"
+VALENCE_MARGIN = 0.1
+_KIND_OF_PERSON = ("a kind of person: someone who is a vegetarian, a parent, a nurse, a "
+                   "beginner, a student, a fan")
+_THING = "a thing, an object, an event, a result, a note, a reminder, an example, a gift"
+KIND_MARGIN = 0.04
+IMPORTANCE_MATCH = 0.35
 
 _LOCK = threading.Lock()
 _TABLE: tuple[list[str], npt.NDArray[np.float32]] | None = None
@@ -82,8 +97,12 @@ def passing(adjective: str) -> bool:
 
 
 def person(noun: str) -> bool:
-    """Is this noun a person (a relative, a friend), whose facts are their own?"""
-    return _similarity(noun, _PERSON) >= PERSON_MATCH
+    """Is this noun a person (a relative, a friend), whose facts are their own? Close to the
+    description, or close to one of the kinds of person one speaks of as "my ..." (a static
+    embedding of a long description blurs single words like "brother" or "dad")."""
+    if _similarity(noun, _PERSON) >= PERSON_MATCH:
+        return True
+    return max(_similarity(noun, kind) for kind in _PERSON_KINDS) >= PERSON_KIND_MATCH
 
 
 def proposal(noun: str) -> bool:
@@ -99,3 +118,22 @@ def idea(noun: str) -> bool:
     standing leaning that is also abstract ("a preference", "a tendency")?"""
     toward = _similarity(noun, _PROPOSAL)
     return toward >= PROPOSAL_MATCH and toward > _similarity(noun, _LEANING)
+
+
+def valence(phrase: str) -> int:
+    """+1 when ``phrase`` evaluates something as good, -1 as bad, 0 when it is unclear."""
+    good, bad = _similarity(phrase, _GOOD), _similarity(phrase, _BAD)
+    if abs(good - bad) < VALENCE_MARGIN:
+        return 0
+    return 1 if good > bad else -1
+
+
+def importance(phrase: str) -> bool:
+    """Does ``phrase`` say that something matters (a value held) rather than pleases?"""
+    return _similarity(phrase, _IMPORTANT) >= IMPORTANCE_MATCH
+
+
+def kind_of_person(noun: str) -> bool:
+    """Does ``noun`` name a kind of person ("as a vegetarian") rather than a thing ("as a
+    gift", "as a reminder")?"""
+    return _similarity(noun, _KIND_OF_PERSON) - _similarity(noun, _THING) > KIND_MARGIN

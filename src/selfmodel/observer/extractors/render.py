@@ -37,20 +37,26 @@ def clause_tokens(verb: Any) -> list[Any]:
     for token in verb.subtree:
         if token.i in cut or token.i == verb.i:
             continue
-        if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token, verb):
+        if (token.dep_ == "prep" and _to_me(token)) or _own_clause(token, verb) or (
+                _aside_relative(token)):
             cut.update(t.i for t in token.subtree)  # read on its own, or the user, implied
     subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
     if subject is not None:  # "For the record, I keep bees": a frame, not the statement
         for child in verb.children:
             if child.i < subject.i and child.dep_ in ("prep", "npadvmod", "advmod"):
                 cut.update(t.i for t in child.subtree)
-    tokens = [t for t in verb.subtree if t.i not in cut]
-    while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in ("CCONJ", "SCONJ", "ADP", "DET")
+    tokens = sorted((t for t in verb.subtree if t.i not in cut and not (
+        t.tag_ in ("WRB", "WP") and t.i < verb.i)), key=lambda t: t.i)  # a non-projective
+    # parse lists a subtree out of order; "(of) how I tend to...": the wh-word is not said
+    while tokens and (tokens[-1].is_punct or (tokens[-1].pos_ in ("CCONJ", "SCONJ", "ADP", "DET")
+                                              and tokens[-1].dep_ != "prt")
                       or tokens[-1].lower_ in ("please", "too", "also", "as well")):
         tokens.pop()
     while tokens and (tokens[0].is_punct or tokens[0].pos_ in ("CCONJ", "SCONJ", "INTJ")):
         tokens.pop(0)
-    return tokens
+    # "as I have a phobia of heights myself": an emphatic "myself" adds nothing
+    return [t for t in tokens if not (t.lower_ == "myself" and t.dep_ not in (
+        "dobj", "pobj", "dative"))]
 
 
 def _own_clause(token: Any, verb: Any) -> bool:
@@ -70,6 +76,13 @@ def _own_clause(token: Any, verb: Any) -> bool:
     return token.pos_ in ("VERB", "AUX") and any(
         c.dep_ in ("nsubj", "nsubjpass") and (c.lower_ == "i" or c.i < token.head.i)
         for c in token.children)  # "(to me,) it looks dated, so I avoid...": another clause
+
+
+def _aside_relative(token: Any) -> bool:
+    """', which ...': a relative clause set off by a comma adds to its noun on the side
+    ("I have a dog, which I walk twice a day"); the statement is whole without it."""
+    return token.dep_ == "relcl" and token.i > 0 and any(
+        t.is_punct and t.text == "," for t in token.doc[token.head.i + 1:token.left_edge.i])
 
 
 def _to_me(prep: Any) -> bool:
@@ -100,14 +113,20 @@ def resolve(tokens: Sequence[Any], antecedents: Sequence[Any]) -> list[str] | No
 def _antecedent(token: Any, antecedents: Sequence[Any]) -> str | None:
     """The closest preceding noun chunk that is not a pronoun and not the user; "ones" keeps
     its own modifiers ("the red ones" -> "the red shoes")."""
+    verb = token.head
+    while verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:
+        verb = verb.head
     earlier = [c for c in antecedents if c.end <= token.i or c.doc is not token.doc]
     for chunk in reversed(earlier):
         root = chunk.root
         if root.pos_ in ("PRON",) or root.lower_ in _REFERRING:
             continue
+        if root.doc is token.doc and root.head.i == verb.i and root.dep_ in ("dobj", "attr"):
+            continue  # "I have more time for it": not the object of its own verb
         if token.lower_ in ("ones", "one"):
             return root.text if token.tag_ == "NN" else _plural(root)
-        words = [t.text for t in chunk if t.dep_ != "det" and t.lower_ not in _POSSESSIVE]
+        words = [uncapitalized(t) for t in chunk
+                 if t.dep_ != "det" and t.lower_ not in _POSSESSIVE]
         return " ".join(words) or None
     return None
 
@@ -119,9 +138,18 @@ def _plural(root: Any) -> str:
     return str(found[0]) if found else str(root.text)
 
 
+def uncapitalized(token: Any) -> str:
+    """The token's text without the capital its place at the start of a sentence gave it
+    ("Dairy makes me sick, so I avoid it" -> "Avoids dairy"); names and acronyms keep theirs."""
+    text = str(token.text)
+    if token.is_sent_start and token.pos_ != "PROPN" and not text.isupper() and text != "I":
+        return text[:1].lower() + text[1:]
+    return text
+
+
 def _word(token: Any) -> str:
     low = token.lower_
-    text = str(_POSSESSIVE.get(low) or _CONTRACTIONS.get(low) or token.text)
+    text = str(_POSSESSIVE.get(low) or _CONTRACTIONS.get(low) or uncapitalized(token))
     if (low in _CONTRACTIONS and not low[0].isalpha()) or low == "n't":
         text = " " + text  # "don't" -> "do not": the expansion needs its own space
     return text + str(token.whitespace_)

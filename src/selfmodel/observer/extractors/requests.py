@@ -16,6 +16,11 @@ the slot's opposite value. A request is a lasting preference unless it is scoped
 work: the same clause or message asks for something else (a question, "write a poem..."),
 and nothing marks it as general ("always", "from now on", "answers" in the plural, "I
 prefer"). A correction of the answer just given always counts.
+
+A request about answering that no slot names ("Be blunt with me", "Stop apologizing") is kept
+in the user's words ("Asks the assistant to be blunt") when its form can be about nothing but
+the answering: "be" with an adjective, a refusal of a verb with no object, or a verb of
+speaking with no object.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from selfmodel.language import add_entities, embed
 from selfmodel.observer.extractors import slots
+from selfmodel.observer.extractors.inflection import adjective_lemmas
 from selfmodel.observer.extractors.slots import SlotValue
 
 # Verbs that ask to stop doing something (a closed class: the request's polarity).
@@ -42,6 +48,15 @@ _FILLER = frozenset({"please", "pls", "plz", "kindly", "me", "you", "your", "can
                      "would", "will", "just", "also", "now", "then", "again", "instead", "ok",
                      "okay", "so", "i", "'d", "'m"})
 _DEICTIC_SUBJECTS = frozenset({"this", "that", "it", "these", "those"})
+# Verbs that carry no slot of their own: the complement names it ("keep it short", "go deeper").
+_LIGHT = frozenset({"be", "keep", "stay", "sound", "make", "go", "get"})
+# Set phrases that address the assistant without asking anything of its answers ("never
+# mind", "don't worry", "don't bother").
+_PHATIC = frozenset({"mind", "worry", "bother", "panic", "hesitate", "thank"})
+# Verbs of speaking: an imperative of one with no object is about how to answer ("talk to me
+# like a friend", "write plainly").
+_SPEAKING = frozenset({"talk", "speak", "write", "answer", "respond", "reply", "explain",
+                       "address", "communicate"})
 WRONG_MATCH = 0.45
 _WRONG = "wrong, incorrect, inaccurate, mistaken, not right"
 
@@ -112,10 +127,17 @@ def _phrase(tokens: Sequence[Any]) -> tuple[str, bool]:
         if low in _FILLER or token.is_punct or token.pos_ == "INTJ":
             continue
         if token.tag_ in ("JJR", "RBR") and low not in ("more", "less"):
-            words.append(token.lemma_)
+            words.append(_base(token))
         else:
             words.append(token.text)
     return " ".join(words).lower(), negated
+
+
+def _base(token: Any) -> str:
+    """A comparative's base ("shorter" -> "short", "deeper" -> "deep"; spaCy's lemma of an
+    adverb comparative can be another word: "deeper" -> "deeply")."""
+    found = adjective_lemmas(token.lower_)
+    return found[0] if found else str(token.lemma_)
 
 
 def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | None:
@@ -125,14 +147,19 @@ def _value(tokens: Sequence[Any], extra_negation: bool = False) -> SlotValue | N
     text, negated = _phrase(tokens)
     if not text:
         return None
-    return slots.match(text, negated != extra_negation)
+    negated = negated != extra_negation
+    found = slots.match(text, negated)
+    if found is None and negated:  # "don't give me walls of text": what is unwanted
+        found = slots.complaint(text)
+    return found
 
 
 def _language(tokens: Sequence[Any]) -> SlotValue | None:
     """'in French', 'answer in Spanish': a language the named entities find after 'in'
     (entities are added to the doc only when a capitalized word follows 'in')."""
     candidates = [t for t in tokens if t.dep_ == "pobj" and t.text[:1].isupper() and (
-        t.head.lower_ == "in" or (t.head.lower_ == "to" and _switching(t.head.head)))]
+        t.head.lower_ == "in" or (t.head.lower_ == "to" and _switching(t.head.head)))
+        and not any(c.dep_ == "amod" for c in t.children)]  # "plain English": a register
     if not candidates:
         return None
     doc = candidates[0].doc
@@ -183,9 +210,13 @@ def _general(tokens: Sequence[Any]) -> bool:
 
 def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
     """'Use a casual tone', 'Don't use lists', 'Can you be more brief?'."""
-    if root.pos_ not in ("VERB", "AUX") or (root.tag_ != "VB" and not allow_conj):
-        return None
     subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
+    bare = root.tag_ == "VBP" and not subjects and not any(
+        c.dep_ in ("aux", "auxpass", "expl") for c in root.children) and root.i == min(
+        (t.i for t in root.sent if not (t.is_punct or t.pos_ in ("ADV", "INTJ"))),
+        default=root.i)  # "Always include sources": a verb with no subject opening its clause
+    if root.pos_ not in ("VERB", "AUX") or (root.tag_ != "VB" and not allow_conj and not bare):
+        return None
     if subjects and subjects[0].lower_ != "you":
         return None
     if subjects and not any(c.tag_ == "MD" for c in root.children):
@@ -193,19 +224,100 @@ def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
     stopping = root.lemma_.lower() in _STOPPING
     aside = _asides(root)
     tokens = [t for t in root.subtree if t.i not in aside]
-    if stopping or root.lemma_ in ("be", "keep", "stay", "sound", "make"):
+    if stopping or root.lemma_ in _LIGHT:
         tokens = [t for t in tokens if t.i != root.i]  # the verb carries no slot
-    value = _value(tokens, extra_negation=stopping)
+    value = _contrasted(root, tokens, stopping) or _value(tokens, extra_negation=stopping)
+    if value is None and root.lemma_ in _LIGHT:  # "keep things short and sweet": the
+        value = next((found for found in (  # complement names the slot
+            _value([t], extra_negation=stopping) for t in tokens
+            if t.pos_ in ("ADJ", "ADV") and t.dep_ != "neg") if found is not None), None)
+    if value is None and not any(c.dep_ == "dobj" for c in root.children):
+        value = _value([root])  # "cite where your facts come from": the verb names it
     if value is None:
-        return None
+        return _unlisted(root, tokens)
     negated = stopping or any(c.dep_ == "neg" for c in root.children)
     comparative = any(t.tag_ in ("JJR", "RBR") or t.lower_ in ("more", "less") for t in tokens)
     # A request put as a question ("Could you give me a step-by-step guide?") or with an
     # object of its own ("Rewrite this paragraph in a formal tone") is about this piece of work.
-    task = _work_object(root, value) or root.sent.text.rstrip().endswith("?")
+    task = (not stopping and _work_object(root, value)) or root.sent.text.rstrip().endswith(
+        "?") or _scoped(root)
     complaint = negated or comparative or value.key == "reply_language"
     return Request(value, root, complaint=complaint and not task,
                    needs_context=False, general=_general(tokens), task=task)
+
+
+def _scoped(root: Any) -> bool:
+    """'For this email, use a formal tone': the request is scoped to one piece of work."""
+    return any(c.dep_ == "prep" and c.lower_ == "for" and any(
+        d.dep_ == "det" and d.lower_ in ("this", "that", "these", "those")
+        for o in c.children for d in o.children) for c in root.children)
+
+
+def _contrasted(root: Any, tokens: Sequence[Any], stopping: bool) -> SlotValue | None:
+    """'Skip the headings, just plain paragraphs': a refusal's objects, one by one; an object
+    after the first is the alternative asked for, not refused."""
+    objects = [c for c in root.children if c.dep_ in ("dobj", "appos", "conj")
+               and c.pos_ in ("NOUN", "PROPN")]
+    if len(objects) < 2:
+        return None
+    kept = {t.i for t in tokens}
+    for n, obj in enumerate(objects):
+        words = [t for t in obj.subtree if t.i in kept]
+        found = _value(words, extra_negation=stopping and n == 0)
+        if found is not None:
+            return found
+    return None
+
+
+def _unlisted(root: Any, tokens: Sequence[Any]) -> Request | None:
+    """A request about answering that no slot names ("Be blunt with me", "Stop apologizing",
+    "Please don't ramble", "Talk to me like a friend"): kept in the user's words as what
+    they ask of the assistant. Only forms that can be about nothing but the answering: "be"
+    with an adjective, a refusal of a verb with no object, or a verb of speaking with no
+    object; a question, or an imperative with an object (a task), is not one."""
+    if root.tag_ != "VB" or root.sent.text.rstrip().endswith("?") or _scoped(root):
+        return None
+    if root.lemma_.lower() in _PHATIC or (root.lemma_.lower() in _LIGHT
+                                          and root.lemma_.lower() != "be"):
+        return None  # "never mind"; "don't get me wrong": a light verb's idiom
+    if any(c.dep_ in ("nsubj", "nsubjpass", "dobj", "dative", "ccomp") and c.lower_ not in (
+            "me", "myself") for c in root.children):
+        return None  # an object of its own (other than the user) makes it a task
+    negated = root.lemma_.lower() in _STOPPING or any(c.dep_ == "neg" for c in root.children)
+    lemma = root.lemma_.lower()
+    if lemma in _STOPPING:  # "stop apologizing": the refused verb is the gerund after it
+        if not any(c.dep_ in ("xcomp", "dobj") and c.tag_ == "VBG" for c in root.children):
+            return None
+    elif lemma == "be":
+        if not any(c.dep_ == "acomp" and c.pos_ == "ADJ" for c in root.children):
+            return None
+    elif not (negated and root.pos_ == "VERB") and lemma not in _SPEAKING:
+        return None
+    if any(t.lower_ in ("it", "this", "that", "them", "these", "those") for t in tokens):
+        return None  # "don't worry about it": about something said, not about answering
+    words = [t for t in tokens if not (t.is_punct or t.pos_ == "INTJ" or (
+        t.dep_ in ("neg", "aux") and t.head.i == root.i) or t.lower_ in (
+        "please", "me", "myself") or (
+        t.dep_ == "prep" and all(c.lower_ in ("me", "myself") for c in t.children)))]
+    if lemma in _STOPPING:
+        words = [t for t in words if t.i != root.i]
+    text = " ".join(t.text.lower() if t.i != root.i else t.lemma_.lower() for t in words)
+    if lemma in _STOPPING:
+        text = " ".join(t.lemma_.lower() if t.tag_ == "VBG" and t.dep_ in ("xcomp", "dobj")
+                        else t.text.lower() for t in words)
+    if not text or len(text.split()) > 8:
+        return None
+    if lemma == "be" and not negated:
+        text = "be " + text if not text.startswith("be ") else text
+    statement = f"Asks the assistant {'not ' if negated else ''}to {text}"
+    value = SlotValue(f"asks:{'not_' if negated else ''}{_slug(text)}", text, statement, "",
+                      None)
+    return Request(value, root, complaint=False, needs_context=False, general=True,
+                   task=False)
+
+
+def _slug(text: str) -> str:
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in text).split())[:60]
 
 
 def _work_object(root: Any, value: SlotValue) -> bool:
@@ -215,14 +327,17 @@ def _work_object(root: Any, value: SlotValue) -> bool:
     for child in root.children:
         if child.dep_ != "dobj" or child.pos_ == "PRON":
             continue
+        if child.tag_ == "NNS" and not any(c.dep_ in ("det", "poss", "compound", "prep")
+                                           for c in child.children):
+            continue  # "put things in a table", "keep things short": things in general
         text, _ = _phrase(list(child.subtree))
         found = slots.match(text) if text else None
         if text and (found is None or found.key != value.key):
             return True
         if child.lower_ != child.lemma_.lower() or child.tag_ == "NNS":
             continue
-        if any(c.dep_ == "det" and c.lower_ in ("this", "that", "the") for c in child.children):
-            return True  # "this paragraph": one thing to work on
+        if any(c.dep_ == "det" and c.lower_ in ("this", "that") for c in child.children):
+            return True  # "this paragraph": one thing to work on ("the summary": any)
     return False
 
 
@@ -245,7 +360,9 @@ def _wish(root: Any) -> Request | None:
         value = _value(head, extra_negation=negated)
     if value is None:
         return None
-    return Request(value, root, complaint=False, needs_context=False, general=True, task=False)
+    comparative = any(t.tag_ in ("JJR", "RBR") for t in tokens)  # "I wanted more detail"
+    return Request(value, root, complaint=comparative, needs_context=False, general=True,
+                   task=False)
 
 
 def _about_answers(root: Any) -> Request | None:
@@ -334,7 +451,11 @@ def _complaint(root: Any) -> Request | None:
         return None
     if value is None:
         return None
-    return Request(value, root, complaint=True, needs_context=True, general=False, task=False)
+    # "Your answers are too long": about the answers in general, with or without one to
+    # react to; "this is too long" needs the answer it points at.
+    general = subjects[0].lemma_.lower() in _ANSWERS and subjects[0].tag_ == "NNS"
+    return Request(value, root, complaint=True, needs_context=not general, general=general,
+                   task=False)
 
 
 def generic_correction(doc: Any) -> bool:

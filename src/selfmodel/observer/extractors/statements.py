@@ -17,6 +17,16 @@ says where the user lives now. A negated state ("I'm not vegetarian") is evidenc
 the same slot (kept by the extractor only when the user holds that belief); a negated like
 or habit ("I don't eat meat", "I never fly") is a dislike of its own, and counts against a
 held habit with the same object (observer/extractors/grammar.py).
+
+Other families read by their form: the present progressive of an open-ended activity ("I'm
+learning Japanese"; not of a bounded one, "I'm writing a cover letter", which is a task); a
+perfect with a long duration ("I've been vegan for five years"); "I've got"; a participle
+state ("I'm left-handed", "I'm based in Lyon"); a bare verb framed by ability, frequency or
+negation ("I can't swim", "I don't drive"); "my X <predicate>" beyond "is" ("my blood pressure
+runs high"); the user as the one who judges ("X matters to me", "X stresses me out", "I find
+X boring"), its direction by meaning.valence; a side phrase beside a question ("As a
+vegetarian, what can I cook?", "Being diabetic, ..."); "we" for the household's having and
+living.
 """
 
 from __future__ import annotations
@@ -27,9 +37,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from selfmodel.domain.models import Claim, Kind
+from selfmodel.language import add_entities
 from selfmodel.observer.extractors import meaning, noise
 from selfmodel.observer.extractors.inflection import inflect
-from selfmodel.observer.extractors.render import clause_tokens, resolve, third_person
+from selfmodel.observer.extractors.render import (
+    clause_tokens,
+    resolve,
+    third_person,
+    uncapitalized,
+)
+from selfmodel.observer.extractors.slots import DOMAIN
+from selfmodel.observer.extractors.slots import match as slot_match
 
 # The verbs of liking and disliking: a closed grammatical class (verbs of emotion taking an
 # object), which decides the slot's relation, not whether there is a statement.
@@ -53,6 +71,18 @@ _CONDITIONS = frozenset({"allergic", "intolerant", "sensitive"})
 # Moving somewhere says where the user lives now, however long ago it happened.
 _MOVE = frozenset({"move", "relocate"})
 _CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
+# The user as a subject: "I", and "we" for the household the user speaks for ("we have a
+# newborn", "we use Slack at work").
+_SELF = frozenset({"i", "we"})
+# What "we" says of the user's household: having and living somewhere ("we have a newborn");
+# "we are" and "we use" are as often a team at work as a household.
+_HOUSEHOLD = frozenset({"have", "get", "own", "live", "move", "relocate"})
+# Adverbs of frequency (a closed class): they make a bare verb a habit ("I rarely eat out").
+_FREQUENCY = frozenset({"always", "usually", "often", "rarely", "seldom", "never", "sometimes",
+                        "regularly", "mostly", "generally", "normally", "typically",
+                        "occasionally", "daily", "frequently", "hardly", "only"})
+# Units of time long enough that "for five years" or "for months" marks a lasting state.
+_LONG_UNITS = frozenset({"month", "year", "decade", "life", "lifetime", "while"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +117,9 @@ def _first_person_subject(token: Any) -> Any | None:
         return None
     own = [c for c in token.children if c.dep_ in ("nsubj", "nsubjpass")]
     if own:
-        return own[0] if own[0].lower_ == "i" else None
+        if own[0].lower_ == "we" and token.lemma_.lower() not in _HOUSEHOLD:
+            return None  # "we" doing something is often a team or a plan, not the user
+        return own[0] if own[0].lower_ in _SELF else None
     head = token
     if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children) and not any(
             t.dep_ == "cc" for t in token.doc[token.head.i:token.i]):
@@ -96,7 +128,7 @@ def _first_person_subject(token: Any) -> Any | None:
         head = head.head
         subjects = [c for c in head.children if c.dep_ in ("nsubj", "nsubjpass")]
         if subjects:
-            return subjects[0] if subjects[0].lower_ == "i" and head.i != token.i else None
+            return subjects[0] if subjects[0].lower_ in _SELF and head.i != token.i else None
     return None
 
 
@@ -114,13 +146,19 @@ def claims(doc: Any, reading: Reading, skip: set[int] | None = None) -> list[Cla
     """The claims the user's first-person clauses in ``doc`` make (module docstring); clauses
     headed at ``skip`` were already read as something else (a request about answering)."""
     out: list[Claim] = []
+    said: set[int] = set()
     for clause in clauses(doc):
         if skip and clause.verb.i in skip:
             continue
         claim = read(clause, reading)
         if claim is not None:
             out.append(claim)
+            said.add(clause.verb.i)
     out += _possessions(doc, reading)
+    out += _judgements(doc, reading)
+    # "As an art lover, I prefer...": the side phrase gives the reason for the statement
+    # beside it, which is the claim; it is one of its own only beside a question or a task.
+    out += [c for head, c in _depictives(doc, reading) if head not in said]
     return out
 
 
@@ -130,30 +168,114 @@ def lasting(clause: Clause) -> bool:
         return False
     if verb.lemma_.lower() == "want" and any(c.dep_ == "neg" for c in verb.children):
         return not (noise.hypothetical(verb) or noise.story(verb))  # "I don't want X": a rule
-    return not (noise.hypothetical(verb) or noise.story(verb) or noise.plan_or_task(verb))
+    if noise.hypothetical(verb):
+        return False
+    if _long_standing(verb) or _ongoing(verb) or _simple_habit(verb):
+        return True
+    return not (noise.story(verb) or noise.plan_or_task(verb))
+
+
+def _simple_habit(verb: Any) -> bool:
+    """'I go running twice a week' (not "I'm going to"), 'I've got two dogs' (a present
+    possession, not a story): forms the plan and story tests would read as one occasion."""
+    lemma = verb.lemma_.lower()
+    if lemma == "go" and verb.tag_ in ("VBP", "VBZ"):
+        return any(c.dep_ == "xcomp" and c.tag_ == "VBG" for c in verb.children) \
+            and not noise.occasion(verb)
+    return lemma == "get" and verb.tag_ in ("VBD", "VBN") and not noise.occasion(verb) and any(
+        c.dep_ == "aux" and c.lemma_ == "have" and c.tag_ in ("VBP", "VBZ")
+        for c in verb.children) and any(c.dep_ == "dobj" for c in verb.children)
+
+
+def _long_standing(verb: Any) -> bool:
+    """'I've been vegan for five years now', 'I've been writing Python since 2015': the
+    perfect with a long duration states what has held for a long time and still holds."""
+    perfect = any(c.dep_ == "aux" and c.lemma_ == "have" and c.tag_ in ("VBP", "VBZ")
+                  for c in verb.children)
+    if not perfect or verb.lemma_.lower() in noise._TASK_VERBS:
+        return False
+    heads = [verb, *(c for c in verb.children if c.dep_ in ("attr", "acomp"))]
+    for prep in (c for h in heads for c in h.children):
+        if prep.dep_ != "prep" or prep.lower_ not in ("for", "since"):
+            continue
+        if prep.lower_ == "since":
+            return True
+        if any(o.lemma_.lower() in _LONG_UNITS for o in prep.children if o.dep_ == "pobj"):
+            return True
+    return False
+
+
+def _ongoing(verb: Any) -> bool:
+    """'I'm learning Japanese', 'I'm paying off student loans', 'I'm recovering from knee
+    surgery': the present progressive of an open-ended activity is the user's situation,
+    while that of a bounded one ("I'm writing a cover letter", "I'm working on a new logo
+    for a client", "I'm trying to find...") is the task at hand. Bounded: an object that is
+    one particular thing (a singular noun with a determiner or a possessive), an aim (a
+    verb after it), a verb of seeking or planning, or a time that points at one occasion.
+    The perfect progressive ("I've been working on...") tells what has filled the last
+    while, not a lasting fact, unless a long duration says so (``_long_standing``)."""
+    if verb.tag_ != "VBG" or not any(c.dep_ == "aux" and c.lemma_ == "be" and c.tag_ in (
+            "VBP", "VBZ") for c in verb.children):
+        return False
+    if verb.lemma_.lower() in noise._TASK_VERBS or verb.lemma_.lower() in ("go", "get"):
+        return False
+    if any(c.dep_ in ("xcomp", "ccomp", "mark") or c.tag_ == "VBG" for c in verb.children):
+        return False
+    if not any(c.dep_ == "dobj" or (c.dep_ == "prep" and c.lower_ == "from")
+               for c in verb.children):
+        return False  # "I'm leaning towards...", "I'm working with...": the matter at hand;
+        # not "I'm recovering from knee surgery", which says where it comes from
+    return not (noise.occasion(verb) or _bounded(verb))
+
+
+def _bounded(verb: Any) -> bool:
+    """Does the clause work toward one particular thing ("a cover letter", "their latest
+    project", "this trip")? Plurals and mass nouns without a determiner are open-ended."""
+    for token in verb.subtree:
+        if token.dep_ not in ("dobj", "attr", "pobj"):
+            continue
+        if any(c.dep_ == "poss" or (c.dep_ == "det" and token.tag_ == "NN")
+               for c in token.children):
+            return True
+    return False
 
 
 def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
+    claim = _read(clause, reading)
+    if claim is not None and clause.subject is not None and clause.subject.lower_ == "we" \
+            and claim.domain not in ("family", "location"):
+        return None  # "we have 50 workers on site": the user's workplace, not household
+    return claim
+
+
+def _read(clause: Clause, reading: Reading) -> Claim | None:
     verb = clause.verb
     moved = _moved_to(clause, reading)
     if moved is not None:
         return moved
+    if _passive_state(verb):  # "I'm left-handed", "I'm based in Lyon"
+        return _participle_state(verb, reading)
+    if _rather(verb):  # "I'd rather pay more for quality": a preference, not a hypothetical
+        return _preferred(verb, reading)
     if not lasting(clause):
         return None
-    negated = any(c.dep_ == "neg" for c in verb.children)
+    negated = _negated(verb)
     lemma = verb.lemma_.lower()
     tokens = clause_tokens(verb)
-    if len(tokens) < 2:
+    if lemma == "get" and _perfect(verb):  # "I've got two dogs": possession, "Has two dogs"
+        lemma = "have"
+        tokens = [t for t in tokens if t.i != verb.i]
+    if len(tokens) < 2 and not (tokens and _bare_habit(verb)):
         return None
     if lemma == "be":
         return _state(clause, tokens, negated, reading)
     obj = _object(verb)
     if obj is None:
         obj = _prep_object(verb)
-    if obj is None:
-        return None
     modal = [c.lower_ for c in verb.children if c.tag_ == "MD"]
+    if obj is None:
+        return _intransitive(verb, tokens, reading, negated, modal)
     if lemma in _ENDURE:
         if not negated:
             return None
@@ -166,12 +288,146 @@ def read(clause: Clause, reading: Reading) -> Claim | None:
         relation = "cannot" if negated else "can"
         return _make(relation, obj, tokens, reading, Kind.CONTEXT, verb=lemma)
     if lemma == "have":
-        if negated:
-            return None
+        if negated:  # "I don't have any pets": a fact of its own, not a dislike
+            return _make("has_no", obj, tokens, reading, Kind.CONTEXT)
         return _make("has", obj, tokens, reading, Kind.CONTEXT)
     relation = "dislikes" if negated else "does"
     return _make(relation, obj, tokens, reading,
                  Kind.PREFERENCE if negated else Kind.CONTEXT, verb=lemma)
+
+
+def _rather(verb: Any) -> bool:
+    """'I'd rather X (than Y)': the modal of preference, unless under a condition."""
+    if not any(c.tag_ == "MD" and c.lower_ in ("'d", "would") for c in verb.children):
+        return False
+    if not any(c.dep_ == "advmod" and c.lower_ in ("rather", "sooner") for c in verb.children):
+        return False
+    conditions = noise._CONDITIONS
+    conditioned = any(c.dep_ == "mark" and c.lower_ in conditions
+                      for t in (verb, *verb.ancestors) for c in t.children)
+    conditioned = conditioned or any(  # "If it rains, I'd rather stay home"
+        c.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in conditions
+                                  for m in c.children) for c in verb.children)
+    return not conditioned and not verb.sent.text.rstrip().endswith("?")
+
+
+def _preferred(verb: Any, reading: Reading) -> Claim | None:
+    """'I'd rather pay more for quality' -> 'Prefers to pay more for quality'; 'I'd rather
+    not eat out' -> 'Prefers not to eat out'."""
+    negated = _negated(verb)
+    tokens = [t for t in clause_tokens(verb) if t.tag_ != "MD" and t.dep_ != "neg"
+              and t.lower_ not in ("rather", "sooner")]
+    if len(tokens) < 2 or tokens[0].i != verb.i:
+        return None
+    words = resolve(tokens, reading.chunks)
+    if words is None:
+        return None
+    words[0] = str(verb.lemma_).lower() + str(verb.whitespace_)
+    text = " ".join("".join(words).split())
+    statement = f"Prefers {'not ' if negated else ''}to {text}"
+    relation = "dislikes" if negated else "likes"
+    return Claim(kind=Kind.PREFERENCE, domain=meaning.domain(statement),
+                 key=f"{relation}:{_slug_text(text)}", value=text.lower(), statement=statement,
+                 quote=verb.sent.text[:300])
+
+
+def _negated(verb: Any) -> bool:
+    return any(c.dep_ == "neg" for c in verb.children)
+
+
+def _perfect(verb: Any) -> bool:
+    return any(c.dep_ == "aux" and c.lemma_ == "have" for c in verb.children)
+
+
+def _passive_state(verb: Any) -> bool:
+    """'I'm left-handed', 'I'm based in Lyon', 'I'm obsessed with sourdough': a participle
+    after a present "am / are" with no agent describes a state of the user, not an event."""
+    if verb.tag_ != "VBN" or any(c.dep_ == "agent" for c in verb.children):
+        return False
+    return any(c.dep_ == "auxpass" and c.lemma_ == "be" and c.tag_ in ("VBP", "VBZ")
+               for c in verb.children) and not noise.hypothetical(verb) and not noise.occasion(
+                   verb) and not verb.sent.text.rstrip().endswith("?")
+
+
+def _participle_state(verb: Any, reading: Reading) -> Claim | None:
+    """'I'm left-handed' -> is:left_handed; 'I'm based in Lyon' -> where the user lives (a
+    place the named entities call one); 'I'm obsessed with X' -> the state and its object."""
+    tokens = clause_tokens(verb)
+    negated = _negated(verb)
+    complement = next((c for c in verb.children if c.dep_ in ("oprd", "acomp")), None)
+    place = _place(verb)
+    if place is not None and not negated:
+        value = _object_text(place, reading)
+        if value:
+            return Claim(kind=Kind.CONTEXT, domain="location", key="location",
+                         value=value.lower(), statement=f"Lives in {value}",
+                         quote=verb.sent.text[:300])
+    if complement is not None:
+        span = verb.doc[verb.i:complement.i + 1]
+        value = span.text.lower()
+        words = resolve(tokens, reading.chunks)
+        if words is None:
+            return None
+        statement = third_person(tokens, words)
+        return Claim(kind=Kind.CONTEXT, domain=meaning.domain(statement),
+                     key=f"is:{_slug_text(value)}", value=value, statement=statement,
+                     polarity=-1 if negated else 1, quote=verb.sent.text[:300])
+    obj = _prep_object(verb)
+    if obj is None:  # "I'm married" and "I'm confused" look alike: not read
+        return None
+    return _make("is", obj, tokens, reading, Kind.CONTEXT, negated=negated,
+                 verb=verb.lemma_.lower())
+
+
+def _place(verb: Any) -> Any | None:
+    """The place after "in" that the named entities call a city, a region or a country."""
+    for prep in verb.children:
+        if prep.dep_ != "prep" or prep.lower_ != "in":
+            continue
+        for obj in prep.children:
+            if obj.dep_ == "pobj" and obj.pos_ == "PROPN":
+                doc = obj.doc
+                if not doc.has_annotation("ENT_IOB"):
+                    add_entities(doc)
+                if doc[obj.i].ent_type_ in ("GPE", "LOC"):
+                    return obj
+    return None
+
+
+def _bare_habit(verb: Any) -> bool:
+    """'I can't swim', 'I rarely eat out', 'I don't drive': a verb with no object that still
+    says something lasting, because an ability, a frequency or a negation frames it."""
+    framed = any(c.tag_ == "MD" and c.lower_ in ("ca", "can", "cannot") for c in verb.children)
+    framed = framed or _negated(verb) or any(
+        c.dep_ == "advmod" and c.lower_ in _FREQUENCY for c in verb.children)
+    framed = framed or any(c.dep_ == "npadvmod" and any(
+        d.lower_ in ("every", "each", "twice", "once", "a") for d in c.children)
+        for c in verb.children)  # "every morning", "twice a week"
+    return framed and verb.pos_ == "VERB"
+
+
+def _intransitive(verb: Any, tokens: list[Any], reading: Reading, negated: bool,
+                  modal: list[str]) -> Claim | None:
+    """A bare verb framed as an ability, a habit or a refusal: the verb is the value."""
+    if not _bare_habit(verb):
+        return None
+    particle = [c.lower_ for c in verb.children if c.dep_ == "prt"]
+    lemma = verb.lemma_.lower()
+    value = " ".join([lemma, *particle])
+    words = resolve(tokens, reading.chunks)
+    if words is None:
+        return None
+    statement = third_person(tokens, words)
+    if modal and modal[0] in ("ca", "can", "cannot"):
+        relation = "cannot" if negated else "can"
+        key, kind = f"{relation}:{_slug_text(value)}", Kind.CONTEXT
+    elif negated:
+        key, kind = f"dislikes:{_slug_text(value)}", Kind.PREFERENCE
+    else:
+        shown = next(iter(inflect(lemma, "VBZ")), lemma)
+        key, kind = _slug_text(" ".join([shown, *particle])), Kind.CONTEXT
+    return Claim(kind=kind, domain=meaning.domain(statement), key=key, value=value,
+                 statement=statement, quote=verb.sent.text[:300])
 
 
 def _object(verb: Any) -> Any | None:
@@ -268,8 +524,10 @@ def _stable_slot(relation: str, obj: Any, verb: str) -> tuple[str, str, str] | N
 
 
 def _phrase(token: Any) -> str:
+    clauses = {t.i for c in token.subtree if c.dep_ in ("relcl", "acl", "advcl")
+               for t in c.subtree}
     return " ".join(t.text for t in token.subtree
-                    if not t.is_punct and t.lower_ not in _STOP)
+                    if not t.is_punct and t.lower_ not in _STOP and t.i not in clauses)
 
 
 def _occupation(obj: Any) -> bool:
@@ -293,45 +551,229 @@ def _fan_target(complement: Any) -> Any | None:
 
 
 def _possessions(doc: Any, reading: Reading) -> list[Claim]:
-    """'My favourite cuisine is Thai' -> 'Has Thai as their favourite cuisine'."""
+    """'My X <predicate>' about a thing of the user's (not a person, whose facts are theirs):
+    'My favourite cuisine is Thai' -> 'Has Thai as their favourite cuisine'; 'my main hobby is
+    birdwatching'; 'my job is in customer support' -> 'Has a job in customer support'; 'my
+    blood pressure runs high' -> 'Has blood pressure that runs high'."""
     out = []
     for token in doc:
-        if token.lemma_ != "be" or token.dep_ not in _CLAUSE_DEPS:
+        if token.dep_ not in _CLAUSE_DEPS or token.pos_ not in ("VERB", "AUX"):
             continue
-        if noise.hypothetical(token):
+        if noise.hypothetical(token) or token.sent.text.rstrip().endswith("?"):
             continue
         subject = next((c for c in token.children if c.dep_ in ("nsubj", "csubj")), None)
-        value = next((c for c in token.children if c.dep_ in ("attr", "acomp")), None)
-        if subject is None or value is None or token.sent.text.rstrip().endswith("?"):
+        if subject is None:
             continue
-        mine = [c for c in subject.children if c.dep_ == "poss" and c.lower_ == "my"]
-        if not mine and any(c.dep_ == "poss" and c.lower_ == "my" for c in value.children):
-            subject, value = value, subject  # "safety is my top priority"
-            mine = [c for c in subject.children if c.dep_ == "poss"]
-        if not mine or noise.someone_else(subject) or noise.story(token) or noise.occasion(token):
-            continue
-        adjective = value.pos_ == "ADJ" and not value.text[:1].isupper()  # not "Ethiopian"
-        if adjective or value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB") or any(
-                c.dep_ == "neg" for c in token.children):
-            continue
-        what = " ".join(t.text for t in subject.subtree if t.dep_ != "poss")
-        value_words = resolve([t for t in value.subtree if not t.is_punct], reading.chunks)
-        if value_words is None:
-            continue
-        value_text = "".join(value_words).strip()
-        statement = f"Has {value_text} as their {what}"
-        out.append(Claim(kind=Kind.CONTEXT, domain=meaning.domain(statement),
-                         key=f"{_slug_text(what)}", value=value_text.lower(),
-                         statement=statement))
+        claim = _possession(token, subject, reading)
+        if claim is not None:
+            out.append(claim)
     return out
 
 
-def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Kind,
-          *, negated: bool = False, verb: str = "") -> Claim | None:
+def _depictives(doc: Any, reading: Reading) -> list[tuple[int, Claim]]:
+    """What a sentence says of its subject on the side, before it: 'As a vegetarian, what
+    can I cook?' -> 'Is a vegetarian'; 'Being diabetic, I need...' -> 'Is diabetic'. The
+    main clause may be a question or a task; the phrase still describes the user."""
+    out = []
+    for token in doc:
+        head = token.head
+        subject = next((c for c in head.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        if subject is None or subject.lower_ not in _SELF or token.i > subject.i:
+            continue
+        described = None
+        if token.dep_ == "prep" and token.lower_ == "as":
+            noun = next((c for c in token.children if c.dep_ == "pobj"), None)
+            if noun is not None and noun.pos_ == "NOUN" and any(
+                    c.dep_ == "det" and c.lower_ in ("a", "an") for c in noun.children) \
+                    and meaning.kind_of_person(noun.lemma_):
+                described = noun
+        elif token.dep_ == "advcl" and token.lower_ == "being" and not any(
+                c.dep_ in ("nsubj", "mark") for c in token.children):
+            described = next((c for c in token.children if c.dep_ in ("acomp", "attr")), None)
+        if described is None or noise.hypothetical(head):
+            continue
+        words = [t for t in described.subtree if not t.is_punct]
+        claim = _make("is", described, words, reading, Kind.CONTEXT,
+                      statement=f"Is {' '.join(uncapitalized(t) for t in words)}")
+        if claim is not None:
+            out.append((head.i, claim))
+    return out
+
+
+def _judgements(doc: Any, reading: Reading) -> list[Claim]:
+    """The user as the one who experiences or judges something: 'Sustainability matters to
+    me', 'Crowded places stress me out', 'Dairy makes me sick', 'X works best for me',
+    'Horror movies aren't my thing', 'I find museums boring'. The evaluation's direction
+    (meaning.valence, a negation flips it) makes a like, a dislike or a value held."""
+    out = []
+    for token in doc:
+        if token.dep_ not in _CLAUSE_DEPS or token.pos_ not in ("VERB", "AUX"):
+            continue
+        if noise.hypothetical(token) or token.sent.text.rstrip().endswith("?") or \
+                noise.story(token) or noise.occasion(token) or token.tag_ == "VBG":
+            continue
+        found = _judged(token)
+        if found is None:
+            continue
+        thing, predicate = found
+        important = meaning.importance(predicate)
+        valence = meaning.valence(predicate) or int(important)
+        if valence == 0 or (valence < 0 and _negated(token)):
+            continue  # "money isn't an issue for me": not a like of money
+        direction = -valence if _negated(token) else valence
+        if _a_person(thing):
+            continue
+        claim = _judgement(thing, direction, important, reading)
+        if claim is not None:
+            out.append(claim)
+    return out
+
+
+def _a_person(noun: Any) -> bool:
+    """A person's name or a word for a person ("my boss"); a capitalised word that opens the
+    sentence ("Honesty matters to me") is judged by its meaning, not its capital."""
+    if noun.pos_ == "PROPN" and not noun.is_sent_start:
+        return True
+    return meaning.person(noun.lemma_)
+
+
+def _judged(verb: Any) -> tuple[Any, str] | None:
+    """(what is judged, the words that judge it) when ``verb``'s clause has the user as its
+    experiencer: "me" as its object, "to / for me", "my thing", or "I find X Y"."""
+    subject = next((c for c in verb.children if c.dep_ == "nsubj"), None)
+    if verb.lemma_ == "find" and subject is not None and subject.lower_ in _SELF:
+        inner = next((c for c in verb.children if c.dep_ in ("ccomp", "xcomp", "oprd")), None)
+        thing = None if inner is None else next(
+            (c for c in inner.children if c.dep_ == "nsubj"), None)
+        if inner is None or thing is None or thing.pos_ not in ("NOUN", "PROPN"):
+            return None
+        return thing, inner.text
+    if subject is None or subject.pos_ not in ("NOUN", "PROPN") or subject.lower_ in _SELF:
+        return None
+    if any(c.dep_ == "poss" for c in subject.children):
+        return None  # "my brother matters to me": a person or a thing of the user's
+    me = [t for t in verb.subtree if t.lower_ == "me" and (
+        t.head.i == verb.i or t.head.head.i == verb.i or t.head.dep_ in ("prep", "ccomp"))]
+    mine = [c for c in verb.children if c.dep_ == "attr" and any(
+        p.dep_ == "poss" and p.lower_ == "my" for p in c.children)]
+    if mine and _negated(verb):  # "Horror movies aren't my thing"
+        return subject, "good"
+    verb_words = {verb.i} if verb.lemma_ == "be" else set()
+    if not me:
+        return None
+    skip = {t.i for t in subject.subtree} | {t.i for t in me} | verb_words
+    words = [t.text for t in verb.subtree if (t.i not in skip and not t.is_punct
+             and t.dep_ not in ("neg", "advmod", "prep", "det")) or t.dep_ == "prt"]
+    return subject, " ".join(words)
+
+
+def _judgement(thing: Any, direction: int, important: bool, reading: Reading) -> Claim | None:
+    value = _object_text(thing, reading)
+    if not value:
+        return None
+    shown = " ".join(uncapitalized(t) for t in thing.subtree if not t.is_punct)
+    if direction > 0:
+        request = slot_match(shown)
+        if request is not None:
+            return Claim(kind=Kind.PREFERENCE, domain=DOMAIN, key=request.key,
+                         value=request.value, statement=request.statement,
+                         quote=thing.sent.text[:300])
+    relation = "cares" if important and direction > 0 else (
+        "likes" if direction > 0 else "dislikes")
+    verb = {"cares": "Cares about", "likes": "Likes", "dislikes": "Dislikes"}[relation]
+    statement = f"{verb} {shown}"
+    return Claim(kind=Kind.PREFERENCE, domain=meaning.domain(statement),
+                 key=f"{relation}:{_slug_text(value)}", value=value.lower(),
+                 statement=statement, quote=thing.sent.text[:300])
+
+
+def _possession(token: Any, subject: Any, reading: Reading) -> Claim | None:
+    be = token.lemma_ == "be"
+    gerund = token.tag_ == "VBG" and all(c.dep_ in ("aux", "nsubj", "punct")
+                                         for c in token.children) and any(
+        c.dep_ == "aux" and c.lemma_ == "be" and c.tag_ in ("VBZ", "VBP")
+        for c in token.children) and subject.lower_ not in _SELF and any(
+        c.dep_ == "poss" for c in subject.children)  # "my hobby is birdwatching": a bare
+    # gerund is the name of an activity, not what the subject is doing ("my company is
+    # considering switching")
+    value = token if gerund else next(
+        (c for c in token.children if c.dep_ in ("attr", "acomp")), None)
+    mine = [c for c in subject.children if c.dep_ == "poss" and c.lower_ == "my"]
+    if be and not mine and value is not None and any(
+            c.dep_ == "poss" and c.lower_ == "my" for c in value.children):
+        subject, value = value, subject  # "safety is my top priority"
+        mine = [c for c in subject.children if c.dep_ == "poss"]
+    if not mine or noise.someone_else(subject) or noise.story(token) or noise.occasion(token):
+        return None
+    if _negated(token):
+        return None
+    what = " ".join(t.text for t in subject.subtree if t.dep_ != "poss")
+    if not (be or gerund):
+        return _possession_does(token, subject, what, reading)
+    if value is None:
+        prep = next((c for c in token.children if c.dep_ == "prep"), None)
+        if prep is None or not be:
+            return None
+        return _possession_with(subject, what, list(prep.subtree), reading)
+    adjective = value.pos_ == "ADJ" and not value.text[:1].isupper()  # not "Ethiopian"
+    if adjective or value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB"):
+        return None
+    shown = [t for t in value.subtree if not t.is_punct and not (
+        (gerund and t.i <= subject.i) or (t.dep_ == "aux" and t.head.i == value.i))]
+    value_words = resolve(shown, reading.chunks)
+    if value_words is None:
+        return None
+    value_text = "".join(value_words).strip()
+    statement = f"Has {value_text} as their {what}"
+    return Claim(kind=Kind.CONTEXT, domain=meaning.domain(statement), key=_slug_text(what),
+                 value=value_text.lower(), statement=statement, quote=token.sent.text[:300])
+
+
+def _possession_with(subject: Any, what: str, rest: list[Any],
+                     reading: Reading) -> Claim | None:
+    """'my job is in customer support' -> 'Has a job in customer support'."""
+    words = resolve([t for t in rest if not t.is_punct], reading.chunks)
+    if words is None or len(rest) < 2:
+        return None
+    tail = "".join(words).strip()
+    statement = f"Has {_article(subject)}{what} {tail}"
+    return Claim(kind=Kind.CONTEXT, domain=meaning.domain(statement), key=_slug_text(what),
+                 value=tail.lower(), statement=statement, quote=subject.sent.text[:300])
+
+
+def _possession_does(verb: Any, subject: Any, what: str, reading: Reading) -> Claim | None:
+    """'my blood pressure runs high' -> 'Has blood pressure that runs high': a lasting fact
+    about a thing of the user's, in the simple present."""
+    if verb.tag_ not in ("VBZ", "VBP") or any(
+            c.dep_ in ("aux", "auxpass", "xcomp", "ccomp") or c.tag_ == "MD"
+            for c in verb.children) or verb.lemma_.lower() in noise._TASK_VERBS:
+        return None  # "my laptop keeps crashing", "my doctor says...": not a lasting fact
+    tokens = clause_tokens(verb)
+    if len(tokens) < 2:
+        return None
     words = resolve(tokens, reading.chunks)
     if words is None:
         return None
-    statement = third_person(tokens, words)
+    rest = " ".join("".join(words).split())
+    statement = f"Has {_article(subject)}{what} that {rest}"
+    return Claim(kind=Kind.CONTEXT, domain=meaning.domain(statement), key=_slug_text(what),
+                 value=rest.lower(), statement=statement, quote=verb.sent.text[:300])
+
+
+def _article(noun: Any) -> str:
+    """'a ' before a singular count noun ("a job", "a horse"), nothing before a plural."""
+    if noun.tag_ != "NN":
+        return ""
+    first = next((t for t in noun.subtree if t.dep_ != "poss"), noun)
+    return "an " if first.lower_[:1] in "aeiou" else "a "
+
+
+def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Kind,
+          *, negated: bool = False, verb: str = "", statement: str = "") -> Claim | None:
+    words = resolve(tokens, reading.chunks)
+    if words is None:
+        return None
+    statement = statement or third_person(tokens, words)
     value = _object_text(obj, reading)
     if not value or _about_the_answer(obj, reading.answer):
         return None
@@ -351,7 +793,13 @@ def _make(relation: str, obj: Any, tokens: list[Any], reading: Reading, kind: Ki
     elif relation == "is" and obj.pos_ == "NOUN" and (domain == "work" or _occupation(obj)):
         domain, key = "work", "role"
     elif relation == "does" and verb == "work" and _role(tokens):
-        key, value = "role", _role(tokens)
+        domain, key, value = "work", "role", _role(tokens)
+    elif relation == "does" and verb == "work" and obj.dep_ == "pobj" and (
+            obj.head.lower_ in ("at", "for") or (obj.head.lower_ == "in"
+                                                 and obj.pos_ != "PROPN")):
+        # "I work at a bakery" (where), "I work in marketing" (the field)
+        domain = "work"
+        key = "field" if obj.head.lower_ == "in" else "workplace"
     elif obj.pos_ == "PROPN" and relation in ("is", "does") and (
             domain == "location" or verb in ("live", "from")):
         domain, key = "location", "origin" if verb == "from" else "location"
@@ -395,7 +843,9 @@ def _object_text(obj: Any, reading: Reading) -> str:
     clauses = {t.i for c in obj.subtree if c.dep_ in ("relcl", "advcl", "acl") or (
         c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
     tokens = [t for t in obj.subtree
-              if not t.is_punct and t.i not in dated and t.i not in clauses]
+              if not t.is_punct and t.i not in dated and t.i not in clauses
+              and not (t.head.i == obj.i and t.i > obj.i and t.dep_ == "advmod")
+              and not (t.tag_ in ("WRB", "WP") and t.i < obj.i)]
     kept = [t for t in tokens if t.lower_ not in _STOP][:MAX_OBJECT_WORDS]
     while kept and kept[-1].pos_ in ("CCONJ", "ADP", "DET", "PART", "SCONJ"):
         kept.pop()  # "watching or", "dislike for": cut at a word that needs what follows
