@@ -138,8 +138,10 @@ def _request_claims(found: list[Request], doc: Any, reacting: bool,
     work = work or _asks_for_work(doc, {r.head.sent.start for r in found})
     out = []
     for request in found:
-        if (request.needs_context and not reacting) or noise.one_off(request.head):
-            continue  # "too long" with nothing to react to; "for this email, ..."
+        if (request.needs_context and not reacting) or noise.one_off(request.head) \
+                or noise.at_the_moment(request.head):
+            continue  # "too long" with nothing to react to; "for this email, ..."; "I'm on
+            # the train right now, so keep it brief": scoped to the moment
         correcting = request.complaint and reacting
         if not correcting and not request.general and (request.task or work):
             continue

@@ -267,6 +267,12 @@ def occasion(verb: Any) -> bool:
     return False
 
 
+def at_the_moment(verb: Any) -> bool:
+    """A request dated to this very moment ("I'm on the train right now, so keep it brief"):
+    unlike ``occasion``, "next time" and "from now on" look ahead and stay lasting."""
+    return any(_the_moment(token) for token in verb.subtree)
+
+
 def _after_for(token: Any) -> bool:
     """Does a span word follow "for" / "since" within its phrase ("for 12 hours straight")?
     Read on the words, not the tree: the parser often hangs the count on something else."""

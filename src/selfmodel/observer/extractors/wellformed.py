@@ -57,7 +57,15 @@ def _adjective_object(words: list[Any]) -> bool:
     the rendering lost."""
     return any((t.dep_ == "dobj" or (t.dep_ == "advmod" and t.i == words[-1].i)) and (
         (t.tag_ in ("JJR", "JJS") and t.pos_ == "ADJ")
-        or (t.pos_ == "NOUN" and comparative(t.text))) for t in words)  # not "more than"
+        or (t.pos_ == "NOUN" and comparative(t.text))) and not _completed(t)
+        for t in words)  # not "more than"
+
+
+def _completed(comparative_word: Any) -> bool:
+    """'Prefers to spend less on hotels': a phrase after the comparative, on it or on its
+    verb, says what it is about, so nothing is missing."""
+    return any(c.dep_ in ("prep", "conj") and c.i > comparative_word.i
+               for c in (*comparative_word.children, *comparative_word.head.children))
 
 
 def _object_of_itself(words: list[Any]) -> bool:
