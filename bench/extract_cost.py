@@ -18,8 +18,12 @@ pipeline and with the one in use (language/parse.py: the indexed attribute ruler
 columns share the machine's load (the extractor's per-text caches are cleared before each
 read, so neither column finds the other's work). ``--batch`` re-parses the parser inputs
 the run recorded, one call each as the extractor makes them, then in ``nlp.pipe`` batches
-(what parsing a queue's messages together would cost). Run:
-``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]``.
+(what parsing a queue's messages together would cost). ``--ahead N`` measures what the
+worker does with a user's claimed batch: groups of N consecutive turns, each extracted one by
+one and, interleaved, after ``parse_ahead_of`` parsed the group in one batch (its CPU shared
+evenly among the group's parsed messages). Run:
+``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]
+[--ahead 32]``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ from typing import Any
 from bench import quality_data as data
 from selfmodel.domain.models import Observation
 from selfmodel.observer.extractors import inflection, meaning, wellformed
-from selfmodel.observer.extractors.grammar import GrammarExtractor, extract_grammar
+from selfmodel.observer.extractors.grammar import (
+    GrammarExtractor,
+    extract_grammar,
+    parse_ahead_of,
+    parse_input,
+)
 from selfmodel.observer.extractors.prefilter import worth_parsing
 
 PARSE = importlib.import_module("selfmodel.language.parse")  # the module, not the function
@@ -163,6 +172,26 @@ def batch_costs(nlp: Any, texts: list[str], sizes: Sequence[int]) -> None:
         print(f"  {label}: {ns / len(texts) / 1e6:.3f} ms")
 
 
+def ahead_costs(messages: list[Observation], size: int) -> None:
+    """CPU per parsed message, one by one against the group parsed ahead (see docstring)."""
+    alone: list[float] = []
+    batched: list[float] = []
+    for n, start in enumerate(range(0, len(messages), size)):
+        group = messages[start:start + size]
+        parsed = [o for o in group if parse_input(o)[0]]  # what the parser reads
+        for mode in (("alone", "ahead") if n % 2 == 0 else ("ahead", "alone")):
+            clear_caches()
+            shared = cpu_ms(parse_ahead_of, group) if mode == "ahead" else 0.0
+            costs = [cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
+                     for o in parsed]
+            (batched if mode == "ahead" else alone).extend(costs)
+    print(f"[--ahead {size}] CPU per parsed message: one by one p50 "
+          f"{statistics.median(alone):.3f} ms, p90 {percentile(alone, 0.9):.3f} ms; "
+          f"group parsed ahead p50 {statistics.median(batched):.3f} ms, p90 "
+          f"{percentile(batched, 0.9):.3f} ms (ratio p50 "
+          f"{statistics.median(batched) / statistics.median(alone):.2f})")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=data.DEFAULT_EVAL_DIR)
@@ -171,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also spaCy's stock pipeline, interleaved message by message")
     parser.add_argument("--batch", action="store_true",
                         help="also the parser inputs re-parsed in nlp.pipe batches")
+    parser.add_argument("--ahead", type=int, default=0,
+                        help="also groups of this many turns parsed ahead, as the worker does")
     args = parser.parse_args(argv)
     messages = turns(args.eval_dir)
     if args.limit:
@@ -204,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> None:
               if now and stock else "")
     if args.batch:
         batch_costs(pipelines["in use"].nlp, pipelines["in use"].texts, (8, 32))
+    if args.ahead:
+        ahead_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                 previous_assistant=previous, at=0.0)
+                     for n, (text, previous) in enumerate(messages)], args.ahead)
 
 
 if __name__ == "__main__":

