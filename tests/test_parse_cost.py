@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,17 @@ async def test_the_worker_hands_a_users_batch_over_for_one_parse(tmp_path: Path,
         assert {b.key for b in model.beliefs} == {"diet", "location", "likes:jazz"}
     finally:
         await store.close()
+
+
+def test_texts_made_by_parsing_can_be_parsed_ahead(counting: CountingPipeline) -> None:
+    """``parse_ahead_of`` makes each text with own_words, which may parse on its own: the
+    texts are made before the cache is locked (a generator read under the lock hung)."""
+    done: list[int] = []
+
+    def run() -> None:
+        done.append(parse_ahead(parse(s, entities=False).text for s in SENTENCES[:2]))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert done == [2]

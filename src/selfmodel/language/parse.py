@@ -58,8 +58,9 @@ def parse_ahead(texts: Iterable[str], batch_size: int = 32) -> int:
     for them. One ``nlp.pipe`` call over a batch costs about half the CPU per text of one
     call each (bench.extract_cost --batch: the networks' fixed cost per call is shared) and
     gives the same annotations. Returns how many texts were parsed."""
+    wanted = list(dict.fromkeys(texts))  # before the lock: making a text may parse too
     with _LOCK:
-        todo = [t for t in dict.fromkeys(texts) if t.strip() and t not in _AHEAD]
+        todo = [t for t in wanted if t.strip() and t not in _AHEAD]
     docs = list(pipeline().pipe(todo, batch_size=batch_size, disable=["ner"]))
     with _LOCK:
         _AHEAD.update(zip(todo, docs, strict=True))
