@@ -23,13 +23,20 @@ worker does with a user's claimed batch: groups of N consecutive turns, each ext
 one and, interleaved, after ``parse_ahead_of`` parsed the group in one batch (its CPU shared
 evenly among the group's parsed messages). Run:
 ``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]
-[--ahead 32]``.
+[--ahead 32] [--stricter-gate]``.
+
+``--stricter-gate`` measures a gate proposed for prefilter.py (not in use): a sentence with
+no first-person word that is a question of more than ``SHORT_WORDS`` words is not parsed
+("Do you have any suggestions for ...?"). It runs on the tuned topics' turns and the
+hand-written everyday fixtures only (never the held-out topics) and reports the claims that
+change and the CPU per message under both gates.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +46,7 @@ from typing import Any
 
 from bench import quality_data as data
 from selfmodel.domain.models import Observation
-from selfmodel.observer.extractors import inflection, meaning, wellformed
+from selfmodel.observer.extractors import grammar, inflection, meaning, prefilter, wellformed
 from selfmodel.observer.extractors.grammar import (
     GrammarExtractor,
     extract_grammar,
@@ -192,6 +199,59 @@ def ahead_costs(messages: list[Observation], size: int) -> None:
           f"{statistics.median(batched) / statistics.median(alone):.2f})")
 
 
+FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
+
+
+def stricter_gate(text: str) -> bool:
+    """The proposed ``worth_parsing``: today's, less long questions without a first person."""
+    for sentence in prefilter.sentences(text) or [text]:
+        long_question = (sentence.rstrip().endswith("?")
+                         and len(sentence.split()) > prefilter.SHORT_WORDS)
+        if FIRST_PERSON.search(sentence) or (prefilter.worth_parsing(sentence)
+                                             and not long_question):
+            return True
+    return False
+
+
+def gate_costs(eval_dir: Path) -> None:
+    """Claims and CPU under today's gate and the stricter one (tuned topics, fixtures)."""
+    texts = [(text, previous) for conversation in data.implicit(eval_dir)
+             if conversation.topic in data.TUNE
+             for text, previous in _with_previous(conversation.turns)]
+    disclosures, noise = data.everyday()
+    texts += [(d.message, "") for d in disclosures] + [(n.message, "") for n in noise]
+    results = {}
+    for name, gate in (("today", prefilter.worth_parsing), ("stricter", stricter_gate)):
+        grammar.worth_parsing = gate  # type: ignore[attr-defined]
+        clear_caches()
+        claims, costs = [], []
+        for n, (text, previous) in enumerate(texts):
+            observation = Observation(id=f"obs_{n}", tenant="bench", user_id="u",
+                                      content=text, previous_assistant=previous, at=0.0)
+            start = time.process_time_ns()
+            extraction = extract_grammar(observation, None)
+            costs.append((time.process_time_ns() - start) / 1e6)
+            claims.append({(c.domain, c.key, c.value, c.polarity) for c in extraction.claims})
+        results[name] = (claims, costs)
+    grammar.worth_parsing = prefilter.worth_parsing  # type: ignore[attr-defined]
+    (today, today_cpu), (strict, strict_cpu) = results["today"], results["stricter"]
+    lost = sum(len(a - b) for a, b in zip(today, strict, strict=True))
+    new = sum(len(b - a) for a, b in zip(today, strict, strict=True))
+    print(f"[--stricter-gate] {len(texts)} tuned-topic turns and everyday fixtures: claims "
+          f"today {sum(map(len, today))}, lost {lost}, new {new}; CPU per message p50 "
+          f"{statistics.median(today_cpu):.2f} -> {statistics.median(strict_cpu):.2f} ms, "
+          f"mean {statistics.mean(today_cpu):.2f} -> {statistics.mean(strict_cpu):.2f} ms")
+
+
+def _with_previous(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    out, previous = [], ""
+    for user, answer in pairs:
+        if user:
+            out.append((user, previous))
+        previous = answer
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=data.DEFAULT_EVAL_DIR)
@@ -202,7 +262,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also the parser inputs re-parsed in nlp.pipe batches")
     parser.add_argument("--ahead", type=int, default=0,
                         help="also groups of this many turns parsed ahead, as the worker does")
+    parser.add_argument("--stricter-gate", action="store_true",
+                        help="only the proposed per-sentence gate against today's (tuned topics)")
     args = parser.parse_args(argv)
+    if args.stricter_gate:
+        GrammarExtractor.warm()
+        gate_costs(args.eval_dir)
+        return
     messages = turns(args.eval_dir)
     if args.limit:
         messages = messages[: args.limit]
