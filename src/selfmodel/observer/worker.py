@@ -33,6 +33,7 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from selfmodel.config import Config, Policy
+from selfmodel.domain.models import Observation
 from selfmodel.domain.privacy import redact
 from selfmodel.metrics import Metrics
 from selfmodel.observer.apply import (
@@ -238,6 +239,7 @@ class Worker:
         if any(needs_extractor(e.observation) for e in entries):
             first = entries[0].observation
             model = await self.store.get_model(first.tenant, first.user_id)
+            await self._ahead([e.observation for e in entries if needs_extractor(e.observation)])
         ready: list[tuple[QueueEntry, Step]] = []
         outcomes: list[str] = []
         ran_since = time.perf_counter()
@@ -258,6 +260,18 @@ class Worker:
                 await asyncio.sleep(0)  # let requests sharing the loop run
                 ran_since = time.perf_counter()
         return ready, outcomes
+
+    async def _ahead(self, observations: list[Observation]) -> None:
+        """Let an extractor that can read several observations more cheaply together prepare
+        them (the grammar extractor parses them in one batch). Failing here loses only that
+        saving: each observation is still extracted, and fails, on its own."""
+        ahead = getattr(self.extractor, "ahead", None)
+        if ahead is None or len(observations) < 2:
+            return
+        try:
+            await ahead(observations)
+        except Exception as exc:
+            log.debug("worker %s: batch parse skipped: %s", self.name, short_error(exc))
 
     async def _ack_all(self, entries: list[QueueEntry], outcome: str) -> list[str]:
         try:
