@@ -261,7 +261,7 @@ async def other_stores(requests: int) -> dict[str, float]:
 
 
 async def main(users: int, requests: int, schema: str | None, keep: bool, reuse: bool,
-               seconds: float) -> None:
+               seconds: float, lookups_only: bool = False) -> None:
     from selfmodel.store.postgres import migrate_database
 
     schema = schema or f"sm_bench_{uuid.uuid4().hex[:8]}"
@@ -277,6 +277,8 @@ async def main(users: int, requests: int, schema: str | None, keep: bool, reuse:
         db_bytes = await conn.fetchval("SELECT pg_database_size(current_database())")
         lookups = await profile_lookups(url, bands)
         print(f"lookups: {lookups}", flush=True)
+        if lookups_only:
+            return
         fleets = [await fleet(url, bands, n, seconds) for n in (1, 2)]
         print(f"fleets: {fleets}", flush=True)
         store: Store = open_store(url)
@@ -452,6 +454,8 @@ if __name__ == "__main__":
                         help="the schema was seeded before with the same --users: skip it")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="how long each replicas-and-workers phase runs")
+    parser.add_argument("--lookups-only", action="store_true",
+                        help="measure the profile lookups, then stop")
     args = parser.parse_args()
     asyncio.run(main(args.users, args.requests, args.schema, args.keep, args.reuse,
-                     args.seconds))
+                     args.seconds, args.lookups_only))

@@ -2,6 +2,7 @@
 
     python -m bench.store_path                       # SQLite and PostgreSQL, 4 rounds
     python -m bench.store_path --rounds 6 --requests 3000 --store redis=redis://127.0.0.1/0
+    python -m bench.store_path --pg-setting synchronous_commit=off
 
 What a personalized request asks of the store, without HTTP, templates or the upstream: at
 ``--concurrency`` callers, the profile lookup (``get_profile``) of the seeded 50-belief user
@@ -9,9 +10,8 @@ and the exchange (``record_exchange``: decision record + queue entry), while one
 ``Worker`` (its extraction stubbed out: no claims) claims, reads, applies and acknowledges
 what they enqueue, as the gateway's in-process worker does in ``bench.ab``. Per store and
 round: requests per second, this process's CPU per request (the gateway's share), and for
-PostgreSQL the server's CPU per request (its backends' CPU from /proc, same machine), store
-calls per request by kind, and the server's committed transactions per request (the
-database's count: other clients of the same database add to it). Rounds alternate the
+PostgreSQL the server's CPU per request (the pool's backends' CPU from /proc, same machine)
+and store calls per request by kind. Rounds alternate the
 stores so both see the same minutes of a shared machine; medians and the ratios to the
 first store are printed.
 """
@@ -27,7 +27,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -43,7 +42,6 @@ from selfmodel.store.base import Store
 from selfmodel.store.postgres import PostgresStore
 
 TICKS = os.sysconf("SC_CLK_TCK")
-STARTED = datetime.now(UTC)  # backends opened before this run are other clients
 
 
 PARSES = [0]
@@ -72,7 +70,6 @@ class Round:
     per_s: float
     cpu_ms: float
     server_ms: float | None = None
-    xacts: float | None = None
 
 
 @dataclass
@@ -83,22 +80,24 @@ class Target:
     calls: dict[str, float] = field(default_factory=dict)  # PostgreSQL: per request
 
 
-async def backend_cpu(conn: asyncpg.Connection) -> tuple[float, int]:
-    """CPU seconds of the selfmodel backends now, and the server's committed transactions."""
-    pids = await conn.fetch("SELECT pid FROM pg_stat_activity "
-                            "WHERE application_name = 'selfmodel' AND backend_start > $1",
-                            STARTED)
+def backend_cpu(pids: list[int]) -> float:
+    """CPU seconds the server's backends ``pids`` have used so far (from /proc)."""
     total = 0
-    for (pid,) in pids:
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
         except OSError:
             continue
-    xacts = await conn.fetchval("SELECT xact_commit FROM pg_stat_database "
-                                "WHERE datname = current_database()")
-    return total / TICKS, int(xacts)
+    return total / TICKS
+
+
+def pool_pids(store: Store) -> list[int]:
+    """The server processes serving this store's pool (asyncpg's holders: a bench's peek)."""
+    pool = getattr(store, "_pool", None)
+    holders = getattr(pool, "_holders", [])
+    return [h._con.get_server_pid() for h in holders if h._con is not None]
 
 
 async def one_round(target: Target, requests: int, concurrency: int, work: bool = True
@@ -122,7 +121,7 @@ async def one_round(target: Target, requests: int, concurrency: int, work: bool 
     assert model is not None
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop) if work else stop.wait())
-    pg = (await asyncpg.connect(SERVER) if target.url.startswith("postgresql") else None)
+    pids = pool_pids(store)
     left = requests
 
     async def caller() -> None:
@@ -134,7 +133,7 @@ async def one_round(target: Target, requests: int, concurrency: int, work: bool 
             await store.record_exchange(record, obs, 3600)
 
     try:
-        server0 = await backend_cpu(pg) if pg else (0.0, 0)
+        server0 = backend_cpu(pids)
         parses0 = PARSES[0]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -142,19 +141,16 @@ async def one_round(target: Target, requests: int, concurrency: int, work: bool 
         while work and (await store.queue_stats()).depth:  # the worker's share counts too
             await asyncio.sleep(0.01)
         cpu = time.process_time() - cpu0
-        server1 = await backend_cpu(pg) if pg else (0.0, 0)
+        server1 = backend_cpu(pids)
     finally:
         stop.set()
         await running
         await store.close()
-        if pg:
-            await pg.close()
     counts["model parses"] = PARSES[0] - parses0
     target.calls = {name: n / requests for name, n in counts.items()}
     out = Round(per_s=requests / wall, cpu_ms=cpu / requests * 1000)
-    if pg:
-        out.server_ms = (server1[0] - server0[0]) / requests * 1000
-        out.xacts = (server1[1] - server0[1]) / requests
+    if pids:
+        out.server_ms = (server1 - server0) / requests * 1000
     return out
 
 
@@ -184,16 +180,14 @@ async def main(targets: list[Target], rounds: int, requests: int, concurrency: i
     base_rate = statistics.median(r.per_s for r in base.rounds)
     base_cpu = statistics.median(r.cpu_ms for r in base.rounds)
     print(f"\n| store | req/s (median) | vs {base.name} | gateway CPU ms/req | vs {base.name} "
-          "| server CPU ms/req | transactions/req |\n|---|---|---|---|---|---|---|")
+          "| server CPU ms/req |\n|---|---|---|---|---|---|")
     for target in targets:
         rate = statistics.median(r.per_s for r in target.rounds)
         cpu = statistics.median(r.cpu_ms for r in target.rounds)
         server = [r.server_ms for r in target.rounds if r.server_ms is not None]
-        xacts = [r.xacts for r in target.rounds if r.xacts is not None]
         print(f"| {target.name} | {rate:.0f} | {rate / base_rate:.2f}x | {cpu:.2f} | "
               f"{cpu / base_cpu:.2f}x | "
-              + (f"{statistics.median(server):.2f} | " if server else "| ")
-              + (f"{statistics.median(xacts):.2f} |" if xacts else " |"))
+              + (f"{statistics.median(server):.2f} |" if server else " |"))
     for target in targets:
         if True:
             print(f"{target.name} store calls per request: "
@@ -217,14 +211,20 @@ if __name__ == "__main__":
                         help="more stores (default: a SQLite file and a PostgreSQL schema)")
     parser.add_argument("--no-worker", action="store_true",
                         help="the callers only: entries stay in the queue")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="one more PostgreSQL target with this session setting "
+                             "(e.g. synchronous_commit=off), in a fresh schema of its own")
     args = parser.parse_args()
-    schema = f"sm_path_{uuid.uuid4().hex[:8]}"
+    schemas = [f"sm_path_{uuid.uuid4().hex[:8]}" for _ in range(1 + len(args.pg_setting))]
     with tempfile.TemporaryDirectory() as folder:
         chosen = [Target("sqlite", f"sqlite:///{folder}/path.db"),
-                  Target("postgres", f"{SERVER}?schema={schema}")]
+                  Target("postgres", f"{SERVER}?schema={schemas[0]}")]
+        chosen += [Target(f"postgres {setting}", f"{SERVER}?schema={schema}&{setting}")
+                   for setting, schema in zip(args.pg_setting, schemas[1:], strict=True)]
         chosen += [Target(*spec.split("=", 1)) for spec in args.store]
         try:
             asyncio.run(main(chosen, args.rounds, args.requests, args.concurrency,
                              not args.no_worker))
         finally:
-            asyncio.run(drop(schema))
+            for schema in schemas:
+                asyncio.run(drop(schema))
