@@ -72,40 +72,6 @@ async def test_a_profile_lookup_is_one_statement_on_the_wire(postgres_url: str) 
         await store.close()
 
 
-async def test_only_the_workers_commits_skip_the_flush_wait_and_it_never_leaks(
-    postgres_url: str,
-) -> None:
-    """The worker's claim, batch write and ack commit without waiting for the WAL flush
-    (what they do is redone from the queue after a crash); the chat path's exchange and
-    every later use of the same connection keep the server's setting."""
-    from selfmodel.store.base import Step
-    from selfmodel.store.postgres import PostgresStore
-    from tests.test_store import add_belief, decision, obs
-
-    store = open_store(postgres_url + "&pool=1")
-    assert isinstance(store, PostgresStore)
-    await store.start()
-    sent: list[str] = []
-    try:
-        assert store._pool is not None
-        async with store._pool.acquire() as conn:
-            conn.add_query_logger(lambda record: sent.append(record.query))
-        observation = obs("u1")
-        await store.record_exchange(decision("u1"), observation, 60)
-        exchange = list(sent)
-        [entry] = await store.claim("w1", 10)
-        await store.apply_observations(T, "u1", [Step(entry.observation, add_belief("a"))])
-        await store.ack_many([entry])
-        worker = sent[len(exchange):]
-        assert exchange and not any("synchronous_commit" in q for q in exchange)
-        relaxed = [q for q in worker if "set_config('synchronous_commit', 'off', true)" in q]
-        assert len(relaxed) == 3, worker  # claim, the batch's lock statement, ack
-        async with store._pool.acquire() as conn:
-            assert await conn.fetchval("SHOW synchronous_commit") == "on"
-    finally:
-        await store.close()
-
-
 def test_start_refuses_an_unmigrated_database_until_migrate_runs(
     empty_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

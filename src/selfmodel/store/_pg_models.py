@@ -69,24 +69,16 @@ _WRITE_NEW = _write_sql(_INSERT, 6)
 _WRITE_NEXT = _write_sql(_UPDATE, 7)
 
 
-# In a statement of the worker's own transactions: its commit does not wait for the WAL
-# flush (see _pg_queue.py's docstring for why nothing acknowledged can be lost by it).
-RELAXED = "set_config('synchronous_commit', 'off', true)"
-
-
 def lock_key(tenant: str, user_id: str) -> int:
     """The user's advisory lock key: 64 bits of the tombstone digest (a collision only makes
     two users wait for each other)."""
     return int.from_bytes(bytes.fromhex(user_digest(tenant, user_id)[:16]), "big", signed=True)
 
 
-async def lock_user(conn: Conn, tenant: str, user_id: str, *, shared: bool = False,
-                    relaxed: bool = False) -> None:
-    """Hold the user's lock until the transaction ends; ``relaxed``: the transaction's
-    commit does not wait for the WAL flush (the worker's batch write only)."""
+async def lock_user(conn: Conn, tenant: str, user_id: str, *, shared: bool = False) -> None:
+    """Hold the user's lock until the transaction ends."""
     fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    extra = ", " + RELAXED if relaxed else ""
-    await conn.execute(f"SELECT {fn}($1){extra}", lock_key(tenant, user_id))
+    await conn.execute(f"SELECT {fn}($1)", lock_key(tenant, user_id))
 
 
 class ProfileCache:
@@ -193,8 +185,8 @@ class _State:
 
 
 async def _locked_state(conn: Conn, tenant: str, user_id: str, ids: Sequence[str],
-                        cache: ProfileCache, *, relaxed: bool = False) -> _State:
-    await lock_user(conn, tenant, user_id, relaxed=relaxed)
+                        cache: ProfileCache) -> _State:
+    await lock_user(conn, tenant, user_id)
     known = cache.get(tenant, user_id)
     row = await conn.fetchrow(_STATE, tenant, user_id, user_digest(tenant, user_id),
                               *head(known), list(ids))
@@ -223,12 +215,10 @@ async def mutate_model(
 
 async def apply_observations(conn: Conn, tenant: str, user_id: str, steps: Sequence[Step],
                              cache: ProfileCache) -> BatchApplied:
-    """A batch of one user's observations in one transaction (Store.apply_observations):
-    the worker's write, committed without waiting for the WAL flush (_pg_queue.py says why
-    that loses nothing the queue does not redeliver)."""
+    """A batch of one user's observations in one transaction (Store.apply_observations)."""
     ids = list(dict.fromkeys(step.observation.id for step in steps))
     async with conn.transaction():
-        state = await _locked_state(conn, tenant, user_id, ids, cache, relaxed=True)
+        state = await _locked_state(conn, tenant, user_id, ids, cache)
         new, result, logged = fold_steps(tenant, user_id, state.current, steps,
                                          done=state.done, erased=state.erased)
         if new is None:

@@ -9,15 +9,6 @@ first. ``tries`` counts deliveries. ``fail`` keeps the lease (the consumer's nex
 retries the entry; others get it when the lease expires) and, at ``max_tries``, moves the
 row to ``dead_letters`` with the error. Acknowledging deletes the row.
 
-The worker's own commits (claim, the batch write in _pg_models.py, ack) do not wait for the
-WAL flush (``synchronous_commit`` off for that transaction only, ``RELAXED``): the
-observation is already durable, as a queue row the chat path committed with the server's
-setting, and the WAL is written in order, so a crash of the database can only lose a tail
-of the worker's progress, never an acknowledgement without the write before it. What a
-crash loses is redone: a lost lease frees its rows, a lost batch write leaves its entries
-queued, a lost ack redelivers entries whose ids were written, and they are skipped. The
-chat path's exchange, the API's writes and erasures keep the server's setting.
-
 Exactly-once effect does not rest on the queue: the observation id is written to
 ``applied`` in the transaction that changes the model (_pg_models.py), so an entry delivered
 again after a crash between that commit and its acknowledgement is skipped.
@@ -32,7 +23,7 @@ from selfmodel.domain.models import Observation
 from selfmodel.store._codec import user_digest
 from selfmodel.store._compact import pack
 from selfmodel.store._group_commit import Exchange
-from selfmodel.store._pg_models import RELAXED, Conn, lock_key
+from selfmodel.store._pg_models import Conn, lock_key
 from selfmodel.store._pg_records import NOT_ERASED
 from selfmodel.store.base import DeadLetter, QueueEntry, QueueStats
 
@@ -58,8 +49,7 @@ picked AS (
         UNION ALL SELECT id, enqueued_at, 3 FROM free) AS candidates
     ORDER BY rank, enqueued_at, id LIMIT $3)
 UPDATE queue SET consumer = $1, lease_until = $4, tries = queue.tries + 1
-FROM picked, (SELECT """ + RELAXED + """) AS relaxed
-WHERE queue.id = picked.id
+FROM picked WHERE queue.id = picked.id
 RETURNING queue.id, queue.payload, queue.tries, queue.enqueued_at, picked.rank"""
 # A queue entry whose request began before an erasure of its user is not written at all
 # (issue 20 item 4): ``selfmodel_exchange`` checks the same for the chat path.
@@ -117,8 +107,8 @@ async def claim(conn: Conn, consumer: str, count: int, lease_seconds: float
 
 
 async def ack(conn: Conn, entry_ids: Sequence[str]) -> None:
-    await conn.execute("DELETE FROM queue USING (SELECT " + RELAXED + ") AS relaxed "
-                       "WHERE id = ANY($1::bigint[])", [int(i) for i in entry_ids])
+    await conn.execute("DELETE FROM queue WHERE id = ANY($1::bigint[])",
+                       [int(i) for i in entry_ids])
 
 
 async def fail(conn: Conn, entry_id: str, error: str, max_tries: int) -> bool:
