@@ -2,6 +2,8 @@
 
     python -m bench.pg_scale --users 100000
     python -m bench.pg_scale --users 1000 --requests 500      # a quick look
+    python -m bench.pg_scale --users 1000000 --schema sm_1m --keep   # seed once, keep it
+    python -m bench.pg_scale --users 1000000 --schema sm_1m --reuse  # measure it again
 
 Seeds ``--users`` users into a schema of its own (dropped at the end) with a realistic spread
 of belief counts (most users a few, some hundreds: ``SPREAD``), written with COPY from
@@ -13,7 +15,11 @@ documents made by selfmodel's own belief-update code. Then measures, through the
 - the worker's apply rate (one ``Worker`` draining gateway-style observations of 200 users);
 - the database size per user, and the bytes one personalized request leaves (its decision
   record and its logged observation) on PostgreSQL, SQLite and Redis;
-- erasure of a user with 10,000 decision records.
+- erasure of a user with 10,000 decision records;
+- one, then two "replicas" (processes each doing the chat path's store calls at
+  ``CONCURRENCY``: a profile lookup of a random seeded user and its exchange) beside as many
+  ``selfmodel worker`` processes applying what they enqueue, against the one database:
+  lookups per second, lookup p50/p99 under that load, and the workers' apply rate.
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -66,9 +72,10 @@ def pick_band(templates: list[tuple[float, int, SelfModel, str]], draw: float) -
     return len(templates) - 1
 
 
-async def seed_users(conn: asyncpg.Connection, users: int) -> dict[int, list[str]]:
+async def seed_users(conn: asyncpg.Connection | None, users: int) -> dict[int, list[str]]:
     """COPY ``users`` models in; return the user ids by belief count. The stamp column is
-    the document's ``updated_at``, as the store writes it."""
+    the document's ``updated_at``, as the store writes it. Without ``conn`` nothing is
+    written: the bands of a schema seeded before (the draw is seeded, so the same users)."""
     templates = template_docs()
     bands: dict[int, list[str]] = {count: [] for _, count, _, _ in templates}
     rng = random.Random(7)
@@ -78,14 +85,17 @@ async def seed_users(conn: asyncpg.Connection, users: int) -> dict[int, list[str
         _, count, model, doc = templates[pick_band(templates, rng.random())]
         user = f"user{i:07d}"
         bands[count].append(user)
+        if conn is None:
+            continue
         batch.append((TENANT, user, model.version, model.updated_at,
                       doc.replace("@USER@", user)))
         if len(batch) == 10_000:
             await conn.copy_records_to_table("models", records=batch, columns=columns)
             batch = []
-    if batch:
-        await conn.copy_records_to_table("models", records=batch, columns=columns)
-    await conn.execute("ANALYZE models")
+    if conn is not None:
+        if batch:
+            await conn.copy_records_to_table("models", records=batch, columns=columns)
+        await conn.execute("ANALYZE models")
     return bands
 
 
@@ -250,36 +260,50 @@ async def other_stores(requests: int) -> dict[str, float]:
     return out
 
 
-async def main(users: int, requests: int) -> None:
+async def main(users: int, requests: int, schema: str | None, keep: bool, reuse: bool,
+               seconds: float, lookups_only: bool = False) -> None:
     from selfmodel.store.postgres import migrate_database
 
-    schema = f"sm_bench_{uuid.uuid4().hex[:8]}"
+    schema = schema or f"sm_bench_{uuid.uuid4().hex[:8]}"
     url = f"{SERVER}?schema={schema}&pool={CONCURRENCY}"
     await migrate_database(url)
     conn = await asyncpg.connect(SERVER, server_settings={"search_path": schema})
     try:
         began = time.perf_counter()
-        bands = await seed_users(conn, users)
+        bands = await seed_users(None if reuse else conn, users)
         seeded_in = time.perf_counter() - began
+        print(f"seeded {users:,} users in {seeded_in:.1f} s", flush=True)
         models_bytes = await conn.fetchval("SELECT pg_total_relation_size('models')")
         db_bytes = await conn.fetchval("SELECT pg_database_size(current_database())")
         lookups = await profile_lookups(url, bands)
+        print(f"lookups: {lookups}", flush=True)
+        if lookups_only:
+            return
+        fleets = [await fleet(url, bands, n, seconds) for n in (1, 2)]
+        print(f"fleets: {fleets}", flush=True)
         store: Store = open_store(url)
         await store.start()
         try:
             rate_rows = await apply_rate(store)
         finally:
             await store.close()
+        before_requests = await pg_size(conn, schema, ["decisions", "observations"])
         per_request = await bytes_per_request(
             url, requests,
             lambda: pg_size(conn, schema, ["decisions", "observations"]))
         erase = await erase_heavy_user(url)
         others = await other_stores(requests)
     finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        if not keep:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        else:  # what the runs wrote besides the seeded models goes; the models stay
+            await conn.execute("TRUNCATE decisions, observations, applied, queue, "
+                               "dead_letters, outcomes, tombstones, consent")
+            await conn.execute("DELETE FROM models WHERE user_id NOT LIKE 'user%'")
         await conn.close()
-    print(f"\nseeded {users:,} users in {seeded_in:.1f} s ({db_bytes / 1e6:,.0f} MB database); "
-          "bands: "
+    print(f"\nseeded {users:,} users in {seeded_in:.1f} s ({db_bytes / 1e6:,.0f} MB database, "
+          f"decisions and observations {before_requests / 1e6:,.1f} MB before the bytes "
+          "test); bands: "
           + ", ".join(f"{len(v):,} x {k} beliefs" for k, v in bands.items()))
     print("\n| figure | PostgreSQL | SQLite | Redis |\n|---|---|---|---|")
     for c in (1, CONCURRENCY):
@@ -295,6 +319,15 @@ async def main(users: int, requests: int) -> None:
     print(f"| bytes kept per personalized request (record + logged observation) | "
           f"{per_request:,.0f} | {others['sqlite']:,.0f} | {others['redis']:,.0f} |")
     print(f"| erasure of a user with 10,000 decision records | {erase * 1000:.0f} ms | | |")
+    for row in fleets:
+        n = row["replicas"]
+        print(f"| {n} replica(s) + {n} worker(s), one database: lookups+exchanges per s | "
+              f"{row['requests_per_s']:.0f} | | |")
+        print(f"| {n} replica(s) + {n} worker(s): lookup p50 / p99 under that load (ms) | "
+              f"{row['p50']:.2f} / {row['p99']:.2f} | | |")
+        print(f"| {n} replica(s) + {n} worker(s): observations applied per s, beside the "
+              f"replicas / after them | {row['applied_per_s']:.0f} / "
+              f"{row['drain_per_s']:.0f} | | |")
 
 
 async def apply_rate(store: Store) -> list[dict[str, Any]]:
@@ -307,10 +340,122 @@ async def apply_rate(store: Store) -> list[dict[str, Any]]:
     return [{"shape": "200 users", "per_s": count / elapsed}]
 
 
+def _replica(url: str, users: list[str], seconds: float, out: Any) -> None:
+    """One gateway's store calls for ``seconds``: at CONCURRENCY, look a random seeded user
+    up, then write that request's exchange (decision record + queue entry)."""
+
+    async def run() -> tuple[int, list[float]]:
+        store = open_store(url)
+        await store.start()
+        model = seed.seeded(SelfModel(tenant=TENANT, user_id="x"), seed.claims_for(8),
+                            time.time())
+        rng = random.Random(os.getpid())
+        done = 0
+        took: list[float] = []
+        end = time.perf_counter() + seconds
+
+        async def one() -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                user = rng.choice(users)
+                began = time.perf_counter()
+                await store.get_profile(TENANT, user)
+                took.append(time.perf_counter() - began)
+                record, obs = request_pair(user, done, model)
+                await store.record_exchange(record, obs, 3600)
+                done += 1
+
+        try:
+            await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
+        finally:
+            await store.close()
+        return done, took
+
+    out.put(asyncio.run(run()))
+
+
+async def fleet(url: str, bands: dict[int, list[str]], n: int, seconds: float
+                ) -> dict[str, float]:
+    """``n`` replica processes (the chat path's store calls) and ``n`` ``selfmodel worker``
+    processes on the one database for ``seconds``; the workers' rate is what they applied
+    while the replicas ran (enqueued minus what was still queued at the end)."""
+    import multiprocessing
+    import subprocess
+    import sys
+    import tempfile
+
+    import yaml
+
+    everyone = [u for users in bands.values() for u in users]
+    sample = random.Random(n).sample(everyone, min(100_000, len(everyone)))
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    with tempfile.TemporaryDirectory() as folder:
+        config = os.path.join(folder, "config.yaml")
+        with open(config, "w") as out:
+            yaml.safe_dump({"store": {"url": url}, "tenants": [{"name": TENANT}],
+                            "observer": {"workers": 1}}, out)
+        logs = [open(os.path.join(folder, f"worker{i}.log"), "wb")  # noqa: SIM115
+                for i in range(n)]
+        workers = [subprocess.Popen([sys.executable, "-m", "selfmodel.cli", "worker",
+                                     "--config", config, "--name", f"bench-worker{i}"],
+                                    stdout=log, stderr=subprocess.STDOUT)
+                   for i, log in enumerate(logs)]
+        try:
+            await asyncio.sleep(20)  # each loads its extractor (spaCy), on a busy machine
+            replicas = [ctx.Process(target=_replica, args=(url, sample, seconds, results))
+                        for _ in range(n)]
+            began = time.perf_counter()
+            for proc in replicas:
+                proc.start()
+            rows = [await asyncio.to_thread(results.get) for _ in replicas]
+            elapsed = time.perf_counter() - began
+            for proc in replicas:
+                proc.join()
+            conn = await asyncpg.connect(SERVER)
+            schema = url.split("schema=")[1].split("&")[0]
+            try:
+                left = await conn.fetchval(f'SELECT count(*) FROM "{schema}".queue')
+                # The workers' extraction runs at a lower priority, so beside busy replicas
+                # on a small machine it takes what CPU is left; alone, what it can do:
+                drain_began, drained = time.perf_counter(), left
+                while time.perf_counter() - drain_began < seconds:
+                    await asyncio.sleep(1)
+                    drained = left - await conn.fetchval(
+                        f'SELECT count(*) FROM "{schema}".queue')
+                drain_rate = drained / (time.perf_counter() - drain_began)
+                await conn.execute(f'TRUNCATE "{schema}".queue, "{schema}".decisions, '
+                                   f'"{schema}".observations, "{schema}".applied')
+            finally:
+                await conn.close()
+        finally:
+            for proc in workers:
+                proc.terminate()
+                proc.wait(30)
+            for log in logs:
+                log.close()
+    took = [t for _, ts in rows for t in ts]
+    enqueued = sum(d for d, _ in rows)
+    return {"replicas": n, "requests_per_s": enqueued / seconds,
+            "p50": p(took, 0.5), "p99": p(took, 0.99),
+            "applied_per_s": (enqueued - left) / elapsed, "left": left,
+            "drain_per_s": drain_rate}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000,
                         help="exchanges written to measure bytes per request")
+    parser.add_argument("--schema", help="the schema to seed into (default: a new one)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the seeded models afterwards (with --schema)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="the schema was seeded before with the same --users: skip it")
+    parser.add_argument("--seconds", type=float, default=30.0,
+                        help="how long each replicas-and-workers phase runs")
+    parser.add_argument("--lookups-only", action="store_true",
+                        help="measure the profile lookups, then stop")
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.requests))
+    asyncio.run(main(args.users, args.requests, args.schema, args.keep, args.reuse,
+                     args.seconds, args.lookups_only))

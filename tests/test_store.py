@@ -352,6 +352,27 @@ async def test_observation_log_is_idempotent_and_purged(store: Store) -> None:
     assert await store.purge_observations(now - 50) == 0
 
 
+async def test_applied_ids_expire_with_the_retention_purge(store: Store) -> None:
+    """The ids applied before the retention bound are forgotten by the purge (the set does
+    not grow without bound); ids applied after it are still skipped, on both write paths."""
+    old, kept = obs("u1"), obs("u1")
+    await store.apply_observations(T, "u1", [Step(old, add_belief("a"))])
+    await store.mutate_model(T, "u2", add_belief("a"), observation_id="by-api")
+    await asyncio.sleep(0.01)
+    bound = time.time()
+    await asyncio.sleep(0.01)
+    await store.apply_observations(T, "u1", [Step(kept, add_belief("b"))])
+    await store.purge_observations(bound)
+    again = await store.apply_observations(T, "u1", [Step(old, add_belief("c")),
+                                                     Step(kept, add_belief("d"))])
+    assert again.applied == {old.id}  # forgotten, so applied again; the newer one skipped
+    model = await store.mutate_model(T, "u2", add_belief("b"), observation_id="by-api")
+    assert model is not None and [b.key for b in model.beliefs] == ["a", "b"]
+    await store.purge_observations(bound)  # nothing newer than the bound goes
+    twice = await store.apply_observations(T, "u1", [Step(old, add_belief("e"))])
+    assert twice.applied == frozenset()
+
+
 async def test_outcomes_in_time_order(store: Store) -> None:
     await store.add_outcome(T, "u2", "retained", 1.0, 20.0)
     await store.add_outcome(T, "u1", "thumbs_up", 1.0, 10.0)
@@ -886,6 +907,68 @@ async def test_redis_profile_reads_a_model_written_before_heads_existed(redis_ur
     finally:
         await raw.aclose()
         await store.close()
+
+
+async def test_redis_applied_ids_kept_as_a_plain_set_are_converted_and_still_count(
+    redis_url: str,
+) -> None:
+    """A store written before applied ids expired kept them in a plain set: the ids in it
+    are still skipped, the set becomes a sorted set stamped at the conversion, and the
+    retention purge drops them once they are older than its bound."""
+    import redis.asyncio as aioredis
+
+    from selfmodel.store.redis import RedisStore
+
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore)
+    await store.start()
+    raw = aioredis.Redis.from_url(redis_url.split("?")[0])
+    try:
+        await store.mutate_model(T, "old", add_belief("tea"))
+        keys = store.keys.user(T, "old")
+        await raw.sadd(keys.applied, "seen-before")
+        before = Observation(id="seen-before", tenant=T, user_id="old", content="hi",
+                             at=time.time())
+        again = await store.apply_observations(T, "old", [Step(obs("old"), add_belief("x")),
+                                                          Step(before, add_belief("twice"))])
+        assert "seen-before" not in again.applied and len(again.applied) == 1
+        assert await raw.type(keys.applied) == b"zset"
+        converted = await raw.zscore(keys.applied, "seen-before")
+        assert converted is not None and converted > time.time() - 60
+        await store.purge_observations(time.time() + 1)
+        assert await raw.zcard(keys.applied) == 0
+    finally:
+        await raw.aclose()
+        await store.close()
+
+
+def test_sqlite_applied_ids_of_an_older_file_get_a_time_and_are_kept(tmp_path: Any) -> None:
+    """A file made before applied ids expired: the ids gain the time the file was opened
+    (not 0, which the first purge would take for ancient) and are still skipped."""
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE applied (tenant TEXT NOT NULL, user_id TEXT NOT NULL, "
+                     "obs_id TEXT NOT NULL, PRIMARY KEY (tenant, user_id, obs_id)) "
+                     "WITHOUT ROWID")
+        conn.execute("INSERT INTO applied VALUES (?, 'u1', 'seen-before')", (T,))
+        conn.commit()
+    opened = time.time()
+
+    async def check() -> None:
+        store = open_store(f"sqlite:///{path}")
+        await store.start()
+        try:
+            await store.purge_observations(opened - 60)
+            model = await store.mutate_model(T, "u1", add_belief("x"),
+                                             observation_id="seen-before")
+            assert model is None or model.beliefs == []  # skipped: applied before
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+    with closing(sqlite3.connect(path)) as conn:
+        (at,) = conn.execute("SELECT at FROM applied WHERE obs_id = 'seen-before'").fetchone()
+    assert at >= opened - 1
 
 
 async def test_redis_scripts_are_loaded_again_after_a_script_flush(redis_url: str) -> None:

@@ -50,6 +50,28 @@ def test_url_parameters_of_our_own_are_split_off() -> None:
         parse_url("postgresql://app@db/sm?schema=a;drop")
 
 
+async def test_a_profile_lookup_is_one_statement_on_the_wire(postgres_url: str) -> None:
+    """The chat path's read is one round trip: returning a connection to the pool sends
+    nothing (asyncpg's default reset query doubled every store call's round trips)."""
+    from selfmodel.store.postgres import PostgresStore
+
+    store = open_store(postgres_url + "&pool=1")
+    assert isinstance(store, PostgresStore)
+    await store.start()
+    sent: list[str] = []
+    try:
+        await store.create_model(T, "u1")
+        assert store._pool is not None
+        async with store._pool.acquire() as conn:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+        for _ in range(3):
+            model, _ = await store.get_profile(T, "u1")
+            assert model is not None
+        assert len(sent) == 3, sent
+    finally:
+        await store.close()
+
+
 def test_start_refuses_an_unmigrated_database_until_migrate_runs(
     empty_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

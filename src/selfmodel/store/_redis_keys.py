@@ -7,7 +7,7 @@ percent-encoded), so in Redis Cluster they live in one slot and a user's transac
 per-tenant indexes) have no tag; nothing ever runs one transaction across users.
 
     <p>{t:u}:model     the self-model document (JSON)
-    <p>{t:u}:applied   set of applied observation ids
+    <p>{t:u}:applied   zset applied observation id -> when applied (purged with the log)
     <p>{t:u}:consent   "1" / "0"
     <p>{t:u}:obs       hash observation id -> document; <p>{t:u}:obs:at zset id -> time
     <p>{t:u}:decs      zset request id -> expiry: the user's decision records, for erasure
@@ -15,7 +15,7 @@ per-tenant indexes) have no tag; nothing ever runs one transaction across users.
     <p>decs:<t>        zset request id -> time: the tenant's decision records, for insights
     <p>users:<t>       set of the tenant's user ids (list_models)
     <p>outcomes:<t>    zset of outcome documents by time
-    <p>obs:users       zset [tenant, user] -> oldest logged observation (retention purge)
+    <p>obs:users       zset [tenant, user] -> oldest log entry or applied id (retention purge)
     <p>erased:<t>:<h>  tombstone: erasure time; <h> = sha256 of tenant and user id
     <p>obs / <p>dead   the observation stream (group ``workers``) and the dead-letter list
 """

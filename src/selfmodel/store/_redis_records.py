@@ -13,15 +13,17 @@ insights, and the user's, for erasure) are trimmed as records are added.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
 
 from selfmodel.domain.models import DecisionRecord, Observation
 from selfmodel.store._compact import pack, unpack
-from selfmodel.store._redis_keys import Keys, owner_member
+from selfmodel.store._redis_keys import Keys, UserKeys, owner_member
 
 # KEYS: decision, tenant index, user index, tombstone, stream.
 # ARGV: decision doc ('' = none), ttl ms, request id, at, tenant-index trim bound, expires at,
@@ -155,19 +157,53 @@ async def purge_observations(r: Redis, keys: Keys, older_than: float) -> int:
 
 async def _purge_user(r: Redis, keys: Keys, tenant: str, user_id: str, member: bytes,
                       older_than: float) -> int:
+    """The user's old log entries and old applied ids go (an id applied that long ago can
+    no longer be delivered again); the user stays in the index at its oldest remaining
+    entry or id."""
     uk = keys.user(tenant, user_id)
+    await upgrade_applied(r, uk)
     ids = await r.zrangebyscore(uk.obs_at, "-inf", f"({older_than}")
     async with r.pipeline(transaction=True) as pipe:
         if ids:
             pipe.hdel(uk.obs, *ids)
             pipe.zrem(uk.obs_at, *ids)
+        pipe.zremrangebyscore(uk.applied, "-inf", f"({older_than}")
         pipe.zrange(uk.obs_at, 0, 0, withscores=True)
-        oldest = (await pipe.execute())[-1]
+        pipe.zrange(uk.applied, 0, 0, withscores=True)
+        *_, oldest_log, oldest_id = await pipe.execute()
+    oldest = [first[0][1] for first in (oldest_log, oldest_id) if first]
     if oldest:
-        await r.zadd(keys.obs_users, {member: oldest[0][1]}, xx=True)
+        await r.zadd(keys.obs_users, {member: min(oldest)}, xx=True)
     else:
         await r.zrem(keys.obs_users, member)
     return len(ids)
+
+
+def index_for_purge(pipe: Pipeline, keys: Keys, tenant: str, user_id: str, at: float) -> None:
+    """Queue: the retention purge visits this user at ``at`` at the latest (an applied id
+    that no log entry brought into the index)."""
+    pipe.zadd(keys.obs_users, {owner_member(tenant, user_id): at}, lt=True)
+
+
+async def upgrade_applied(r: Redis, uk: UserKeys) -> None:
+    """A user's applied ids kept as a plain set (before they expired) become a sorted set,
+    each id stamped now; a no-op on a sorted set or no key."""
+    async with r.pipeline(transaction=True) as tx:
+        while True:
+            try:
+                await tx.watch(uk.applied)
+                if await tx.type(uk.applied) not in (b"set", "set"):
+                    return
+                members: list[Any] = list(await tx.smembers(uk.applied))
+                tx.multi()  # type: ignore[no-untyped-call]
+                tx.delete(uk.applied)
+                now = time.time()
+                for start in range(0, len(members), 1000):
+                    tx.zadd(uk.applied, dict.fromkeys(members[start:start + 1000], now))
+                await tx.execute()
+                return
+            except WatchError:
+                continue
 
 
 async def add_outcome(r: Redis, keys: Keys, tenant: str, user_id: str, name: str,

@@ -24,6 +24,8 @@ _GET = "SELECT doc FROM models WHERE tenant=? AND user_id=?"
 _HEAD = "SELECT version, stamp FROM models INDEXED BY models_head WHERE tenant=? AND user_id=?"
 _ERASED = "SELECT erased_at FROM tombstones WHERE tenant=? AND user_hash=?"
 _APPLIED = "SELECT 1 FROM applied WHERE tenant=? AND user_id=? AND obs_id=?"
+# An applied id carries the time it was applied: the retention purge drops old ones.
+_MARK = "INSERT INTO applied (tenant, user_id, obs_id, at) VALUES (?, ?, ?, ?)"
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound on bound parameters
 
 
@@ -155,8 +157,7 @@ def mutate_model(
         new = next_version(tenant, user_id, current, fn)
         _write(conn, new, current)
         if observation_id is not None:
-            conn.execute("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
-                         (tenant, user_id, observation_id))
+            conn.execute(_MARK, (tenant, user_id, observation_id, time.time()))
     cache.put(new)  # after the commit: a rolled-back write never reaches the cache
     return new
 
@@ -177,8 +178,8 @@ def apply_observations(
         if new is None:
             return result
         _write(conn, new, current)
-        conn.executemany("INSERT INTO applied (tenant, user_id, obs_id) VALUES (?, ?, ?)",
-                         [(tenant, user_id, obs.id) for obs in logged])
+        now = time.time()
+        conn.executemany(_MARK, [(tenant, user_id, obs.id, now) for obs in logged])
         conn.executemany(
             "INSERT OR IGNORE INTO observations (tenant, id, user_id, at, doc) "
             "VALUES (?, ?, ?, ?, ?)",

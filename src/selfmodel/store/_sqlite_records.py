@@ -49,7 +49,11 @@ def list_observations(
 
 
 def purge_observations(conn: sqlite3.Connection, older_than: float) -> int:
+    """Logged observations made before ``older_than`` go, and so do the ids applied before
+    it: the retention (90 days by default) is far longer than any entry stays in the queue,
+    so an id that old can no longer be delivered again, and the set stops growing."""
     with immediate(conn):
+        conn.execute("DELETE FROM applied WHERE at < ?", (older_than,))
         return conn.execute("DELETE FROM observations WHERE at < ?", (older_than,)).rowcount
 
 

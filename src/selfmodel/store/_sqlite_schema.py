@@ -10,6 +10,7 @@ read-modify-write can never be overtaken by another process between its read and
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS models (
     PRIMARY KEY (tenant, user_id));
 CREATE TABLE IF NOT EXISTS applied (
     tenant TEXT NOT NULL, user_id TEXT NOT NULL, obs_id TEXT NOT NULL,
+    at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, user_id, obs_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tombstones (
     tenant TEXT NOT NULL, user_hash TEXT NOT NULL, erased_at REAL NOT NULL,
@@ -107,6 +109,14 @@ def create_schema(conn: sqlite3.Connection) -> None:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(models)")}
         if "stamp" not in columns:  # a file made before the stamp existed
             conn.execute("ALTER TABLE models ADD COLUMN stamp REAL NOT NULL DEFAULT 0")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(applied)")}
+        if "at" not in columns:  # a file made before applied ids expired
+            conn.execute("ALTER TABLE applied ADD COLUMN at REAL NOT NULL DEFAULT 0")
+            # Ids applied before are stamped now, not at 0: the first purge would otherwise
+            # drop ids whose observations may still be in the queue.
+            conn.execute("UPDATE applied SET at = ?", (time.time(),))
+        # The retention purge of applied ids (records.purge_observations) reads this index.
+        conn.execute("CREATE INDEX IF NOT EXISTS applied_at ON applied (at)")
         # Every chat request inserts a queue row: only what claims need is indexed (a row
         # enters the leased indexes when claimed). Erasure scans the queue, which is short.
         conn.execute("DROP INDEX IF EXISTS queue_consumer")

@@ -85,7 +85,7 @@ class PostgresStore:
             pool = await asyncpg.create_pool(
                 self.target.dsn, min_size=self.target.pool, max_size=self.target.pool,
                 timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
-                server_settings=server_settings(self.target))
+                server_settings=server_settings(self.target), reset=_keep_session)
             async with pool.acquire() as conn:
                 problem = outdated(await schema_version(conn))
         except _FAILURES as exc:
@@ -275,6 +275,18 @@ class PostgresStore:
         except ValidationError as exc:
             raise StoreError(f"PostgreSQL store holds a record this version cannot read: "
                              f"{exc}") from exc
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing, beyond the
+    rollback of a transaction left open that asyncpg always does.
+
+    asyncpg's default sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: a second round trip for each store call, and server CPU.
+    This store leaves no session state behind (its advisory locks are transaction-level,
+    it opens no cursor outside a transaction, never LISTENs, never SETs), so the reset
+    had nothing to undo; without it a profile lookup is one round trip instead of two
+    (BENCHMARKS.md, "PostgreSQL at scale")."""
 
 
 async def _ping(conn: Any) -> bool:

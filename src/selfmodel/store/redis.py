@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, WatchError
+from redis.exceptions import NoScriptError, RedisError, ResponseError, WatchError
 from redis.typing import EncodableT, KeyT
 
 from selfmodel.domain.models import DecisionRecord, Observation, SelfModel
@@ -201,7 +201,8 @@ class RedisStore:
                 return None
             # The applied-id check comes first: the model read after it is at least as new as
             # the write that recorded the id (same transaction), never an older one.
-            if observation_id is not None and await pipe.sismember(uk.applied, observation_id):
+            if observation_id is not None and await applied_among(
+                    self._r, pipe, uk, [observation_id]):
                 return self._parsed(await pipe.get(uk.model))
             current = self._parsed(await pipe.get(uk.model))
             if current is None and not create:
@@ -209,14 +210,22 @@ class RedisStore:
             new = next_version(tenant, user_id, current, fn)
             pipe.multi()  # type: ignore[no-untyped-call]
             document = _queue_model_write(pipe, uk, new)
+            now = time.time()
             if observation_id is not None:
-                pipe.sadd(uk.applied, observation_id)
+                pipe.zadd(uk.applied, {observation_id: now})
+                if not self.cluster:
+                    rec.index_for_purge(pipe, self.keys, tenant, user_id, now)
             if current is None and not self.cluster:
                 pipe.sadd(self.keys.users(tenant), user_id)
             await pipe.execute()
         self._keep(document, new)
-        if current is None and self.cluster:
-            await self._r.sadd(self.keys.users(tenant), user_id)
+        if self.cluster and (current is None or observation_id is not None):
+            async with self._r.pipeline(transaction=False) as shared:
+                if current is None:
+                    shared.sadd(self.keys.users(tenant), user_id)
+                if observation_id is not None:
+                    rec.index_for_purge(shared, self.keys, tenant, user_id, now)
+                await shared.execute()
         return new
 
     @_translated
@@ -235,8 +244,7 @@ class RedisStore:
         async with self._r.pipeline(transaction=True) as pipe:
             await pipe.watch(uk.model, uk.applied)
             erased = await self._erased_at(tenant, user_id)
-            flags = await pipe.smismember(uk.applied, ids) if ids else []
-            done = {i for i, flag in zip(ids, flags, strict=True) if flag}
+            done = await applied_among(self._r, pipe, uk, ids)
             current = self._parsed(await pipe.get(uk.model))
             new, result, logged = fold_steps(tenant, user_id, current, steps, done=done,
                                              erased=erased)
@@ -244,7 +252,8 @@ class RedisStore:
                 return result
             pipe.multi()  # type: ignore[no-untyped-call]
             document = _queue_model_write(pipe, uk, new)
-            pipe.sadd(uk.applied, *result.applied)
+            now = time.time()
+            pipe.zadd(uk.applied, dict.fromkeys(result.applied, now))
             for obs in logged:
                 rec.add_log_entry(pipe, self.keys, obs, user_part=True,
                                   shared_part=not self.cluster)
@@ -500,6 +509,25 @@ async def run_script(client: Redis, script: AsyncScript, keys: Sequence[KeyT],
         return await client.evalsha(script.sha, len(keys), *keys, *args)
     except NoScriptError:
         return await script(keys=keys, args=args)
+
+
+async def applied_among(r: Redis, pipe: Pipeline, uk: UserKeys, ids: list[str]) -> set[str]:
+    """Which of ``ids`` were applied to the user's model before (a watched read).
+
+    Applied ids are a sorted set scored by the time they were applied, so the retention
+    purge can drop old ones (_redis_records.purge_observations). A store written before
+    that kept a plain set: it is converted once, its ids stamped now, and the caller's
+    transaction retried (the conversion changed a watched key)."""
+    if not ids:
+        return set()
+    try:
+        scores = await pipe.zmscore(uk.applied, ids)
+    except ResponseError as exc:
+        if "WRONGTYPE" not in str(exc):
+            raise
+        await rec.upgrade_applied(r, uk)
+        raise WatchError("applied ids converted to a sorted set") from exc
+    return {i for i, score in zip(ids, scores, strict=True) if score is not None}
 
 
 async def _optimistic(attempt: Callable[[], Awaitable[T]], what: str) -> T:
