@@ -374,3 +374,25 @@ def test_the_prefilter_skips_messages_with_nothing_to_read(monkeypatch: pytest.M
         assert read(text).claims == []
     for text in ("Use a casual tone.", "I'm a nurse.", "Too long.", "Tables please"):
         assert worth_parsing(text)
+
+
+# A conversation logged as one long answer, or an app that runs the user's next turn into
+# the answer before it: the answer holds the whole message, so the message is not a paste
+# from it (a paste is a part of a message, with the user's own words around it).
+ECHOED_TURN = ("Sounds good, thanks. I'm a night-shift baker, so I usually sleep until noon. "
+               "Could you suggest an easy dinner I can cook in twenty minutes?")
+ECHOING_ANSWER = ("Sure, here are three quick places to shop for groceries near you.\n"
+                  f"{ECHOED_TURN}\nOf course! A vegetable stir-fry takes about fifteen minutes.")
+
+
+def test_a_turn_the_previous_answer_echoes_whole_is_still_the_users() -> None:
+    claims = read(ECHOED_TURN, previous=ECHOING_ANSWER).claims
+    assert found(claims, "work", "baker") or any("baker" in c.statement.lower() for c in claims)
+
+
+def test_a_part_of_the_answer_pasted_beside_the_users_words_is_still_taken_out() -> None:
+    answer = ("I'm a big fan of slow travel and I always take the train across Europe. "
+              "It is the calmest way to see the countryside.")
+    message = ("I'm a big fan of slow travel and I always take the train across Europe. "
+               "Is that really cheaper than flying for a family of four?")
+    assert read(message, previous=answer).claims == []
