@@ -396,3 +396,24 @@ def test_a_part_of_the_answer_pasted_beside_the_users_words_is_still_taken_out()
     message = ("I'm a big fan of slow travel and I always take the train across Europe. "
                "Is that really cheaper than flying for a family of four?")
     assert read(message, previous=answer).claims == []
+
+
+# A demonstrative names one occasion ("for this trip"), unless the noun is a class ("these
+# kinds of dinners") or a frequency adverb says the clause recurs ("I usually ... for these
+# drives": one kind of occasion, met again and again).
+@pytest.mark.parametrize(("text", "word"), [
+    ("I usually bring a paper map for these long drives.", "paper map"),
+    ("I always cook with olive oil for these kinds of family dinners.", "olive oil"),
+    ("I generally prefer trains over planes for this type of trip.", "trains"),
+])
+def test_a_habit_or_a_class_of_occasions_is_lasting(text: str, word: str) -> None:
+    claims = read(text, previous="Here are some ideas.").claims
+    assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
+
+
+@pytest.mark.parametrize("text", [
+    "I'm packing a paper map for this trip.",
+    "I only need a vegetarian menu for this dinner.",
+])
+def test_one_occasion_is_still_not_lasting(text: str) -> None:
+    assert read(text, previous="Here are some ideas.").claims == []
