@@ -417,3 +417,12 @@ def test_a_habit_or_a_class_of_occasions_is_lasting(text: str, word: str) -> Non
 ])
 def test_one_occasion_is_still_not_lasting(text: str) -> None:
     assert read(text, previous="Here are some ideas.").claims == []
+
+
+def test_a_verb_joined_to_as_someone_who_describes_the_user_too() -> None:
+    for text, word in (
+            ("As someone who's diabetic and never drinks soda, I plan ahead for parties. "
+             "What snacks could I bring?", "soda"),
+            ("As someone who lives alone and doesn't own a car, I shop online a lot.", "car")):
+        claims = read(text, previous="Happy to help with that.").claims
+        assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
