@@ -426,3 +426,12 @@ def test_a_verb_joined_to_as_someone_who_describes_the_user_too() -> None:
             ("As someone who lives alone and doesn't own a car, I shop online a lot.", "car")):
         claims = read(text, previous="Happy to help with that.").claims
         assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("I prefer bright, welcoming lobbies.", "welcoming lobbies"),
+    ("I usually prefer warm, inviting rooms with a fireplace.", "inviting rooms"),
+])
+def test_a_comma_between_adjectives_keeps_the_liked_noun(text: str, word: str) -> None:
+    claims = read(text, previous="Here are a few campsites.").claims
+    assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
