@@ -374,3 +374,64 @@ def test_the_prefilter_skips_messages_with_nothing_to_read(monkeypatch: pytest.M
         assert read(text).claims == []
     for text in ("Use a casual tone.", "I'm a nurse.", "Too long.", "Tables please"):
         assert worth_parsing(text)
+
+
+# A conversation logged as one long answer, or an app that runs the user's next turn into
+# the answer before it: the answer holds the whole message, so the message is not a paste
+# from it (a paste is a part of a message, with the user's own words around it).
+ECHOED_TURN = ("Sounds good, thanks. I'm a night-shift baker, so I usually sleep until noon. "
+               "Could you suggest an easy dinner I can cook in twenty minutes?")
+ECHOING_ANSWER = ("Sure, here are three quick places to shop for groceries near you.\n"
+                  f"{ECHOED_TURN}\nOf course! A vegetable stir-fry takes about fifteen minutes.")
+
+
+def test_a_turn_the_previous_answer_echoes_whole_is_still_the_users() -> None:
+    claims = read(ECHOED_TURN, previous=ECHOING_ANSWER).claims
+    assert found(claims, "work", "baker") or any("baker" in c.statement.lower() for c in claims)
+
+
+def test_a_part_of_the_answer_pasted_beside_the_users_words_is_still_taken_out() -> None:
+    answer = ("I'm a big fan of slow travel and I always take the train across Europe. "
+              "It is the calmest way to see the countryside.")
+    message = ("I'm a big fan of slow travel and I always take the train across Europe. "
+               "Is that really cheaper than flying for a family of four?")
+    assert read(message, previous=answer).claims == []
+
+
+# A demonstrative names one occasion ("for this trip"), unless the noun is a class ("these
+# kinds of dinners") or a frequency adverb says the clause recurs ("I usually ... for these
+# drives": one kind of occasion, met again and again).
+@pytest.mark.parametrize(("text", "word"), [
+    ("I usually bring a paper map for these long drives.", "paper map"),
+    ("I always cook with olive oil for these kinds of family dinners.", "olive oil"),
+    ("I generally prefer trains over planes for this type of trip.", "trains"),
+])
+def test_a_habit_or_a_class_of_occasions_is_lasting(text: str, word: str) -> None:
+    claims = read(text, previous="Here are some ideas.").claims
+    assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
+
+
+@pytest.mark.parametrize("text", [
+    "I'm packing a paper map for this trip.",
+    "I only need a vegetarian menu for this dinner.",
+])
+def test_one_occasion_is_still_not_lasting(text: str) -> None:
+    assert read(text, previous="Here are some ideas.").claims == []
+
+
+def test_a_verb_joined_to_as_someone_who_describes_the_user_too() -> None:
+    for text, word in (
+            ("As someone who's diabetic and never drinks soda, I plan ahead for parties. "
+             "What snacks could I bring?", "soda"),
+            ("As someone who lives alone and doesn't own a car, I shop online a lot.", "car")):
+        claims = read(text, previous="Happy to help with that.").claims
+        assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("I prefer bright, welcoming lobbies.", "welcoming lobbies"),
+    ("I usually prefer warm, inviting rooms with a fireplace.", "inviting rooms"),
+])
+def test_a_comma_between_adjectives_keeps_the_liked_noun(text: str, word: str) -> None:
+    claims = read(text, previous="Here are a few campsites.").claims
+    assert any(word in c.statement.lower() for c in claims), [c.statement for c in claims]

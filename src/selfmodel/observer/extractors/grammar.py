@@ -88,6 +88,9 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
     text, work = parse_input(observation)
     if text:
         doc = parse(text, entities=False)
+        rejoined = _without_adjective_commas(text, doc)
+        if rejoined != text:
+            text, doc = rejoined, parse(rejoined, entities=False)
         generic = reacting and generic_correction(doc)
         found = requests(doc)
         claims += _request_claims(found, doc, reacting, corrected, work)
@@ -117,6 +120,26 @@ def parse_ahead_of(observations: list[Observation]) -> int:
     """Parse the texts ``extract_grammar`` will read for ``observations`` in one batch (run
     in the extraction process); returns how many texts were parsed."""
     return parse_ahead(parse_input(o)[0] for o in observations)
+
+
+_OBJECT_VERBS = statements._LIKE | statements._DISLIKE
+
+
+def _without_adjective_commas(text: str, doc: Any) -> str:
+    """``text`` without the comma between two adjectives before a liked or disliked noun
+    ("I prefer warm, inviting spaces"), which the tagger reads as the end of the verb's
+    complement ("prefers warm") and the next adjective as a verb of its own. A like or
+    dislike verb whose complement is a bare adjective followed by a comma and a word is that
+    misreading (one does not "prefer warm"); without the comma the phrase parses as one noun
+    phrase. The text is unchanged when no such comma is found (then it is parsed once)."""
+    cut = [token.nbor(1).idx for token in doc
+           if token.dep_ == "acomp" and token.tag_ == "JJ"
+           and token.head.lemma_.lower() in _OBJECT_VERBS
+           and token.i + 2 < len(doc) and token.nbor(1).text == ","
+           and token.nbor(2).is_alpha]
+    for at in reversed(cut):
+        text = text[:at] + text[at + 1:]
+    return text
 
 
 def _restates(claim: Claim, asked: set[str]) -> bool:

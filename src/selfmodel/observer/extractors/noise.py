@@ -259,8 +259,10 @@ def occasion(verb: Any) -> bool:
         if token.lemma_.lower() in _SHORT_SPANS and _after_for(token):
             return True  # "on hold for an hour": an episode, not a state
         if token.dep_ == "det" and token.lower_ in ("this", "these", "next", "upcoming") \
-                and token.head.dep_ == "pobj":
-            return True
+                and token.head.dep_ == "pobj" and not _a_class(token.head) \
+                and not (token.lower_ in ("this", "these") and recurring(verb)):
+            return True  # "for this trip"; not "for these kinds of events", nor "I usually
+            # pack light for these trips" (one kind of occasion, met again and again)
         if token.dep_ == "amod" and token.lower_ in ("upcoming", "next") and token.head.dep_ in (
                 "pobj", "dobj"):
             return True
@@ -271,6 +273,33 @@ def at_the_moment(verb: Any) -> bool:
     """A request dated to this very moment ("I'm on the train right now, so keep it brief"):
     unlike ``occasion``, "next time" and "from now on" look ahead and stay lasting."""
     return any(_the_moment(token) for token in verb.subtree)
+
+
+# Adverbs of frequency (a closed class) that quantify over occasions: a clause that has one
+# is a habit, whichever occasions its phrases point at. ("only" is not one: "I only need it
+# for this trip".)
+RECURRING = frozenset({"always", "usually", "often", "rarely", "seldom", "never", "sometimes",
+                       "regularly", "mostly", "generally", "normally", "typically",
+                       "occasionally", "frequently"})
+
+
+def recurring(verb: Any) -> bool:
+    """Does a frequency adverb modify ``verb`` or the verbs it completes ("I usually prefer
+    to pack light": "usually" is on "prefer", the clause's head)?"""
+    token = verb
+    for _ in range(4):
+        if any(c.dep_ == "advmod" and c.lower_ in RECURRING for c in token.children):
+            return True
+        if token.dep_ not in ("xcomp", "conj", "ccomp") or token.head.i == token.i:
+            return False
+        token = token.head
+    return False
+
+
+def _a_class(noun: Any) -> bool:
+    """'these kinds of events', 'this type of trip': a noun with an "of" phrase after a
+    demonstrative names a class of things, not the one at hand (as in ``one_off``)."""
+    return any(c.dep_ == "prep" and c.lower_ == "of" for c in noun.children)
 
 
 def _after_for(token: Any) -> bool:

@@ -26,7 +26,11 @@ Taken out:
 - a request to work on text with the text run in, no colon or quotes ("Proofread I has went
   to the store"): from the request's verb to the end of its sentence;
 - a passage of the assistant's answer pasted or repeated into the message ("you said: I'd
-  recommend the vegan menu"): any sentence the previous or the current answer contains.
+  recommend the vegan menu"): any sentence the previous or the current answer contains,
+  unless the answer holds the whole message, word for word. Then the answer echoes the user
+  (a transcript logged as one answer, the next turn run into it, an answer quoting the turn
+  back), not the other way round: a paste is a part of a message, with the user's own words
+  around it, and a message with none left would otherwise be read as saying nothing at all.
 
 What is before the handed-over material ("I'm vegetarian and I live in Lisbon. Summarize
 this article: ...") stays the user's own.
@@ -174,6 +178,13 @@ def _without_text_tasks(text: str) -> str:
     return _TEXT_TASK.sub(" ", text)
 
 
+def _echoes(text: str, theirs: str) -> bool:
+    """Does the answer text ``theirs`` (normalized) hold all of ``text``, word for word, and
+    is that more than a few words (a short "thanks, sounds good" is in many answers)?"""
+    mine = _normal(text)
+    return len(mine.split()) >= 2 * MIN_PASTED_WORDS and mine in theirs
+
+
 def own_words(content: str, *answers: str) -> str:
     """``content`` without the profile block, quoted lines, handed-over material and
     sentences of ``answers``."""
@@ -191,7 +202,7 @@ def own_words(content: str, *answers: str) -> str:
             break  # the material below the colon is still there: it runs to the end
     text = _without_text_tasks("\n\n".join(p for p in kept if p.strip() != _GONE))
     theirs = " ".join(_normal(a) for a in answers if a)
-    if not theirs:
+    if not theirs or _echoes(text, theirs):
         return text.strip()
     sentences = []
     for found in _SENTENCE.finditer(text):

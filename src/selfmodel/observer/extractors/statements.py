@@ -133,7 +133,12 @@ def _first_person_subject(token: Any) -> Any | None:
 
 
 def _as_someone_who(token: Any) -> bool:
-    """'As someone who prefers X, ...': the relative clause describes the speaker."""
+    """'As someone who prefers X, ...': the relative clause describes the speaker, and so
+    does a verb joined to it that has no subject of its own ("As someone who's vegan and
+    doesn't eat honey, ...")."""
+    while token.dep_ == "conj" and token.head.i != token.i and not any(
+            c.dep_ in ("nsubj", "nsubjpass") for c in token.children):
+        token = token.head
     if token.dep_ != "relcl":
         return False
     who = [c for c in token.children if c.dep_ == "nsubj" and c.lower_ in ("who", "that")]
