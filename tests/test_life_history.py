@@ -1,0 +1,58 @@
+"""Life history told in the past is a lasting fact; a one-off story is not.
+
+Sentences written for this file in everyday language before it was run. Life history covers
+the whole of a life (education, upbringing, a diagnosis, "never" in the past); a story is one
+occasion, dated or not.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from selfmodel.domain.models import Claim, Observation
+from selfmodel.observer.extractors.grammar import extract_grammar
+
+ANSWER = "Sure, here is a first draft for you."
+
+
+def claims(content: str) -> list[Claim]:
+    observation = Observation(id="obs_1", tenant="acme", user_id="u1", content=content, at=1.0,
+                              previous_assistant=ANSWER)
+    return [c for c in extract_grammar(observation, None).claims if c.polarity > 0]
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("I studied economics at university.", "economics"),
+    ("I grew up on a farm.", "farm"),
+    ("I was diagnosed with ADHD as an adult.", "adhd"),
+    ("I dropped out of college.", "college"),
+    ("I studied nursing.", "nursing"),
+    ("I was diagnosed with celiac disease.", "celiac"),
+    ("I never finished high school.", "high school"),
+    ("I was raised in a small town in Ohio.", "town"),
+])
+def test_life_history_is_learned_in_the_past(text: str, word: str) -> None:
+    found = claims(text)
+    assert any(word in f"{c.statement} {c.value}".lower() for c in found), found
+
+
+@pytest.mark.parametrize(("text", "stem"), [
+    ("I studied economics at university.", "Studied"),
+    ("I grew up on a farm.", "Grew up"),
+    ("I was diagnosed with ADHD as an adult.", "Was diagnosed"),
+])
+def test_life_history_keeps_its_past_tense(text: str, stem: str) -> None:
+    assert any(c.statement.startswith(stem) for c in claims(text)), claims(text)
+
+
+@pytest.mark.parametrize("text", [
+    "I went to the beach yesterday.",
+    "I bought a new blender last week.",
+    "I watched a documentary about whales on Sunday.",
+    "I had pasta for dinner.",
+    "I went to the beach.",
+    "I visited my aunt in Denver.",
+    "I called the bank this morning.",
+])
+def test_one_off_stories_store_nothing(text: str) -> None:
+    assert claims(text) == []
