@@ -86,3 +86,11 @@ def test_a_clause_fused_into_a_noun_phrase_fails(statement: str) -> None:
 ])
 def test_a_relative_clause_is_not_a_fused_clause(statement: str) -> None:
     assert well_formed(statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "Prefers to pay more for quality",  # an amount inside a complement, not a lost noun
+    "Would rather spend less on rent",
+])
+def test_a_comparative_amount_inside_a_complement_passes(statement: str) -> None:
+    assert well_formed(statement)
