@@ -2,7 +2,8 @@
 
 "I'm gluten-free" -> "Is gluten-free"; "I work at a hospital as a nurse" -> "Works at a
 hospital as a nurse"; "I usually take the train to work" -> "Usually takes the train to work";
-"I can't eat nuts" -> "Cannot eat nuts". The subject is dropped (the user is implied), the
+"I can't eat nuts" -> "Cannot eat nuts"; "I studied nursing" -> "Studied nursing" (a past is
+kept: life history). The subject is dropped (the user is implied), the
 finite verb is put in the third person singular by lemminflect (an inflection library built
 on spaCy's tags, so irregular verbs come out right), "my" becomes "their", and a pronoun object
 ("them", "it", "ones") is replaced by the noun phrase it refers to, or the clause is dropped.
@@ -170,7 +171,15 @@ def third_person(tokens: Sequence[Any], words: list[str]) -> str:
 
 
 def _finite(token: Any) -> str:
+    """The third person of the finite verb; a past stays past ("studied", "was": life
+    history), unless its form is also the present ("put", "read")."""
     lemma = token.lemma_.lower()
+    if token.tag_ == "VBD":
+        present = inflect(lemma, "VBP")
+        if token.lower_ in ("was", "were"):
+            return "was"
+        if not (present and present[0] == token.lower_):
+            return str(token.lower_)
     if lemma == "be":
         return "is"
     if lemma == "do" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].dep_ == "neg":

@@ -23,7 +23,8 @@ bench counts malformed statements with it):
   look"); "Dislikes audiobooks unless they include music" is fine, and so is a definite
   noun inside a complement or a routine ("Prefers to take the train", "Usually takes the
   bus"), where "the" names the usual kind;
-- no comparative stands as a direct object ("Prefers warmer", "Enjoys quieter", even when
+- no comparative stands as a direct object with nothing after it ("Prefers warmer", "Enjoys
+  quieter"; "Prefers to pay more for quality" is an amount with its scope), even when
   tagged a noun: what is liked is missing; a plain adjective may be a noun the tagger
   misread: "Keeps kosher", "Speaks Portuguese");
 - no noun is the object of a preposition on the same noun ("Has mixed feelings about mixed
@@ -88,9 +89,17 @@ def _fused_clause(words: list[Any]) -> bool:
 def _adjective_object(words: list[Any]) -> bool:
     """'Prefers warmer': a comparative parsed as the verb's object stands for a noun that
     the rendering lost."""
-    return any((t.dep_ == "dobj" or (t.dep_ == "advmod" and t.i == words[-1].i)) and (
+    # A comparative with a phrase after it on the same verb is an amount whose scope is
+    # given ("Prefers to pay more for quality", "Would rather spend less on rent").
+    return any(((t.dep_ == "dobj" and not _scoped(t)) or (
+        t.dep_ == "advmod" and t.i == words[-1].i)) and (
         (t.tag_ in ("JJR", "JJS") and t.pos_ == "ADJ")
         or (t.pos_ == "NOUN" and comparative(t.text))) for t in words)  # not "more than"
+
+
+def _scoped(comparative_object: Any) -> bool:
+    return any(c.dep_ in ("prep", "dative") and c.i > comparative_object.i
+               for c in comparative_object.head.children)
 
 
 def _object_of_itself(words: list[Any]) -> bool:
