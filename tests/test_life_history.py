@@ -60,3 +60,20 @@ def test_life_history_keeps_its_past_tense(text: str, stem: str) -> None:
 ])
 def test_one_off_stories_store_nothing(text: str) -> None:
     assert claims(text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Please make sure we're up to code.",
+    "Make sure everything is up to code before the inspection.",
+    "Make sure the deck is up to code.",
+])
+def test_a_clause_about_the_world_is_not_a_request_about_answers(text: str) -> None:
+    assert not any(c.key == "code" for c in claims(text)), claims(text)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("Make sure your answers are short.", "response_length"),
+    ("Make sure you cite sources.", "sources"),
+])
+def test_a_clause_about_the_answer_is_still_a_request(text: str, key: str) -> None:
+    assert any(c.key == key for c in claims(text)), claims(text)
