@@ -94,3 +94,7 @@ def test_a_relative_clause_is_not_a_fused_clause(statement: str) -> None:
 ])
 def test_a_comparative_amount_inside_a_complement_passes(statement: str) -> None:
     assert well_formed(statement)
+
+
+def test_an_object_set_off_by_a_comma_is_an_aside_not_a_fused_clause() -> None:
+    assert well_formed("Cannot have peanuts, severe allergy")

@@ -10,9 +10,10 @@
   read as a request instead (requests.py);
 - a story: past tense ("I went to Rome"), and "used to"; but not life history, which the
   past tells for good ("I studied economics", "I grew up on a farm", "I was diagnosed with
-  ADHD", "I never finished high school"): an undated past whose core (verb, particle,
-  first argument) is closer in meaning to a life's course than to one occasion, or a past
-  with "never" or "always", which spans the life (``life_history``);
+  ADHD", "I never finished high school"): a past not dated to one occasion (nor to the
+  last few days: "I just graduated" is news of the moment) whose core (verb, particle,
+  first argument) is closer in meaning to a life's course than to one occasion
+  (``life_history``);
 - a plan or a task: future ("I will", "I'm going to", "I'm about to"), the progressive ("I'm
   looking for a hotel"), a wish for this task ("I want / need / hope...", "I would love to
   hear..."), a step of a procedure ("then I..."), or a time or purpose pointing at one
@@ -216,20 +217,18 @@ def _core(verb: Any) -> str:
 
 def life_history(verb: Any) -> bool:
     """A past that tells the user's life rather than one occasion: not dated ("yesterday",
-    "last week", "on Sunday", "ago") and either spanning the life ("never", "always") or,
-    by meaning, about a life's course (``_LIFE``)."""
+    "last week", "on Sunday", "ago", "just", "recently") and, by meaning, about a life's
+    course (``_LIFE``): "I never finished high school", not "I never had much time for it"."""
     if _dated(verb) or occasion(verb):
         return False
-    if any(c.dep_ in ("neg", "advmod") and c.lower_ in ("never", "always") for c in verb.children):
-        return True
     return _life_course(_core(verb))
 
 
 def _dated(verb: Any) -> bool:
     """A time that points at one occasion: 'ago', 'yesterday', 'once', 'last week', 'on
-    Sunday' (a day or a date under "on")."""
+    Sunday' (a day or a date under "on"), or at the last few days ('just', 'recently')."""
     for t in verb.subtree:
-        if t.lower_ in ("ago", "yesterday", "once") or (
+        if t.lower_ in ("ago", "yesterday", "once", "just", "recently", "lately") or (
                 t.lower_ == "last" and t.dep_ in ("amod", "det")):
             return True
         if t.dep_ == "pobj" and t.head.lower_ == "on" and t.ent_type_ in ("DATE", "TIME"):

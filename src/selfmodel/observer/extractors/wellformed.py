@@ -15,8 +15,9 @@ bench counts malformed statements with it):
 - it does not end on a word that needs something after it (a preposition without its object,
   a determiner, a conjunction, "to"); a particle is whole ("Rarely eats out": ``prt``, or an
   adverb in the parse, not a ``prep`` missing its ``pobj``);
-- no clause is fused into a noun phrase: two direct objects on one verb ("Has Glacier
-  National Park the landscapes there are..."), or a finite clause joined to the predicate with
+- no clause is fused into a noun phrase: two direct objects run together on one verb ("Has
+  Glacier National Park the landscapes there are..."; a comma makes the second an aside),
+  or a finite clause joined to the predicate with
   no conjunction ("Owns a cabin the view from it is amazing");
 - no object is a pronoun with no noun before it to point back to, or a bare definite noun
   whose referent lies outside the statement ("Prefers not to use them", "Despises the
@@ -34,6 +35,7 @@ bench counts malformed statements with it):
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from selfmodel.language import parse
@@ -76,8 +78,9 @@ def _fused_clause(words: list[Any]) -> bool:
     amazing")."""
     for head in words:
         objects = [c for c in head.children if c.dep_ == "dobj" and c.pos_ in ("NOUN", "PROPN")]
-        if len(objects) > 1:
-            return True
+        if any(not any(t.is_punct for t in a.doc[a.i:b.left_edge.i])
+               for a, b in pairwise(objects)):
+            return True  # run together; "Cannot have peanuts, severe allergy" is an aside
         for child in head.children:
             if child.dep_ == "conj" and child.pos_ in ("VERB", "AUX") and any(
                     c.dep_ in ("nsubj", "nsubjpass", "expl") for c in child.children) and not any(
