@@ -77,3 +77,9 @@ def test_a_clause_about_the_world_is_not_a_request_about_answers(text: str) -> N
 ])
 def test_a_clause_about_the_answer_is_still_a_request(text: str, key: str) -> None:
     assert any(c.key == key for c in claims(text)), claims(text)
+
+
+def test_a_value_keeps_to_its_own_noun_phrase() -> None:
+    found = claims("Glacier National Park, the landscapes there are just incredible, is my "
+                   "favorite spot.")
+    assert all("landscapes" not in f"{c.statement} {c.value}" for c in found), found

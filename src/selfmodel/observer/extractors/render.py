@@ -79,6 +79,26 @@ def _own_clause(token: Any, verb: Any) -> bool:
         for c in token.children)  # "(to me,) it looks dated, so I avoid...": another clause
 
 
+def noun_phrase(noun: Any) -> list[Any]:
+    """The noun phrase's own words: its subtree without what is set off by a comma and
+    carries a clause or a second noun phrase ("Glacier National Park, the landscapes there
+    are just incredible, is my favorite spot": the value is "Glacier National Park"), so a
+    run-on clause is never fused into a value."""
+    cut: set[int] = set()
+    for token in noun.subtree:
+        if token.i == noun.i or token.i in cut:
+            continue
+        if token.dep_ in ("appos", "relcl", "acl") and _after_comma(token):
+            cut.update(t.i for t in token.subtree)
+    return [t for t in noun.subtree if t.i not in cut]
+
+
+def _after_comma(token: Any) -> bool:
+    return token.i > token.head.i and any(
+        t.is_punct and t.text in (",", "(", "-", "\u2014")
+        for t in token.doc[token.head.i + 1:token.left_edge.i])
+
+
 def _aside_relative(token: Any) -> bool:
     """', which ...': a relative clause set off by a comma adds to its noun on the side
     ("I have a dog, which I walk twice a day"); the statement is whole without it."""
