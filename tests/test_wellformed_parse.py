@@ -98,3 +98,12 @@ def test_a_comparative_amount_inside_a_complement_passes(statement: str) -> None
 
 def test_an_object_set_off_by_a_comma_is_an_aside_not_a_fused_clause() -> None:
     assert well_formed("Cannot have peanuts, severe allergy")
+
+
+@pytest.mark.parametrize("statement", [
+    "Usually prefers light reads",  # the tagger splits "light reads" into two objects
+    "Has a collection of seashells and some pressed flowers",
+    "Avoids street food due to hygiene concerns",
+])
+def test_a_noun_phrase_the_tagger_splits_is_not_a_fused_clause(statement: str) -> None:
+    assert well_formed(statement)

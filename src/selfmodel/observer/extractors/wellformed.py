@@ -78,9 +78,8 @@ def _fused_clause(words: list[Any]) -> bool:
     amazing")."""
     for head in words:
         objects = [c for c in head.children if c.dep_ == "dobj" and c.pos_ in ("NOUN", "PROPN")]
-        if any(not any(t.is_punct for t in a.doc[a.i:b.left_edge.i])
-               for a, b in pairwise(objects)):
-            return True  # run together; "Cannot have peanuts, severe allergy" is an aside
+        if any(_run_on(a, b) for a, b in pairwise(objects)):
+            return True
         for child in head.children:
             if child.dep_ == "conj" and child.pos_ in ("VERB", "AUX") and any(
                     c.dep_ in ("nsubj", "nsubjpass", "expl") for c in child.children) and not any(
@@ -98,6 +97,16 @@ def _adjective_object(words: list[Any]) -> bool:
         t.dep_ == "advmod" and t.i == words[-1].i)) and (
         (t.tag_ in ("JJR", "JJS") and t.pos_ == "ADJ")
         or (t.pos_ == "NOUN" and comparative(t.text))) for t in words)  # not "more than"
+
+
+def _run_on(first: Any, second: Any) -> bool:
+    """Two objects run together, the second carrying a finite clause of its own ("Park the
+    landscapes there are..."). A comma or a conjunction between them makes an aside or a
+    list ("Cannot have peanuts, severe allergy"); an object without a finite verb is more
+    often a noun phrase the tagger split ("prefers light reads")."""
+    between = first.doc[first.i + 1:second.left_edge.i]
+    return not any(t.is_punct or t.dep_ == "cc" for t in between) and any(
+        t.tag_ in ("VBZ", "VBP", "VBD") for t in second.subtree if t.i != second.i)
 
 
 def _scoped(comparative_object: Any) -> bool:
