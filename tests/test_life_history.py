@@ -83,3 +83,20 @@ def test_a_value_keeps_to_its_own_noun_phrase() -> None:
     found = claims("Glacier National Park, the landscapes there are just incredible, is my "
                    "favorite spot.")
     assert all("landscapes" not in f"{c.statement} {c.value}" for c in found), found
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("I was diagnosed with celiac disease two years ago.", "celiac"),
+    ("I graduated from nursing school last year.", "nursing"),
+])
+def test_life_history_dated_by_the_year_is_still_learned(text: str, word: str) -> None:
+    assert any(word in f"{c.statement} {c.value}".lower() for c in claims(text)), claims(text)
+
+
+@pytest.mark.parametrize("text", [
+    "I went to a concert last night.",
+    "I studied at the library last week.",
+    "I took a cooking class two days ago.",
+])
+def test_a_past_dated_to_the_last_days_is_a_story(text: str) -> None:
+    assert claims(text) == []
