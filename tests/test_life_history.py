@@ -31,9 +31,7 @@ def claims(content: str) -> list[Claim]:
     ("I studied nursing.", "nursing"),
     ("I was diagnosed with celiac disease.", "celiac"),
     ("I never finished high school.", "high school"),
-    pytest.param("I was raised in a small town in Ohio.", "town", marks=pytest.mark.xfail(
-        reason="'was raised in town' scores as near one occasion as a life's course with "
-               "static embeddings", strict=True)),
+    ("I was raised in a small town in Ohio.", "town"),
 ])
 def test_life_history_is_learned_in_the_past(text: str, word: str) -> None:
     found = claims(text)

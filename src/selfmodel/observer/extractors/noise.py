@@ -12,8 +12,8 @@
   past tells for good ("I studied economics", "I grew up on a farm", "I was diagnosed with
   ADHD", "I never finished high school"): a past not dated to one occasion (nor to the
   last few days: "I just graduated" is news of the moment) whose core (verb, particle,
-  first argument) is closer in meaning to a life's course than to one occasion
-  (``life_history``);
+  first argument) is closer in meaning to a life's course than to one occasion, with a
+  verb that does not lean to one occasion ("went to Paris" is a trip) (``life_history``);
 - a plan or a task: future ("I will", "I'm going to", "I'm about to"), the progressive ("I'm
   looking for a hotel"), a wish for this task ("I want / need / hope...", "I would love to
   hear..."), a step of a procedure ("then I..."), or a time or purpose pointing at one
@@ -193,10 +193,31 @@ _OCCASION = ("one occasion: went somewhere, bought something, watched a show, at
 LIFE_MARGIN = 0.1
 
 
+# The verb alone ("went", "bought" against "studied", "was born") must not lean to one
+# occasion (hand-written verbs: one-off -0.39..-0.08, life course -0.01..+0.37); a verb
+# that leans clearly to a life's course carries a place or a thing that does not.
+VERB_FLOOR = -0.05
+VERB_STRONG = 0.2
+
+
 @lru_cache(maxsize=4096)
-def _life_course(core: str) -> bool:
-    life, once, phrase = embed([_LIFE, _OCCASION, core])
-    return float(np.dot(phrase, life) - np.dot(phrase, once)) >= LIFE_MARGIN
+def _lean(phrase: str) -> float:
+    """How much closer ``phrase`` is to a life's course than to one occasion."""
+    life, once, vector = embed([_LIFE, _OCCASION, phrase])
+    return float(np.dot(vector, life) - np.dot(vector, once))
+
+
+def _life_course(core: str, verb_phrase: str) -> bool:
+    """'studied economics', 'was raised in town' yes; 'went to Paris' (a verb of one
+    occasion with a place that leans the other way) no."""
+    verb, whole = _lean(verb_phrase), _lean(core)
+    return (whole >= LIFE_MARGIN and verb > VERB_FLOOR) or (
+        verb >= VERB_STRONG and whole > VERB_FLOOR)
+
+
+def _verb_phrase(verb: Any) -> str:
+    words = [t for t in verb.children if t.dep_ in ("aux", "auxpass", "prt")] + [verb]
+    return " ".join(t.text for t in sorted(words, key=lambda t: t.i))
 
 
 def _core(verb: Any) -> str:
@@ -221,16 +242,21 @@ def life_history(verb: Any) -> bool:
     course (``_LIFE``): "I never finished high school", not "I never had much time for it"."""
     if _dated(verb) or occasion(verb):
         return False
-    return _life_course(_core(verb))
+    return _life_course(_core(verb), _verb_phrase(verb))
 
 
 def _dated(verb: Any) -> bool:
-    """A time that points at one occasion: 'ago', 'yesterday', 'once', 'last week', 'on
-    Sunday' (a day or a date under "on"), or at the last few days ('just', 'recently')."""
+    """A time that points at one occasion: 'yesterday', 'once', 'last week', 'two days ago',
+    'on Sunday' (a day or a date under "on"), or at the last few days ('just', 'recently');
+    "last year" or "years ago" leaves room for a life's course."""
     for t in verb.subtree:
-        if t.lower_ in ("ago", "yesterday", "once", "just", "recently", "lately") or (
-                t.lower_ == "last" and t.dep_ in ("amod", "det")):
+        if t.lower_ in ("yesterday", "once", "just", "recently", "lately"):
             return True
+        if (t.lower_ == "last" and t.dep_ in ("amod", "det")) or t.lower_ == "ago":
+            span = t.head if t.lower_ == "last" else next(
+                (c for c in t.children if c.dep_ == "npadvmod"), t.head)
+            if span.lemma_.lower() not in _LONG_SPANS:
+                return True  # "last night", "two days ago"; not "last year", "years ago"
         if t.dep_ == "pobj" and t.head.lower_ == "on" and t.ent_type_ in ("DATE", "TIME"):
             return True
         if t.dep_ == "pobj" and t.head.lower_ == "on" and t.pos_ == "PROPN" and \
@@ -239,6 +265,10 @@ def _dated(verb: Any) -> bool:
     return False
 
 
+# Spans long enough that a past dated by them can still be the user's life ("I was
+# diagnosed two years ago", "I graduated last year"); shorter ones date one occasion.
+_LONG_SPANS = frozenset({"year", "decade", "century", "month", "semester", "term", "spring",
+                         "summer", "autumn", "fall", "winter"})
 _WEEKDAYS = frozenset({"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
                        "Sunday"})
 
