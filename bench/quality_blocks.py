@@ -13,7 +13,8 @@
   statement starts with a third-person verb or copula ("Is vegan", "Works as a nurse",
   "Does not eat meat"), or is a clause whose subject is not the speaker ("Their native language
   is Portuguese"); it has no first- or second-person pronoun, no unresolved "it / them /
-  ones", and does not end on a preposition, determiner or conjunction. The sample is written
+  ones", and does not end on a preposition, determiner or conjunction (a particle, "eats
+  out", "sprucing up", is not a preposition). The sample is written
   to the details file for a person to read; the check is a yardstick, the reading decides.
 """
 
@@ -142,7 +143,8 @@ def malformed(statement: str) -> str | None:
     unresolved = [t.lower_ for t in words if _unresolved(t)]
     if unresolved:
         return "unresolved pronoun: " + ", ".join(unresolved)
-    if words and (words[-1].pos_ in _DANGLING or words[-1].tag_ == "TO"):
+    if words and (words[-1].pos_ in _DANGLING or words[-1].tag_ == "TO") and not (
+            words[-1].dep_ == "prt" or words[-1].tag_ == "RP"):  # "eats out": a particle
         return f"ends on {words[-1].pos_.lower()} {words[-1].text!r}"
     if _has_subject_clause(doc) or _starts_with_finite_verb(text):
         return None

@@ -244,6 +244,8 @@ def test_same_meaning_pairs_are_found_in_a_selected_block() -> None:
     ("Their native language is Portuguese", False), ("Can't read small text", False),
     ("Librarian", True), ("Prefers not to use them", True), ("I am vegan", True),
     ("Prefers answers with", True), ("Wants it shorter", True),
+    ("Rarely eats out", False), ("Has a yard that could use some sprucing up", False),
+    ("Likes to talk about", True),
 ])
 def test_the_parse_check_tells_malformed_statements(statement: str, bad: bool) -> None:
     from bench.quality_blocks import malformed

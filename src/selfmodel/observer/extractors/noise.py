@@ -8,7 +8,12 @@
   supposition ("imagine I'm...", "let's say I have..."); a clause that sets the scene of
   another ("...when I'm on the bus"); a wish about answering ("I'd like more depth") is
   read as a request instead (requests.py);
-- a story: past tense ("I went to Rome"), and "used to";
+- a story: past tense ("I went to Rome"), and "used to"; but not life history, which the
+  past tells for good ("I studied economics", "I grew up on a farm", "I was diagnosed with
+  ADHD", "I never finished high school"): a past not dated to one occasion (nor to the
+  last few days: "I just graduated" is news of the moment) whose core (verb, particle,
+  first argument) is closer in meaning to a life's course than to one occasion, with a
+  verb that does not lean to one occasion ("went to Paris" is a trip) (``life_history``);
 - a plan or a task: future ("I will", "I'm going to", "I'm about to"), the progressive ("I'm
   looking for a hotel"), a wish for this task ("I want / need / hope...", "I would love to
   hear..."), a step of a procedure ("then I..."), or a time or purpose pointing at one
@@ -27,8 +32,12 @@ vegetarian for ten years"), which is how English states habits and facts.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
+from selfmodel.language import embed
 from selfmodel.observer.extractors import meaning
 from selfmodel.observer.extractors.inflection import inflect
 
@@ -172,11 +181,108 @@ def _future(verb: Any) -> bool:
     return any(m in _FUTURE for m in modals) and not refusal
 
 
+# What a life's course is, against one occasion: two descriptions of the classes (not
+# collected phrasings), compared with the core of a past clause by static embeddings.
+_LIFE = ("life history: where I was born and grew up, how I was raised, what I studied at "
+         "school, college or university, my degree, a diagnosis of a condition, military "
+         "service, my career")
+_OCCASION = ("one occasion: went somewhere, bought something, watched a show, ate a meal, "
+             "visited someone, made a call, a trip, an errand, an outing")
+# Calibrated on hand-written phrases: life history scores +0.12..+0.34, one-off outings and
+# errands -0.30..+0.02.
+LIFE_MARGIN = 0.1
+
+
+# The verb alone ("went", "bought" against "studied", "was born") must not lean to one
+# occasion (hand-written verbs: one-off -0.39..-0.08, life course -0.01..+0.37); a verb
+# that leans clearly to a life's course carries a place or a thing that does not.
+VERB_FLOOR = -0.05
+VERB_STRONG = 0.2
+
+
+@lru_cache(maxsize=4096)
+def _lean(phrase: str) -> float:
+    """How much closer ``phrase`` is to a life's course than to one occasion."""
+    life, once, vector = embed([_LIFE, _OCCASION, phrase])
+    return float(np.dot(vector, life) - np.dot(vector, once))
+
+
+def _life_course(core: str, verb_phrase: str) -> bool:
+    """'studied economics', 'was raised in town' yes; 'went to Paris' (a verb of one
+    occasion with a place that leans the other way) no."""
+    verb, whole = _lean(verb_phrase), _lean(core)
+    return (whole >= LIFE_MARGIN and verb > VERB_FLOOR) or (
+        verb >= VERB_STRONG and whole > VERB_FLOOR)
+
+
+def _verb_phrase(verb: Any) -> str:
+    words = [t for t in verb.children if t.dep_ in ("aux", "auxpass", "prt")] + [verb]
+    return " ".join(t.text for t in sorted(words, key=lambda t: t.i))
+
+
+def _core(verb: Any) -> str:
+    """'was diagnosed with ADHD', 'grew up on farm', 'studied economics': the verb with its
+    auxiliaries, particle, first object or prepositional object, without modifiers."""
+    words = [t for t in verb.children if t.dep_ in ("aux", "auxpass", "neg", "prt")] + [verb]
+    argument = next((c for c in verb.children if c.dep_ in ("dobj", "attr", "prep")), None)
+    if argument is not None:
+        words.append(argument)
+        if argument.dep_ == "prep":
+            inner = next((c for c in argument.children if c.dep_ in ("pobj", "prep")), None)
+            if inner is not None:
+                words.append(inner)
+                if inner.dep_ == "prep":  # "dropped out of college"
+                    words += [c for c in inner.children if c.dep_ == "pobj"][:1]
+    return " ".join(t.text for t in sorted(words, key=lambda t: t.i))
+
+
+def life_history(verb: Any) -> bool:
+    """A past that tells the user's life rather than one occasion: not dated ("yesterday",
+    "last week", "on Sunday", "ago", "just", "recently") and, by meaning, about a life's
+    course (``_LIFE``): "I never finished high school", not "I never had much time for it"."""
+    if _dated(verb) or occasion(verb):
+        return False
+    return _life_course(_core(verb), _verb_phrase(verb))
+
+
+def _dated(verb: Any) -> bool:
+    """A time that points at one occasion: 'yesterday', 'once', 'last week', 'two days ago',
+    'on Sunday' (a day or a date under "on"), or at the last few days ('just', 'recently');
+    "last year" or "years ago" leaves room for a life's course."""
+    for t in verb.subtree:
+        if t.lower_ in ("yesterday", "once", "just", "recently", "lately"):
+            return True
+        if (t.lower_ == "last" and t.dep_ in ("amod", "det")) or t.lower_ == "ago":
+            span = t.head if t.lower_ == "last" else next(
+                (c for c in t.children if c.dep_ == "npadvmod"), t.head)
+            if span.lemma_.lower() not in _LONG_SPANS:
+                return True  # "last night", "two days ago"; not "last year", "years ago"
+        if t.dep_ == "pobj" and t.head.lower_ == "on" and t.ent_type_ in ("DATE", "TIME"):
+            return True
+        if t.dep_ == "pobj" and t.head.lower_ == "on" and t.pos_ == "PROPN" and \
+                t.text.rstrip("s") in _WEEKDAYS:
+            return True
+    return False
+
+
+# Spans long enough that a past dated by them can still be the user's life ("I was
+# diagnosed two years ago", "I graduated last year"); shorter ones date one occasion.
+_LONG_SPANS = frozenset({"year", "decade", "century", "month", "semester", "term", "spring",
+                         "summer", "autumn", "fall", "winter"})
+_WEEKDAYS = frozenset({"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                       "Sunday"})
+
+
 def story(verb: Any) -> bool:
-    """Past narrative ('I went', 'I used to'), which says what was, not what is."""
+    """Past narrative ('I went', 'I used to'), which says what was, not what is; life
+    history told in the past is not one (``life_history``)."""
     if verb.lemma_.lower() == "use" and verb.tag_ == "VBD" and any(
             c.dep_ == "xcomp" for c in verb.children):
         return True
+    past = verb.tag_ == "VBD" or (verb.tag_ == "VBN" and any(
+        c.dep_ in ("aux", "auxpass") and c.tag_ == "VBD" for c in verb.children))
+    if past and life_history(verb):
+        return False
     if verb.tag_ == "VBD":
         # "I only read...", "I put...": a form that is also the present reads as the present
         # unless something in the clause dates it.

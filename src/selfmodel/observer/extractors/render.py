@@ -2,7 +2,8 @@
 
 "I'm gluten-free" -> "Is gluten-free"; "I work at a hospital as a nurse" -> "Works at a
 hospital as a nurse"; "I usually take the train to work" -> "Usually takes the train to work";
-"I can't eat nuts" -> "Cannot eat nuts". The subject is dropped (the user is implied), the
+"I can't eat nuts" -> "Cannot eat nuts"; "I studied nursing" -> "Studied nursing" (a past is
+kept: life history). The subject is dropped (the user is implied), the
 finite verb is put in the third person singular by lemminflect (an inflection library built
 on spaCy's tags, so irregular verbs come out right), "my" becomes "their", and a pronoun object
 ("them", "it", "ones") is replaced by the noun phrase it refers to, or the clause is dropped.
@@ -76,6 +77,26 @@ def _own_clause(token: Any, verb: Any) -> bool:
     return token.pos_ in ("VERB", "AUX") and any(
         c.dep_ in ("nsubj", "nsubjpass") and (c.lower_ == "i" or c.i < token.head.i)
         for c in token.children)  # "(to me,) it looks dated, so I avoid...": another clause
+
+
+def noun_phrase(noun: Any) -> list[Any]:
+    """The noun phrase's own words: its subtree without what is set off by a comma and
+    carries a clause or a second noun phrase ("Glacier National Park, the landscapes there
+    are just incredible, is my favorite spot": the value is "Glacier National Park"), so a
+    run-on clause is never fused into a value."""
+    cut: set[int] = set()
+    for token in noun.subtree:
+        if token.i == noun.i or token.i in cut:
+            continue
+        if token.dep_ in ("appos", "relcl", "acl") and _after_comma(token):
+            cut.update(t.i for t in token.subtree)
+    return [t for t in noun.subtree if t.i not in cut]
+
+
+def _after_comma(token: Any) -> bool:
+    return token.i > token.head.i and any(
+        t.is_punct and t.text in (",", "(", "-", "\u2014")
+        for t in token.doc[token.head.i + 1:token.left_edge.i])
 
 
 def _aside_relative(token: Any) -> bool:
@@ -170,7 +191,15 @@ def third_person(tokens: Sequence[Any], words: list[str]) -> str:
 
 
 def _finite(token: Any) -> str:
+    """The third person of the finite verb; a past stays past ("studied", "was": life
+    history), unless its form is also the present ("put", "read")."""
     lemma = token.lemma_.lower()
+    if token.tag_ == "VBD":
+        present = inflect(lemma, "VBP")
+        if token.lower_ in ("was", "were"):
+            return "was"
+        if not (present and present[0] == token.lower_):
+            return str(token.lower_)
     if lemma == "be":
         return "is"
     if lemma == "do" and token.i + 1 < len(token.doc) and token.doc[token.i + 1].dep_ == "neg":

@@ -222,8 +222,10 @@ def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
     if subjects and not any(c.tag_ == "MD" for c in root.children):
         return None
     stopping = root.lemma_.lower() in _STOPPING
-    aside = _asides(root)
+    aside = _asides(root) | _about_the_world(root)
     tokens = [t for t in root.subtree if t.i not in aside]
+    if not tokens:
+        return None
     if stopping or root.lemma_ in _LIGHT:
         tokens = [t for t in tokens if t.i != root.i]  # the verb carries no slot
     value = _contrasted(root, tokens, stopping) or _value(tokens, extra_negation=stopping)
@@ -244,6 +246,23 @@ def _imperative(root: Any, allow_conj: bool = False) -> Request | None:
     complaint = negated or comparative or value.key == "reply_language"
     return Request(value, root, complaint=complaint and not task,
                    needs_context=False, general=_general(tokens), task=task)
+
+
+def _about_the_world(root: Any) -> set[int]:
+    """'Make sure we're up to code', 'make sure everything is ready': a clause under the
+    request with a subject of its own that is neither the assistant, the answer nor a word
+    pointing at it is about the user's world, not about how to answer; its words name no
+    slot ("code" there is a building code, not code in the answer)."""
+    out: set[int] = set()
+    for clause in root.subtree:
+        if clause.dep_ not in ("ccomp", "advcl") or clause.pos_ not in ("VERB", "AUX"):
+            continue
+        subject = next((c for c in clause.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        if subject is None or subject.lower_ in ("you", *_DEICTIC_SUBJECTS) or (
+                subject.lemma_.lower() in _ANSWERS):
+            continue
+        out.update(t.i for t in clause.subtree)
+    return out
 
 
 def _scoped(root: Any) -> bool:

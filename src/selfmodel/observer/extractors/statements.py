@@ -42,6 +42,7 @@ from selfmodel.observer.extractors import meaning, noise
 from selfmodel.observer.extractors.inflection import inflect
 from selfmodel.observer.extractors.render import (
     clause_tokens,
+    noun_phrase,
     resolve,
     third_person,
     uncapitalized,
@@ -723,7 +724,7 @@ def _possession(token: Any, subject: Any, reading: Reading) -> Claim | None:
     adjective = value.pos_ == "ADJ" and not value.text[:1].isupper()  # not "Ethiopian"
     if adjective or value.pos_ not in ("NOUN", "PROPN", "ADJ", "VERB"):
         return None
-    shown = [t for t in value.subtree if not t.is_punct and not (
+    shown = [t for t in noun_phrase(value) if not t.is_punct and not (
         (gerund and t.i <= subject.i) or (t.dep_ == "aux" and t.head.i == value.i))]
     value_words = resolve(shown, reading.chunks)
     if value_words is None:
@@ -847,7 +848,7 @@ def _object_text(obj: Any, reading: Reading) -> str:
              for t in c.subtree}  # "a vegetarian for ten years": the value is "vegetarian"
     clauses = {t.i for c in obj.subtree if c.dep_ in ("relcl", "advcl", "acl") or (
         c.dep_ == "conj" and c.pos_ == "VERB") for t in c.subtree}
-    tokens = [t for t in obj.subtree
+    tokens = [t for t in noun_phrase(obj)
               if not t.is_punct and t.i not in dated and t.i not in clauses
               and not (t.head.i == obj.i and t.i > obj.i and t.dep_ == "advmod")
               and not (t.tag_ in ("WRB", "WP") and t.i < obj.i)]
