@@ -136,3 +136,22 @@ def test_markdown_is_a_format(text: str) -> None:
 ])
 def test_tone_statements_say_the_register(text: str, word: str) -> None:
     check(text, word)
+
+
+# -- the user inside a conjoined subject: "my wife and I ..." ----------------------------------
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("My girlfriend and I are both pescatarian.", "pescatarian"),
+    ("My son and I play tennis every weekend.", "tennis"),
+    ("My partner and I rent a flat in Glasgow.", "glasgow"),
+])
+def test_the_user_in_a_conjoined_subject(text: str, word: str) -> None:
+    check(text, word)
+
+
+@pytest.mark.parametrize("text", [
+    "My girlfriend and her sister are both pescatarian.",
+    "My son and his friend play tennis every weekend.",
+])
+def test_a_conjoined_subject_without_the_user_is_someone_else(text: str) -> None:
+    assert read(text).claims == [], shown(read(text).claims)

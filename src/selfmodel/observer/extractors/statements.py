@@ -121,7 +121,11 @@ def _first_person_subject(token: Any) -> Any | None:
     if own:
         if own[0].lower_ == "we" and token.lemma_.lower() not in _HOUSEHOLD:
             return None  # "we" doing something is often a team or a plan, not the user
-        return own[0] if own[0].lower_ in _SELF else None
+        if own[0].lower_ in _SELF:
+            return own[0]
+        # "My wife and I are vegan": the user is one of a conjoined subject, and what is
+        # said of the pair is said of them
+        return next((c for c in own[0].children if c.dep_ == "conj" and c.lower_ == "i"), None)
     head = token
     if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children) and not any(
             t.dep_ == "cc" for t in token.doc[token.head.i:token.i]):
