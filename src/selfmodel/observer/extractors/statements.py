@@ -76,8 +76,9 @@ _CLAUSE_DEPS = frozenset({"ROOT", "conj", "ccomp", "advcl", "parataxis"})
 # newborn", "we use Slack at work").
 _SELF = frozenset({"i", "we"})
 # What "we" says of the user's household: having and living somewhere ("we have a newborn");
-# "we are" and "we use" are as often a team at work as a household.
-_HOUSEHOLD = frozenset({"have", "get", "own", "live", "move", "relocate"})
+# "we use" is as often a team at work as a household; "we are" is let through and ``read``
+# keeps only what it says of the household (its family, home or budget).
+_HOUSEHOLD = frozenset({"have", "get", "own", "live", "move", "relocate", "be"})
 # Adverbs of frequency (a closed class): they make a bare verb a habit ("I rarely eat out").
 _FREQUENCY = frozenset({"always", "usually", "often", "rarely", "seldom", "never", "sometimes",
                         "regularly", "mostly", "generally", "normally", "typically",
@@ -120,7 +121,11 @@ def _first_person_subject(token: Any) -> Any | None:
     if own:
         if own[0].lower_ == "we" and token.lemma_.lower() not in _HOUSEHOLD:
             return None  # "we" doing something is often a team or a plan, not the user
-        return own[0] if own[0].lower_ in _SELF else None
+        if own[0].lower_ in _SELF:
+            return own[0]
+        # "My wife and I are vegan": the user is one of a conjoined subject, and what is
+        # said of the pair is said of them
+        return next((c for c in own[0].children if c.dep_ == "conj" and c.lower_ == "i"), None)
     head = token
     if token.tag_ == "VB" and not any(c.tag_ == "MD" for c in token.head.children) and not any(
             t.dep_ == "cc" for t in token.doc[token.head.i:token.i]):
@@ -178,7 +183,18 @@ def lasting(clause: Clause) -> bool:
         return False
     if _long_standing(verb) or _ongoing(verb) or _simple_habit(verb):
         return True
+    if _state_for_the_year(verb) and not noise.story(verb):
+        return True
     return not (noise.story(verb) or noise.plan_or_task(verb))
+
+
+def _state_for_the_year(verb: Any) -> bool:
+    """'We're on a tight budget this year': a present state dated by the current year holds
+    for months, unlike "this week" or "this afternoon" (one occasion)."""
+    if verb.lemma_.lower() != "be" or verb.tag_ not in ("VBP", "VBZ"):
+        return False
+    return any(c.dep_ == "npadvmod" and c.lemma_.lower() in ("year", "decade") and any(
+        d.lower_ == "this" for d in c.children) for c in verb.children)
 
 
 def _simple_habit(verb: Any) -> bool:
@@ -240,6 +256,8 @@ def _bounded(verb: Any) -> bool:
     for token in verb.subtree:
         if token.dep_ not in ("dobj", "attr", "pobj"):
             continue
+        if token.dep_ == "dobj" and _a_person(token):
+            continue  # "I'm raising my grandchildren": the people it is for, not a product
         if any(c.dep_ == "poss" or (c.dep_ == "det" and token.tag_ == "NN")
                for c in token.children):
             return True
@@ -250,8 +268,9 @@ def read(clause: Clause, reading: Reading) -> Claim | None:
     """The claim one clause makes, or None (not lasting, nothing to say, or unreadable)."""
     claim = _read(clause, reading)
     if claim is not None and clause.subject is not None and clause.subject.lower_ == "we" \
-            and claim.domain not in ("family", "location"):
+            and claim.domain not in ("family", "location", "budget"):
         return None  # "we have 50 workers on site": the user's workplace, not household
+        # (a household's family, home and money are the user's own)
     return claim
 
 
@@ -445,17 +464,30 @@ def _object(verb: Any) -> Any | None:
                 c.dep_ in ("nsubj", "nsubjpass") for c in child.children):
             return child
     for child in verb.children:  # "I love topic6": a name the parser took for an adverbial
-        if child.dep_ == "npadvmod" and child.pos_ in ("NOUN", "PROPN") and child.i > verb.i:
+        if child.dep_ == "npadvmod" and child.pos_ in ("NOUN", "PROPN") and child.i > verb.i \
+                and not _dated(child):
             return child
     return None
 
 
+def _dated(token: Any) -> bool:
+    """'last year', 'this month', 'two years ago': an adverbial pointed at by a deictic word
+    or counted back by "ago" is a date, never what the clause is about ("four days a week"
+    is how much, and stays readable)."""
+    return any((c.dep_ in ("det", "amod") and c.lower_ in noise._DEICTIC) or c.lower_ == "ago"
+               for c in token.children)
+
+
 def _prep_object(verb: Any) -> Any | None:
+    """The object of the verb's first preposition; stacked prepositions ("dropped out of
+    college", "moved away from home") are followed down to the object of the last one."""
     for child in verb.children:
-        if child.dep_ == "prep":
-            objects = [c for c in child.children if c.dep_ in ("pobj", "pcomp")]
+        prep: Any | None = child
+        while prep is not None and prep.dep_ == "prep":
+            objects = [c for c in prep.children if c.dep_ in ("pobj", "pcomp")]
             if objects:
                 return objects[0]
+            prep = next((c for c in prep.children if c.dep_ == "prep"), None)
     return None
 
 
