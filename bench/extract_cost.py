@@ -99,6 +99,17 @@ class CountingPipeline:
         finally:
             self.cpu_ns += time.process_time_ns() - start
 
+    def pipe(self, texts: Any, **kwargs: Any) -> Any:
+        """Batched parses (``parse_ahead``, ``check_ahead``), counted one per text."""
+        texts = list(texts)
+        self.calls += len(texts)
+        self.texts += texts
+        start = time.process_time_ns()
+        try:
+            return list(self.nlp.pipe(texts, **kwargs))
+        finally:
+            self.cpu_ns += time.process_time_ns() - start
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.nlp, name)
 
@@ -133,7 +144,8 @@ def clear_caches() -> None:
     """Forget the extractor's per-text caches (statement checks, domains, inflections), so
     that in ``--ab`` the pipeline that reads a message second does not find the first one's
     work cached: both pay for every message as the first reader would."""
-    for cached in (wellformed.well_formed, meaning.domain, meaning._similarity,
+    wellformed.forget()
+    for cached in (meaning.domain, meaning._similarity,
                    inflection.inflect, inflection.verb_lemmas):
         cached.cache_clear()
 
@@ -199,6 +211,33 @@ def ahead_costs(messages: list[Observation], size: int) -> None:
           f"{statistics.median(batched) / statistics.median(alone):.2f})")
 
 
+def statement_costs(messages: list[Observation]) -> None:
+    """CPU per parsed message with ``well_formed``'s statement parses as they were (one full
+    parse each, lemmas included) against as they are (the message's statements parsed in one
+    batch, without lemmas unless a rule asks for them), interleaved message by message with
+    every cache cleared before each read."""
+    def one_by_one(text: str, **_: object) -> Any:
+        return PARSE.parse(text, entities=False)
+
+    modes = {"as they were": (lambda _statements: 0, one_by_one),
+             "as they are": (grammar.check_ahead, wellformed.parse)}
+    costs: dict[str, list[float]] = {name: [] for name in modes}
+    parsed = [o for o in messages if parse_input(o)[0]]
+    for n, observation in enumerate(parsed):
+        for name in (list(modes) if n % 2 == 0 else list(reversed(modes))):
+            grammar.check_ahead, wellformed.parse = modes[name]  # type: ignore[assignment]
+            clear_caches()
+            costs[name].append(cpu_ms(extract_grammar, observation, None))
+    grammar.check_ahead, wellformed.parse = modes["as they are"]  # type: ignore[assignment]
+    was, now = costs["as they were"], costs["as they are"]
+    print(f"[--statements] {len(parsed)} parsed messages, CPU per message: statements one by "
+          f"one p50 {statistics.median(was):.3f} ms (mean {statistics.mean(was):.3f}); "
+          f"batched, lemmas on demand p50 {statistics.median(now):.3f} ms (mean "
+          f"{statistics.mean(now):.3f}); ratio p50 "
+          f"{statistics.median(now) / statistics.median(was):.2f}, mean "
+          f"{statistics.mean(now) / statistics.mean(was):.2f}")
+
+
 FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
 
 
@@ -243,6 +282,30 @@ def gate_costs(eval_dir: Path) -> None:
           f"mean {statistics.mean(today_cpu):.2f} -> {statistics.mean(strict_cpu):.2f} ms")
 
 
+def claims_dump(eval_dir: Path, out: Path) -> int:
+    """Write what the extractor returns for the tuned topics' turns and the everyday
+    fixtures (claims, refusals, correction flags) to ``out`` as JSON lines, one message a
+    line: run before and after a change to the extractor's cost, the two files must be
+    byte-identical (``cmp``). Held-out topics are not read. Returns the number of lines."""
+    import json
+
+    texts = [(text, previous) for conversation in data.implicit(eval_dir)
+             if conversation.topic in data.TUNE
+             for text, previous in _with_previous(conversation.turns)]
+    disclosures, noise = data.everyday()
+    texts += [(d.message, "") for d in disclosures] + [(n.message, "") for n in noise]
+    with out.open("w") as sink:
+        for n, (text, previous) in enumerate(texts):
+            observation = Observation(id=f"obs_{n}", tenant="bench", user_id="u",
+                                      content=text, previous_assistant=previous, at=0.0)
+            extraction = extract_grammar(observation, None)
+            sink.write(json.dumps({
+                "claims": [c.model_dump(mode="json") for c in extraction.claims],
+                "refused": extraction.refused, "correction": extraction.correction,
+                "corrected": extraction.corrected_slots}, sort_keys=True) + "\n")
+    return len(texts)
+
+
 def _with_previous(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     out, previous = [], ""
     for user, answer in pairs:
@@ -264,7 +327,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also groups of this many turns parsed ahead, as the worker does")
     parser.add_argument("--stricter-gate", action="store_true",
                         help="only the proposed per-sentence gate against today's (tuned topics)")
+    parser.add_argument("--statements", action="store_true",
+                        help="also well_formed's statement parses one by one against batched")
+    parser.add_argument("--claims", type=Path, default=None,
+                        help="only write the extraction of tuned turns and fixtures to this file")
     args = parser.parse_args(argv)
+    if args.claims is not None:
+        print(f"{claims_dump(args.eval_dir, args.claims)} messages written to {args.claims}")
+        return
     if args.stricter_gate:
         GrammarExtractor.warm()
         gate_costs(args.eval_dir)
@@ -301,6 +371,10 @@ def main(argv: Sequence[str] | None = None) -> None:
               if now and stock else "")
     if args.batch:
         batch_costs(pipelines["in use"].nlp, pipelines["in use"].texts, (8, 32))
+    if args.statements:
+        statement_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                     previous_assistant=previous, at=0.0)
+                         for n, (text, previous) in enumerate(messages)])
     if args.ahead:
         ahead_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
                                  previous_assistant=previous, at=0.0)

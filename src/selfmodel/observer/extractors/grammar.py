@@ -38,7 +38,7 @@ from selfmodel.observer.extractors.own_words import own_words
 from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
 from selfmodel.observer.extractors.requests import Request, generic_correction, requests
 from selfmodel.observer.extractors.slots import DOMAIN, match
-from selfmodel.observer.extractors.wellformed import well_formed
+from selfmodel.observer.extractors.wellformed import check_ahead, well_formed
 
 MAX_CLAIMS = 12
 
@@ -222,8 +222,12 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
         if ident not in by_slot or claim.source is Source.CORRECTION:
             by_slot[ident] = claim
     kept: list[Claim] = []
-    for claim in _last_value_per_style_slot(list(by_slot.values())):
-        reason = instruction_reason(f"{claim.statement} {claim.value}")
+    finals = _last_value_per_style_slot(list(by_slot.values()))
+    reasons = [instruction_reason(f"{c.statement} {c.value}") for c in finals]
+    # The statements to check, parsed in one batch rather than one parse each.
+    check_ahead(c.statement for c, r in zip(finals, reasons, strict=True)
+                if not r and c.polarity > 0)
+    for claim, reason in zip(finals, reasons, strict=True):
         if reason:
             refused.append(f"{claim.domain}/{claim.key}: {reason}")
         elif claim.polarity > 0 and not well_formed(claim.statement):
