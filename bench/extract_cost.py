@@ -282,11 +282,13 @@ def gate_costs(eval_dir: Path) -> None:
           f"mean {statistics.mean(today_cpu):.2f} -> {statistics.mean(strict_cpu):.2f} ms")
 
 
-def claims_dump(eval_dir: Path, out: Path) -> int:
+def claims_dump(eval_dir: Path, out: Path, ahead: int = 0) -> int:
     """Write what the extractor returns for the tuned topics' turns and the everyday
     fixtures (claims, refusals, correction flags) to ``out`` as JSON lines, one message a
     line: run before and after a change to the extractor's cost, the two files must be
-    byte-identical (``cmp``). Held-out topics are not read. Returns the number of lines."""
+    byte-identical (``cmp``). With ``ahead`` > 0, each group of that many messages is read
+    ahead first (``parse_ahead_of``, as the worker does), which must not change a byte
+    either. Held-out topics are not read. Returns the number of lines."""
     import json
 
     texts = [(text, previous) for conversation in data.implicit(eval_dir)
@@ -294,10 +296,13 @@ def claims_dump(eval_dir: Path, out: Path) -> int:
              for text, previous in _with_previous(conversation.turns)]
     disclosures, noise = data.everyday()
     texts += [(d.message, "") for d in disclosures] + [(n.message, "") for n in noise]
+    observations = [Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                previous_assistant=previous, at=0.0)
+                    for n, (text, previous) in enumerate(texts)]
     with out.open("w") as sink:
-        for n, (text, previous) in enumerate(texts):
-            observation = Observation(id=f"obs_{n}", tenant="bench", user_id="u",
-                                      content=text, previous_assistant=previous, at=0.0)
+        for n, observation in enumerate(observations):
+            if ahead and n % ahead == 0:
+                parse_ahead_of(observations[n:n + ahead])
             extraction = extract_grammar(observation, None)
             sink.write(json.dumps({
                 "claims": [c.model_dump(mode="json") for c in extraction.claims],
@@ -333,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="only write the extraction of tuned turns and fixtures to this file")
     args = parser.parse_args(argv)
     if args.claims is not None:
-        print(f"{claims_dump(args.eval_dir, args.claims)} messages written to {args.claims}")
+        written = claims_dump(args.eval_dir, args.claims, args.ahead)
+        print(f"{written} messages written to {args.claims}")
         return
     if args.stricter_gate:
         GrammarExtractor.warm()

