@@ -19,11 +19,18 @@ columns share the machine's load (the extractor's per-text caches are cleared be
 read, so neither column finds the other's work). ``--batch`` re-parses the parser inputs
 the run recorded, one call each as the extractor makes them, then in ``nlp.pipe`` batches
 (what parsing a queue's messages together would cost). ``--ahead N`` measures what the
-worker does with a user's claimed batch: groups of N consecutive turns, each extracted one by
-one and, interleaved, after ``parse_ahead_of`` parsed the group in one batch (its CPU shared
-evenly among the group's parsed messages). Run:
+worker does with a user's claimed batch: groups of N consecutive turns, extracted in four
+modes interleaved group by group: one by one and with the group's texts parsed ahead, both
+with ``well_formed``'s statements parsed as they were (one full parse each), then one by one
+and read ahead as now (``parse_ahead_of``: texts, then every statement the group's messages
+will check, each in one batch); the ahead CPU is shared evenly among the group's parsed
+messages, so compare means. ``--statements`` compares, message by message, the statement
+parses as they were against as they are (one batch per message, lemmas only on demand).
+``--claims PATH [--ahead N]`` writes the extraction of the tuned topics' turns and the
+everyday fixtures as JSON lines, for a byte comparison (``cmp``) before and after a change.
+Run:
 ``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]
-[--ahead 32] [--stricter-gate]``.
+[--ahead 32] [--statements] [--stricter-gate] [--claims PATH]``.
 
 ``--stricter-gate`` measures a gate proposed for prefilter.py (not in use): a sentence with
 no first-person word that is a question of more than ``SHORT_WORDS`` words is not parsed
@@ -191,24 +198,51 @@ def batch_costs(nlp: Any, texts: list[str], sizes: Sequence[int]) -> None:
         print(f"  {label}: {ns / len(texts) / 1e6:.3f} ms")
 
 
+def _texts_ahead(observations: list[Observation]) -> int:
+    """``parse_ahead_of`` as it was: the message texts parsed in one batch, nothing read."""
+    return PARSE.parse_ahead(parse_input(o)[0] for o in observations)
+
+
+def _one_by_one(text: str, **_: object) -> Any:
+    """``well_formed``'s parse as it was: one full parse (lemmas included) per statement."""
+    return PARSE.parse(text, entities=False)
+
+
+def _statements(as_they_were: bool) -> None:
+    """Switch ``well_formed``'s statement parses between as they were and as they are."""
+    grammar.check_ahead = ((lambda _statements: 0) if as_they_were  # type: ignore[assignment]
+                           else wellformed.check_ahead)
+    wellformed.parse = _one_by_one if as_they_were else PARSE.parse  # type: ignore[assignment]
+
+
 def ahead_costs(messages: list[Observation], size: int) -> None:
-    """CPU per parsed message, one by one against the group parsed ahead (see docstring)."""
-    alone: list[float] = []
-    batched: list[float] = []
+    """CPU per parsed message, interleaved group by group: one by one and the group's texts
+    parsed ahead, both with the statements checked as they were (one full parse each), and
+    the group read ahead as now (texts, then every statement, in batches; see docstring)."""
+    modes = {"one by one (as it was)": (None, True),
+             "texts parsed ahead (as it was)": (_texts_ahead, True),
+             "one by one (now)": (None, False),
+             "read ahead (now)": (parse_ahead_of, False)}
+    costs: dict[str, list[float]] = {name: [] for name in modes}
     for n, start in enumerate(range(0, len(messages), size)):
         group = messages[start:start + size]
         parsed = [o for o in group if parse_input(o)[0]]  # what the parser reads
-        for mode in (("alone", "ahead") if n % 2 == 0 else ("ahead", "alone")):
+        names = list(modes)
+        for name in names[n % len(names):] + names[:n % len(names)]:
+            ahead, as_they_were = modes[name]
+            _statements(as_they_were)
             clear_caches()
-            shared = cpu_ms(parse_ahead_of, group) if mode == "ahead" else 0.0
-            costs = [cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
-                     for o in parsed]
-            (batched if mode == "ahead" else alone).extend(costs)
-    print(f"[--ahead {size}] CPU per parsed message: one by one p50 "
-          f"{statistics.median(alone):.3f} ms, p90 {percentile(alone, 0.9):.3f} ms; "
-          f"group parsed ahead p50 {statistics.median(batched):.3f} ms, p90 "
-          f"{percentile(batched, 0.9):.3f} ms (ratio p50 "
-          f"{statistics.median(batched) / statistics.median(alone):.2f})")
+            shared = cpu_ms(ahead, group) if ahead is not None else 0.0
+            costs[name].extend(cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
+                               for o in parsed)
+    _statements(False)
+    base = statistics.median(costs["one by one (as it was)"])
+    print(f"[--ahead {size}] CPU per parsed message ({len(costs['read ahead (now)'])}), "
+          "modes interleaved group by group:")
+    for name, values in costs.items():
+        print(f"  {name}: p50 {statistics.median(values):.3f} ms, p90 "
+              f"{percentile(values, 0.9):.3f} ms, mean {statistics.mean(values):.3f} ms "
+              f"(p50 ratio to the first {statistics.median(values) / base:.2f})")
 
 
 def statement_costs(messages: list[Observation]) -> None:
@@ -216,20 +250,15 @@ def statement_costs(messages: list[Observation]) -> None:
     parse each, lemmas included) against as they are (the message's statements parsed in one
     batch, without lemmas unless a rule asks for them), interleaved message by message with
     every cache cleared before each read."""
-    def one_by_one(text: str, **_: object) -> Any:
-        return PARSE.parse(text, entities=False)
-
-    modes = {"as they were": (lambda _statements: 0, one_by_one),
-             "as they are": (grammar.check_ahead, wellformed.parse)}
-    costs: dict[str, list[float]] = {name: [] for name in modes}
+    costs: dict[bool, list[float]] = {True: [], False: []}
     parsed = [o for o in messages if parse_input(o)[0]]
     for n, observation in enumerate(parsed):
-        for name in (list(modes) if n % 2 == 0 else list(reversed(modes))):
-            grammar.check_ahead, wellformed.parse = modes[name]  # type: ignore[assignment]
+        for as_they_were in ((True, False) if n % 2 == 0 else (False, True)):
+            _statements(as_they_were)
             clear_caches()
-            costs[name].append(cpu_ms(extract_grammar, observation, None))
-    grammar.check_ahead, wellformed.parse = modes["as they are"]  # type: ignore[assignment]
-    was, now = costs["as they were"], costs["as they are"]
+            costs[as_they_were].append(cpu_ms(extract_grammar, observation, None))
+    _statements(False)
+    was, now = costs[True], costs[False]
     print(f"[--statements] {len(parsed)} parsed messages, CPU per message: statements one by "
           f"one p50 {statistics.median(was):.3f} ms (mean {statistics.mean(was):.3f}); "
           f"batched, lemmas on demand p50 {statistics.median(now):.3f} ms (mean "
