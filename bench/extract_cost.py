@@ -19,11 +19,18 @@ columns share the machine's load (the extractor's per-text caches are cleared be
 read, so neither column finds the other's work). ``--batch`` re-parses the parser inputs
 the run recorded, one call each as the extractor makes them, then in ``nlp.pipe`` batches
 (what parsing a queue's messages together would cost). ``--ahead N`` measures what the
-worker does with a user's claimed batch: groups of N consecutive turns, each extracted one by
-one and, interleaved, after ``parse_ahead_of`` parsed the group in one batch (its CPU shared
-evenly among the group's parsed messages). Run:
+worker does with a user's claimed batch: groups of N consecutive turns, extracted in four
+modes interleaved group by group: one by one and with the group's texts parsed ahead, both
+with ``well_formed``'s statements parsed as they were (one full parse each), then one by one
+and read ahead as now (``parse_ahead_of``: texts, then every statement the group's messages
+will check, each in one batch); the ahead CPU is shared evenly among the group's parsed
+messages, so compare means. ``--statements`` compares, message by message, the statement
+parses as they were against as they are (one batch per message, lemmas only on demand).
+``--claims PATH [--ahead N]`` writes the extraction of the tuned topics' turns and the
+everyday fixtures as JSON lines, for a byte comparison (``cmp``) before and after a change.
+Run:
 ``python -m bench.extract_cost [--eval-dir ../shared/eval] [--limit N] [--ab] [--batch]
-[--ahead 32] [--stricter-gate]``.
+[--ahead 32] [--statements] [--stricter-gate] [--claims PATH]``.
 
 ``--stricter-gate`` measures a gate proposed for prefilter.py (not in use): a sentence with
 no first-person word that is a question of more than ``SHORT_WORDS`` words is not parsed
@@ -99,6 +106,17 @@ class CountingPipeline:
         finally:
             self.cpu_ns += time.process_time_ns() - start
 
+    def pipe(self, texts: Any, **kwargs: Any) -> Any:
+        """Batched parses (``parse_ahead``, ``check_ahead``), counted one per text."""
+        texts = list(texts)
+        self.calls += len(texts)
+        self.texts += texts
+        start = time.process_time_ns()
+        try:
+            return list(self.nlp.pipe(texts, **kwargs))
+        finally:
+            self.cpu_ns += time.process_time_ns() - start
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.nlp, name)
 
@@ -133,7 +151,8 @@ def clear_caches() -> None:
     """Forget the extractor's per-text caches (statement checks, domains, inflections), so
     that in ``--ab`` the pipeline that reads a message second does not find the first one's
     work cached: both pay for every message as the first reader would."""
-    for cached in (wellformed.well_formed, meaning.domain, meaning._similarity,
+    wellformed.forget()
+    for cached in (meaning.domain, meaning._similarity,
                    inflection.inflect, inflection.verb_lemmas):
         cached.cache_clear()
 
@@ -179,24 +198,73 @@ def batch_costs(nlp: Any, texts: list[str], sizes: Sequence[int]) -> None:
         print(f"  {label}: {ns / len(texts) / 1e6:.3f} ms")
 
 
+def _texts_ahead(observations: list[Observation]) -> int:
+    """``parse_ahead_of`` as it was: the message texts parsed in one batch, nothing read."""
+    return PARSE.parse_ahead(parse_input(o)[0] for o in observations)
+
+
+def _one_by_one(text: str, **_: object) -> Any:
+    """``well_formed``'s parse as it was: one full parse (lemmas included) per statement."""
+    return PARSE.parse(text, entities=False)
+
+
+def _statements(as_they_were: bool) -> None:
+    """Switch ``well_formed``'s statement parses between as they were and as they are."""
+    grammar.check_ahead = ((lambda _statements: 0) if as_they_were  # type: ignore[assignment]
+                           else wellformed.check_ahead)
+    wellformed.parse = _one_by_one if as_they_were else PARSE.parse  # type: ignore[assignment]
+
+
 def ahead_costs(messages: list[Observation], size: int) -> None:
-    """CPU per parsed message, one by one against the group parsed ahead (see docstring)."""
-    alone: list[float] = []
-    batched: list[float] = []
+    """CPU per parsed message, interleaved group by group: one by one and the group's texts
+    parsed ahead, both with the statements checked as they were (one full parse each), and
+    the group read ahead as now (texts, then every statement, in batches; see docstring)."""
+    modes = {"one by one (as it was)": (None, True),
+             "texts parsed ahead (as it was)": (_texts_ahead, True),
+             "one by one (now)": (None, False),
+             "read ahead (now)": (parse_ahead_of, False)}
+    costs: dict[str, list[float]] = {name: [] for name in modes}
     for n, start in enumerate(range(0, len(messages), size)):
         group = messages[start:start + size]
         parsed = [o for o in group if parse_input(o)[0]]  # what the parser reads
-        for mode in (("alone", "ahead") if n % 2 == 0 else ("ahead", "alone")):
+        names = list(modes)
+        for name in names[n % len(names):] + names[:n % len(names)]:
+            ahead, as_they_were = modes[name]
+            _statements(as_they_were)
             clear_caches()
-            shared = cpu_ms(parse_ahead_of, group) if mode == "ahead" else 0.0
-            costs = [cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
-                     for o in parsed]
-            (batched if mode == "ahead" else alone).extend(costs)
-    print(f"[--ahead {size}] CPU per parsed message: one by one p50 "
-          f"{statistics.median(alone):.3f} ms, p90 {percentile(alone, 0.9):.3f} ms; "
-          f"group parsed ahead p50 {statistics.median(batched):.3f} ms, p90 "
-          f"{percentile(batched, 0.9):.3f} ms (ratio p50 "
-          f"{statistics.median(batched) / statistics.median(alone):.2f})")
+            shared = cpu_ms(ahead, group) if ahead is not None else 0.0
+            costs[name].extend(cpu_ms(extract_grammar, o, None) + shared / max(1, len(parsed))
+                               for o in parsed)
+    _statements(False)
+    base = statistics.median(costs["one by one (as it was)"])
+    print(f"[--ahead {size}] CPU per parsed message ({len(costs['read ahead (now)'])}), "
+          "modes interleaved group by group:")
+    for name, values in costs.items():
+        print(f"  {name}: p50 {statistics.median(values):.3f} ms, p90 "
+              f"{percentile(values, 0.9):.3f} ms, mean {statistics.mean(values):.3f} ms "
+              f"(p50 ratio to the first {statistics.median(values) / base:.2f})")
+
+
+def statement_costs(messages: list[Observation]) -> None:
+    """CPU per parsed message with ``well_formed``'s statement parses as they were (one full
+    parse each, lemmas included) against as they are (the message's statements parsed in one
+    batch, without lemmas unless a rule asks for them), interleaved message by message with
+    every cache cleared before each read."""
+    costs: dict[bool, list[float]] = {True: [], False: []}
+    parsed = [o for o in messages if parse_input(o)[0]]
+    for n, observation in enumerate(parsed):
+        for as_they_were in ((True, False) if n % 2 == 0 else (False, True)):
+            _statements(as_they_were)
+            clear_caches()
+            costs[as_they_were].append(cpu_ms(extract_grammar, observation, None))
+    _statements(False)
+    was, now = costs[True], costs[False]
+    print(f"[--statements] {len(parsed)} parsed messages, CPU per message: statements one by "
+          f"one p50 {statistics.median(was):.3f} ms (mean {statistics.mean(was):.3f}); "
+          f"batched, lemmas on demand p50 {statistics.median(now):.3f} ms (mean "
+          f"{statistics.mean(now):.3f}); ratio p50 "
+          f"{statistics.median(now) / statistics.median(was):.2f}, mean "
+          f"{statistics.mean(now) / statistics.mean(was):.2f}")
 
 
 FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
@@ -243,6 +311,35 @@ def gate_costs(eval_dir: Path) -> None:
           f"mean {statistics.mean(today_cpu):.2f} -> {statistics.mean(strict_cpu):.2f} ms")
 
 
+def claims_dump(eval_dir: Path, out: Path, ahead: int = 0) -> int:
+    """Write what the extractor returns for the tuned topics' turns and the everyday
+    fixtures (claims, refusals, correction flags) to ``out`` as JSON lines, one message a
+    line: run before and after a change to the extractor's cost, the two files must be
+    byte-identical (``cmp``). With ``ahead`` > 0, each group of that many messages is read
+    ahead first (``parse_ahead_of``, as the worker does), which must not change a byte
+    either. Held-out topics are not read. Returns the number of lines."""
+    import json
+
+    texts = [(text, previous) for conversation in data.implicit(eval_dir)
+             if conversation.topic in data.TUNE
+             for text, previous in _with_previous(conversation.turns)]
+    disclosures, noise = data.everyday()
+    texts += [(d.message, "") for d in disclosures] + [(n.message, "") for n in noise]
+    observations = [Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                previous_assistant=previous, at=0.0)
+                    for n, (text, previous) in enumerate(texts)]
+    with out.open("w") as sink:
+        for n, observation in enumerate(observations):
+            if ahead and n % ahead == 0:
+                parse_ahead_of(observations[n:n + ahead])
+            extraction = extract_grammar(observation, None)
+            sink.write(json.dumps({
+                "claims": [c.model_dump(mode="json") for c in extraction.claims],
+                "refused": extraction.refused, "correction": extraction.correction,
+                "corrected": extraction.corrected_slots}, sort_keys=True) + "\n")
+    return len(texts)
+
+
 def _with_previous(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     out, previous = [], ""
     for user, answer in pairs:
@@ -264,7 +361,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also groups of this many turns parsed ahead, as the worker does")
     parser.add_argument("--stricter-gate", action="store_true",
                         help="only the proposed per-sentence gate against today's (tuned topics)")
+    parser.add_argument("--statements", action="store_true",
+                        help="also well_formed's statement parses one by one against batched")
+    parser.add_argument("--claims", type=Path, default=None,
+                        help="only write the extraction of tuned turns and fixtures to this file")
     args = parser.parse_args(argv)
+    if args.claims is not None:
+        written = claims_dump(args.eval_dir, args.claims, args.ahead)
+        print(f"{written} messages written to {args.claims}")
+        return
     if args.stricter_gate:
         GrammarExtractor.warm()
         gate_costs(args.eval_dir)
@@ -301,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> None:
               if now and stock else "")
     if args.batch:
         batch_costs(pipelines["in use"].nlp, pipelines["in use"].texts, (8, 32))
+    if args.statements:
+        statement_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
+                                     previous_assistant=previous, at=0.0)
+                         for n, (text, previous) in enumerate(messages)])
     if args.ahead:
         ahead_costs([Observation(id=f"obs_{n}", tenant="bench", user_id="u", content=text,
                                  previous_assistant=previous, at=0.0)

@@ -23,7 +23,7 @@ from typing import Any
 _LOCK = threading.Lock()
 _NLP: Any = None
 AHEAD_MAX = 256  # docs parsed ahead and not yet asked for (a batch the worker gave up on)
-_AHEAD: OrderedDict[str, Any] = OrderedDict()
+_AHEAD: OrderedDict[tuple[str, bool], Any] = OrderedDict()  # (text, lemmas): doc
 
 
 def pipeline() -> Any:
@@ -42,28 +42,36 @@ def pipeline() -> Any:
     return _NLP
 
 
-def parse(text: str, *, entities: bool = True) -> Any:
+def parse(text: str, *, entities: bool = True, lemmas: bool = True) -> Any:
     """The parsed ``Doc`` of ``text``; ``entities=False`` skips named entities (about a third
-    of the cost; ``add_entities`` adds them later to a doc that turns out to need them).
-    A doc ``parse_ahead`` made for ``text`` is handed out (once) instead of parsing again."""
+    of the cost; ``add_entities`` adds them later to a doc that turns out to need them), and
+    ``lemmas=False`` skips the lemmatizer (about a tenth; ``add_lemmas`` adds them later).
+    A doc ``parse_ahead`` made for ``text`` with the same lemmas is handed out (once) instead
+    of parsing again."""
     with _LOCK:
-        doc = _AHEAD.pop(text, None)
+        doc = _AHEAD.pop((text, lemmas), None)
     if doc is not None:
         return add_entities(doc) if entities else doc
-    return pipeline()(text, disable=[] if entities else ["ner"])
+    return pipeline()(text, disable=_disabled(entities, lemmas))
 
 
-def parse_ahead(texts: Iterable[str], batch_size: int = 32) -> int:
+def _disabled(entities: bool, lemmas: bool) -> list[str]:
+    return [name for name, off in (("ner", not entities), ("lemmatizer", not lemmas)) if off]
+
+
+def parse_ahead(texts: Iterable[str], batch_size: int = 32, *, lemmas: bool = True) -> int:
     """Parse ``texts`` together now and keep their docs for the ``parse`` calls that will ask
-    for them. One ``nlp.pipe`` call over a batch costs about half the CPU per text of one
-    call each (bench.extract_cost --batch: the networks' fixed cost per call is shared) and
-    gives the same annotations. Returns how many texts were parsed."""
+    for them (with the same ``lemmas``). One ``nlp.pipe`` call over a batch costs about half
+    the CPU per text of one call each (bench.extract_cost --batch: the networks' fixed cost
+    per call is shared) and gives the same annotations. Returns how many texts were parsed."""
     wanted = list(dict.fromkeys(texts))  # before the lock: making a text may parse too
     with _LOCK:
-        todo = [t for t in wanted if t.strip() and t not in _AHEAD]
-    docs = list(pipeline().pipe(todo, batch_size=batch_size, disable=["ner"]))
+        todo = [t for t in wanted if t.strip() and (t, lemmas) not in _AHEAD]
+    if not todo:
+        return 0
+    docs = list(pipeline().pipe(todo, batch_size=batch_size, disable=_disabled(False, lemmas)))
     with _LOCK:
-        _AHEAD.update(zip(todo, docs, strict=True))
+        _AHEAD.update(((t, lemmas), doc) for t, doc in zip(todo, docs, strict=True))
         while len(_AHEAD) > AHEAD_MAX:
             _AHEAD.popitem(last=False)
     return len(todo)
@@ -72,6 +80,12 @@ def parse_ahead(texts: Iterable[str], batch_size: int = 32) -> int:
 def add_entities(doc: Any) -> Any:
     """``doc`` with its named entities (for a doc parsed with ``entities=False``)."""
     return pipeline().get_pipe("ner")(doc)
+
+
+def add_lemmas(doc: Any) -> Any:
+    """``doc`` with its lemmas (for a doc parsed with ``lemmas=False``): the same lemmas a
+    full parse gives, since the lemmatizer reads only the tagger's and the ruler's output."""
+    return pipeline().get_pipe("lemmatizer")(doc)
 
 
 def parse_many(texts: Iterable[str], batch_size: int = 32) -> Iterator[Any]:

@@ -15,6 +15,9 @@ Every claim's statement must pass ``well_formed`` and the injection guard before
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from selfmodel.domain.models import (
@@ -38,7 +41,7 @@ from selfmodel.observer.extractors.own_words import own_words
 from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
 from selfmodel.observer.extractors.requests import Request, generic_correction, requests
 from selfmodel.observer.extractors.slots import DOMAIN, match
-from selfmodel.observer.extractors.wellformed import well_formed
+from selfmodel.observer.extractors.wellformed import check_ahead, well_formed
 
 MAX_CLAIMS = 12
 
@@ -78,10 +81,43 @@ class GrammarExtractor:
 
 def extract_grammar(observation: Observation, model: SelfModel | None) -> Extraction:
     """What the user's words in ``observation`` say about them (see module docstring)."""
-    reacting = _reacting(observation)
     extraction = Extraction(feedback=read_feedback(
         observation.content,
         whole_message_only=observation.type is not ObservationType.FEEDBACK))
+    with _READ_LOCK:
+        said = _READ_AHEAD.pop(_reading_key(observation), None)
+    if said is None:
+        said = _read(observation)
+    extraction.correction = (bool(said.corrected) or said.generic
+                             or observation.type is ObservationType.CORRECTION)
+    extraction.corrected_slots = [] if said.generic else list(dict.fromkeys(said.corrected))
+    extraction.claims = _finish(said.claims, model, extraction.refused)
+    return extraction
+
+
+@dataclass(frozen=True)
+class _Said:
+    """What a message says, read from its parse, before it is weighed against the user's
+    model: it depends on the observation alone (``_reading_key``)."""
+
+    claims: list[Claim]
+    corrected: list[str]
+    generic: bool
+
+
+READ_AHEAD_MAX = 256  # messages read ahead and not yet asked for (a batch given up on)
+_READ_AHEAD: OrderedDict[tuple[str, str, str, tuple[str, ...]], _Said] = OrderedDict()
+_READ_LOCK = threading.Lock()
+
+
+def _reading_key(observation: Observation) -> tuple[str, str, str, tuple[str, ...]]:
+    """Everything of ``observation`` that ``_read`` looks at."""
+    return (observation.content, observation.previous_assistant, observation.type.value,
+            tuple(observation.applied_belief_ids))
+
+
+def _read(observation: Observation) -> _Said:
+    reacting = _reacting(observation)
     corrected: list[str] = []
     generic = False
     claims: list[Claim] = []
@@ -99,11 +135,7 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
         asked = {r.value.key for r in found}
         claims += [c for c in statements.claims(doc, reading, heads)
                    if not _restates(c, asked)]
-    extraction.correction = (bool(corrected) or generic
-                             or observation.type is ObservationType.CORRECTION)
-    extraction.corrected_slots = [] if generic else list(dict.fromkeys(corrected))
-    extraction.claims = _finish(claims, model, extraction.refused)
-    return extraction
+    return _Said(claims, corrected, generic)
 
 
 def parse_input(observation: Observation) -> tuple[str, bool]:
@@ -117,9 +149,25 @@ def parse_input(observation: Observation) -> tuple[str, bool]:
 
 
 def parse_ahead_of(observations: list[Observation]) -> int:
-    """Parse the texts ``extract_grammar`` will read for ``observations`` in one batch (run
-    in the extraction process); returns how many texts were parsed."""
-    return parse_ahead(parse_input(o)[0] for o in observations)
+    """Read ``observations`` ahead of their extraction one by one (run in the extraction
+    process for a user's claimed batch): their texts parsed in one batch, each read
+    (``_read``), then the statements ``_finish`` will check parsed in one more batch
+    (wellformed.check_ahead), so that across the batch no parse is made one text at a time.
+    What a message says does not depend on the user's model, which earlier messages of the
+    batch may still change; weighing it against the model is left to ``extract_grammar``.
+    Returns how many message texts were parsed."""
+    todo = list({_reading_key(o): o for o in observations}.values())
+    with _READ_LOCK:
+        todo = [o for o in todo if _reading_key(o) not in _READ_AHEAD]
+    parsed = parse_ahead(parse_input(o)[0] for o in todo)
+    reads = [(_reading_key(o), _read(o)) for o in todo]
+    check_ahead(c.statement for _, said in reads for c, reason in _candidates(said.claims)
+                if not reason and c.polarity > 0)
+    with _READ_LOCK:
+        _READ_AHEAD.update(reads)
+        while len(_READ_AHEAD) > READ_AHEAD_MAX:
+            _READ_AHEAD.popitem(last=False)
+    return parsed
 
 
 _OBJECT_VERBS = statements._LIKE | statements._DISLIKE
@@ -215,15 +263,11 @@ def _asks_for_work(doc: Any, request_sentences: set[int]) -> bool:
 def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) -> list[Claim]:
     """One claim per slot and value (a correction wins), well-formed statements only,
     negations only against held beliefs, nothing that reads as an instruction."""
-    by_slot: dict[tuple[str, str, str, int], Claim] = {}
-    claims = [c.model_copy(update={"quote": redact(c.quote)}) for c in claims]
-    for claim in claims:
-        ident = (claim.domain, claim.key, claim.value, claim.polarity)
-        if ident not in by_slot or claim.source is Source.CORRECTION:
-            by_slot[ident] = claim
     kept: list[Claim] = []
-    for claim in _last_value_per_style_slot(list(by_slot.values())):
-        reason = instruction_reason(f"{claim.statement} {claim.value}")
+    finals = _candidates([c.model_copy(update={"quote": redact(c.quote)}) for c in claims])
+    # The statements to check, parsed in one batch rather than one parse each.
+    check_ahead(c.statement for c, r in finals if not r and c.polarity > 0)
+    for claim, reason in finals:
         if reason:
             refused.append(f"{claim.domain}/{claim.key}: {reason}")
         elif claim.polarity > 0 and not well_formed(claim.statement):
@@ -236,6 +280,18 @@ def _finish(claims: list[Claim], model: SelfModel | None, refused: list[str]) ->
             if held is not None:  # evidence against the belief's own slot
                 kept.append(claim.model_copy(update={"domain": held.domain}))
     return kept[:MAX_CLAIMS] + _contradictions(kept, model)[: max(0, MAX_CLAIMS - len(kept))]
+
+
+def _candidates(claims: list[Claim]) -> list[tuple[Claim, str | None]]:
+    """One claim per slot and value (a correction wins), the last value per style slot,
+    each with the reason it reads as an instruction (None for none)."""
+    by_slot: dict[tuple[str, str, str, int], Claim] = {}
+    for claim in claims:
+        ident = (claim.domain, claim.key, claim.value, claim.polarity)
+        if ident not in by_slot or claim.source is Source.CORRECTION:
+            by_slot[ident] = claim
+    return [(c, instruction_reason(f"{c.statement} {c.value}"))
+            for c in _last_value_per_style_slot(list(by_slot.values()))]
 
 
 def _last_value_per_style_slot(claims: list[Claim]) -> list[Claim]:

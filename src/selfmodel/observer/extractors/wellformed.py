@@ -34,11 +34,13 @@ bench counts malformed statements with it):
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
-from selfmodel.language import parse
+from selfmodel.language.parse import add_lemmas, parse, parse_ahead
 from selfmodel.observer.extractors.inflection import comparative, inflect, verb_lemmas
 
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
@@ -52,16 +54,60 @@ _PARTICLES = frozenset({"up", "down", "out", "in", "off", "on", "away", "back", 
 _ROUTINE = frozenset({"always", "usually", "often", "normally", "generally", "typically",
                       "sometimes", "rarely", "seldom", "never", "regularly", "mostly"})
 
+CACHE_MAX = 4096
+_CHECKED: OrderedDict[str, bool] = OrderedDict()  # statement: verdict (statements recur)
+_LOCK = threading.Lock()
 
-@lru_cache(maxsize=4096)
+
 def well_formed(statement: str) -> bool:
-    """True when ``statement`` reads as a complete third-person predicate (module docstring)."""
+    """True when ``statement`` reads as a complete third-person predicate (module docstring).
+    Verdicts are kept per statement text (the last ``CACHE_MAX``)."""
+    with _LOCK:
+        if statement in _CHECKED:
+            _CHECKED.move_to_end(statement)
+            return _CHECKED[statement]
+    verdict = _check(statement)
+    with _LOCK:
+        _CHECKED[statement] = verdict
+        while len(_CHECKED) > CACHE_MAX:
+            _CHECKED.popitem(last=False)
+    return verdict
+
+
+def check_ahead(statements: Iterable[str]) -> int:
+    """Parse together, in one ``nlp.pipe`` call, the statements ``well_formed`` has not
+    judged yet, so that its checks one by one find their docs parsed (language/parse.py
+    ``parse_ahead``: the networks' fixed cost per call is shared). The verdicts are the same
+    as without it. Returns how many statements were parsed."""
+    with _LOCK:
+        todo = [_reading(s.strip()) for s in statements
+                if s not in _CHECKED and _readable(s.strip())]
+    return parse_ahead(todo, lemmas=False)
+
+
+def forget() -> None:
+    """Drop the kept verdicts (benches that must pay for every check)."""
+    with _LOCK:
+        _CHECKED.clear()
+
+
+def _readable(text: str) -> bool:
+    return bool(text) and text[0].isupper()
+
+
+def _reading(text: str) -> str:
+    """The statement read with a third-person subject in front, so the parser sees a clause,
+    not a title: "Prefers tables" alone parses as a noun phrase, "She prefers tables" does
+    not."""
+    return f"She {text[0].lower()}{text[1:]}"
+
+
+def _check(statement: str) -> bool:
     text = statement.strip()
-    if not text or not text[0].isupper():
+    if not _readable(text):
         return False
-    # Read with a third-person subject in front, so the parser sees a clause, not a title:
-    # "Prefers tables" alone parses as a noun phrase, "She prefers tables" does not.
-    doc = parse(f"She {text[0].lower()}{text[1:]}", entities=False)
+    # Lemmas are added only if a rule needs them (_object_of_itself): a tenth of the parse.
+    doc = parse(_reading(text), entities=False, lemmas=False)
     words = [t for t in doc[1:] if not t.is_punct and not t.is_space]
     if not words:
         return False
@@ -130,6 +176,7 @@ def _object_of_itself(words: list[Any]) -> bool:
             continue
         holder = t.head.head  # the noun the phrase is on, or the verb ("keep an eye on eye")
         same = [holder] + [c for c in holder.children if c.dep_ in ("dobj", "attr")]
+        add_lemmas(t.doc)  # _words compares lemmas (the lemmatizer skips lemmatized words)
         if any(n.i != t.i and n.dep_ in ("dobj", "pobj", "attr") and _words(n) == _words(t)
                and not any(w.tag_ == "HYPH" for w in t.doc[min(n.i, t.i):max(n.i, t.i)])
                for n in same):
@@ -186,7 +233,8 @@ def _particle(last: Any, text: str) -> bool:
     """
     if last.tag_ == "RP" or last.dep_ == "prt":
         return last.lower_ in _PARTICLES
-    closed = parse(f"She {text[0].lower()}{text[1:].rstrip('.')}.", entities=False)
+    closed = parse(f"She {text[0].lower()}{text[1:].rstrip('.')}.", entities=False,
+                   lemmas=False)
     final = [t for t in closed if not t.is_punct]
     return bool(final) and final[-1].lower_ in _PARTICLES and final[-1].dep_ in ("prt", "advmod")
 
