@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -155,6 +156,30 @@ async def test_applied_ids_expire_with_the_retention(postgres_url: str) -> None:
         assert ids == ["o-new"]
     finally:
         await store.close()
+
+
+async def test_the_applied_ids_check_reads_a_few_pages_however_long_the_history(
+        postgres_url: str) -> None:
+    """The worker's state read checks a batch's ids against the user's applied ids by key.
+    Planned as a scan of the user's applied rows (as ``obs_id = ANY(...)`` was on a table
+    without statistics) it would read one page per id ever applied: 5,000 here."""
+    from selfmodel.store._pg_models import _STATE
+
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute("INSERT INTO applied (tenant, user_id, obs_id, at) SELECT $1, "
+                           "'u1', 'o' || i, i FROM generate_series(1, 5000) AS i", T)
+        batch = ["o17", "new-1", "new-2", "o4999"]
+        found = await conn.fetchrow(_STATE, T, "u1", "digest", 0, 0.0, batch)
+        assert sorted(found[4]) == ["o17", "o4999"]
+        plan = await conn.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _STATE,
+                                   T, "u1", "digest", 0, 0.0, batch)
+    finally:
+        await conn.close()
+    top = json.loads(plan)[0]["Plan"]
+    pages = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+    assert pages < 100, pages
 
 
 async def test_concurrent_exchanges_share_a_statement_and_a_bad_one_fails_alone(
