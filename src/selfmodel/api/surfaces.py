@@ -35,7 +35,7 @@ from selfmodel.config import Tenant
 from selfmodel.errors import GatewayError, ModelNotFound, UpstreamMalformed
 from selfmodel.observability import note_model, note_stream_error
 from selfmodel.personalize.inject import Placement
-from selfmodel.personalize.threads import opening
+from selfmodel.personalize.threads import opening, text_of
 from selfmodel.pipeline import Prepared
 from selfmodel.providers.answers import Reply, Stream
 from selfmodel.providers.router import Router
@@ -256,13 +256,7 @@ def answer_headers(request_id: str, deployment: str, arm: str | None = None) -> 
 
 def message_text(message: dict[str, Any]) -> str:
     """A message's text parts joined; images and audio contribute nothing."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content
-                         if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
-    return ""
+    return text_of(message.get("content"))
 
 
 def recent_user_text(turns: Turns) -> str:
