@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,9 @@ import numpy.typing as npt
 from selfmodel.config import Config, Tenant
 from selfmodel.metrics import Metrics
 from selfmodel.recent import Recent
+
+if TYPE_CHECKING:
+    from selfmodel.providers.router import Router
 
 log = logging.getLogger("selfmodel.embeddings")
 
@@ -52,7 +55,7 @@ MAX_BATCH = 256  # texts per provider call
 BACKLOG = 1024  # texts asked for while the provider could not answer, fetched at next write
 
 
-def router_fetch(router: Any, alias: str) -> Fetch:
+def router_fetch(router: Router, alias: str) -> Fetch:
     """``Fetch`` through the provider router: one OpenAI-shaped /embeddings call."""
 
     async def fetch(texts: list[str]) -> list[list[float]]:
@@ -163,7 +166,8 @@ class ProviderEmbedders:
     """The provider embedder of each tenant that names one (one per alias, shared), with
     the configured timeouts."""
 
-    def __init__(self, config: Config, router: Any, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, router: Router | None,
+                 metrics: Metrics | None = None) -> None:
         self.request_timeout = config.embedding_timeout_ms / 1000
         self.write_timeout = config.embedding_write_timeout_ms / 1000
         self._config = config
