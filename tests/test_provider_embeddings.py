@@ -191,6 +191,32 @@ def test_an_edited_statement_is_embedded_by_the_tenants_model(
                    for r in upstream.requests if r.path.endswith("/embeddings"))
 
 
+def test_an_edit_made_in_the_console_is_embedded_by_the_tenants_model(
+        provider: tuple[FakeUpstream, str], sqlite_url: str) -> None:
+    """The console's edit goes through the same change as PATCH: the operator's statement
+    gets the tenant's provider vector, not the built-in one."""
+    from tests.support.console import ConsoleClient
+
+    upstream, url = provider
+    with _gateway(_config(sqlite_url, url)) as gateway, _api(gateway) as api:
+        assert api.post("/v1/self-models", json={"user_id": "ed"}).status_code in (200, 201)
+        _observe(api, "ed", "games", "game", "chess")
+        belief = api.get("/v1/self-models/ed").json()["beliefs"][0]
+        console = ConsoleClient(gateway.url)
+        try:
+            assert console.sign_in(KEY).status_code == 303
+            edit = console.post("/console/user/belief", u="ed", belief=belief["id"],
+                                action="edit", statement="Paints herons")
+            assert edit.status_code == 303, edit.text
+        finally:
+            console.close()
+        stored = asyncio.run(_stored(sqlite_url, "ed")).beliefs
+        edited = next(b for b in stored if b.statement == "Paints herons")
+        assert edited.vector_model == MODEL_NAME and edited.vector
+        assert any(r.body and r.body.get("input") == ["Paints herons"]
+                   for r in upstream.requests if r.path.endswith("/embeddings"))
+
+
 # -- the parts on their own --------------------------------------------------------------------
 
 def _model(statements: list[str]) -> SelfModel:

@@ -257,6 +257,18 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
     services, tenant = _caller(request)
     user_id = path_user_id(user_id)
     data = validated(PatchIn, await _body(request))
+    model, held = await apply_belief_change(services, tenant, user_id, belief_id, data)
+    belief = model.belief(held)
+    if belief is None:  # deleted by a concurrent request right after this edit
+        raise NotFound(f"User {user_id!r} has no belief {held!r}.", param="belief_id")
+    return JSONResponse(belief_json(belief, time.time()))
+
+
+async def apply_belief_change(services: Services, tenant: Tenant, user_id: str,
+                              belief_id: str, data: PatchIn) -> tuple[SelfModel, str]:
+    """A confirm, reject or edit, checked and written (PATCH and the console alike): the
+    model after it and the id of the belief now holding. An edited statement gets its
+    vector from the tenant's provider model when it names one, as a learned one does."""
     data.check_edit()
     check_edit_text(data, tenant.policy)
     embedder = services.embedders.for_tenant(tenant)
@@ -264,10 +276,7 @@ async def patch_belief(user_id: str, belief_id: str, request: Request) -> JSONRe
         await embedder.fetch([data.statement], services.embedders.write_timeout, backlog=True)
     mutate, held = belief_change(data, belief_id, tenant.policy, embedder)
     model = await mutate_belief(services, tenant, user_id, belief_id, mutate)
-    belief = model.belief(held[0])
-    if belief is None:  # deleted by a concurrent request right after this edit
-        raise NotFound(f"User {user_id!r} has no belief {held[0]!r}.", param="belief_id")
-    return JSONResponse(belief_json(belief, time.time()))
+    return model, held[0]
 
 
 def belief_change(data: PatchIn, belief_id: str, policy: Policy,

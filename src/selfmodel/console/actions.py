@@ -78,11 +78,8 @@ async def change_belief(services: Services, tenant: Tenant, user_id: str, belief
         raise InvalidRequest("Unknown action.", param="action")
     data = validated(PatchIn, {"action": action, "value": value or None,
                                "statement": statement or None})
-    data.check_edit()
-    api.check_edit_text(data, tenant.policy)
-    mutate, held = api.belief_change(data, belief_id, tenant.policy)
-    await api.mutate_belief(services, tenant, user_id, belief_id, mutate)
-    return held[0]
+    _, held = await api.apply_belief_change(services, tenant, user_id, belief_id, data)
+    return held
 
 
 async def set_consent(services: Services, tenant: Tenant, user_id: str, granted: bool) -> None:
