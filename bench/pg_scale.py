@@ -129,11 +129,13 @@ async def profile_lookups(url: str, bands: dict[int, list[str]]) -> dict[str, fl
     await store.start()
     out: dict[str, float] = {}
     try:
-        for concurrency, users in ((1, sample[:LOOKUPS // 2]), (CONCURRENCY, sample[LOOKUPS:])):
+        half = len(sample) // 2  # under 2 x LOOKUPS users, each phase gets half of them
+        for concurrency, users in ((1, sample[:min(LOOKUPS // 2, half)]),
+                                   (CONCURRENCY, sample[half:])):
             cold = await latencies(lambda u: store.get_profile(TENANT, u), users, concurrency)
             hot = users[:200]
             cached: list[float] = []
-            for _ in range(max(1, LOOKUPS // len(hot))):
+            for _ in range(max(1, LOOKUPS // max(1, len(hot)))):
                 cached += await latencies(lambda u: store.get_profile(TENANT, u), hot,
                                           concurrency)
             out |= {f"cold_p50_c{concurrency}": p(cold, 0.5),
