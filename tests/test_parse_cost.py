@@ -7,7 +7,6 @@ import importlib
 import subprocess
 import sys
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from selfmodel.language.attribute_index import indexed_match
 from selfmodel.observer.extractors import GrammarExtractor, offload
 from selfmodel.observer.extractors.grammar import extract_grammar, parse_ahead_of
 from selfmodel.observer.worker import Worker
+from selfmodel.recent import Recent
 from selfmodel.store import open_store
 
 # Everyday sentences written for this test: contractions the ruler's word exceptions cover
@@ -126,7 +126,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> CountingPipeline:
     module = importlib.import_module("selfmodel.language.parse")
     counter = CountingPipeline(module.pipeline())
     monkeypatch.setattr(module, "_NLP", counter)
-    monkeypatch.setattr(module, "_AHEAD", OrderedDict())
+    monkeypatch.setattr(module, "_AHEAD", Recent(module.AHEAD_MAX))
     return counter
 
 
@@ -155,7 +155,7 @@ def test_docs_parsed_ahead_and_never_asked_for_are_bounded(counting: CountingPip
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     module = importlib.import_module("selfmodel.language.parse")
-    monkeypatch.setattr(module, "AHEAD_MAX", 2)
+    monkeypatch.setattr(module, "_AHEAD", Recent(2))
     parse_ahead(SENTENCES[:3])
     assert len(module._AHEAD) == 2
     parse(SENTENCES[0], entities=False)  # the oldest was let go: parsed again

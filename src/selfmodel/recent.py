@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -12,7 +12,8 @@ V = TypeVar("V")
 
 class Recent(Generic[K, V]):
     """A small memo that forgets the least recently used entry beyond ``size``. Not
-    thread-safe: for state that lives on the event loop."""
+    thread-safe: on the event loop as it is; elsewhere its owner holds a lock around it (the
+    extraction process's parse-ahead and verdict memos)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -32,6 +33,23 @@ class Recent(Generic[K, V]):
 
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
+
+    def take(self, key: K) -> V | None:
+        """The entry's value, removed: something handed out once."""
+        return self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[K]:
+        """The keys, least recently used first."""
+        return iter(self._items)
 
 
 def same_objects(kept: Sequence[object], given: Sequence[object]) -> bool:

@@ -16,7 +16,6 @@ Every claim's statement must pass ``well_formed`` and the injection guard before
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +41,7 @@ from selfmodel.observer.extractors.prefilter import sentences, worth_parsing
 from selfmodel.observer.extractors.requests import Request, generic_correction, requests
 from selfmodel.observer.extractors.slots import DOMAIN, match
 from selfmodel.observer.extractors.wellformed import check_ahead, well_formed
+from selfmodel.recent import Recent
 
 MAX_CLAIMS = 12
 
@@ -85,7 +85,7 @@ def extract_grammar(observation: Observation, model: SelfModel | None) -> Extrac
         observation.content,
         whole_message_only=observation.type is not ObservationType.FEEDBACK))
     with _READ_LOCK:
-        said = _READ_AHEAD.pop(_reading_key(observation), None)
+        said = _READ_AHEAD.take(_reading_key(observation))
     if said is None:
         said = _read(observation)
     extraction.correction = (bool(said.corrected) or said.generic
@@ -106,7 +106,7 @@ class _Said:
 
 
 READ_AHEAD_MAX = 256  # messages read ahead and not yet asked for (a batch given up on)
-_READ_AHEAD: OrderedDict[tuple[str, str, str, tuple[str, ...]], _Said] = OrderedDict()
+_READ_AHEAD: Recent[tuple[str, str, str, tuple[str, ...]], _Said] = Recent(READ_AHEAD_MAX)
 _READ_LOCK = threading.Lock()
 
 
@@ -164,9 +164,8 @@ def parse_ahead_of(observations: list[Observation]) -> int:
     check_ahead(c.statement for _, said in reads for c, reason in _candidates(said.claims)
                 if not reason and c.polarity > 0)
     with _READ_LOCK:
-        _READ_AHEAD.update(reads)
-        while len(_READ_AHEAD) > READ_AHEAD_MAX:
-            _READ_AHEAD.popitem(last=False)
+        for key, said in reads:
+            _READ_AHEAD.put(key, said)
     return parsed
 
 

@@ -35,13 +35,13 @@ bench counts malformed statements with it):
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
 from selfmodel.language.parse import add_lemmas, parse, parse_ahead
 from selfmodel.observer.extractors.inflection import comparative, inflect, verb_lemmas
+from selfmodel.recent import Recent
 
 _DANGLING_POS = frozenset({"ADP", "DET", "CCONJ", "SCONJ"})
 _OBJECT_DEPS = frozenset({"dobj", "pobj", "obj", "attr", "dative", "nsubj", "nsubjpass"})
@@ -55,7 +55,7 @@ _ROUTINE = frozenset({"always", "usually", "often", "normally", "generally", "ty
                       "sometimes", "rarely", "seldom", "never", "regularly", "mostly"})
 
 CACHE_MAX = 4096
-_CHECKED: OrderedDict[str, bool] = OrderedDict()  # statement: verdict (statements recur)
+_CHECKED: Recent[str, bool] = Recent(CACHE_MAX)  # statement: verdict (statements recur)
 _LOCK = threading.Lock()
 
 
@@ -63,14 +63,12 @@ def well_formed(statement: str) -> bool:
     """True when ``statement`` reads as a complete third-person predicate (module docstring).
     Verdicts are kept per statement text (the last ``CACHE_MAX``)."""
     with _LOCK:
-        if statement in _CHECKED:
-            _CHECKED.move_to_end(statement)
-            return _CHECKED[statement]
+        kept = _CHECKED.get(statement)
+    if kept is not None:
+        return kept
     verdict = _check(statement)
     with _LOCK:
-        _CHECKED[statement] = verdict
-        while len(_CHECKED) > CACHE_MAX:
-            _CHECKED.popitem(last=False)
+        _CHECKED.put(statement, verdict)
     return verdict
 
 
