@@ -29,8 +29,8 @@ from selfmodel.errors import ConfigError
 from selfmodel.personalize.provider_embedding import ProviderEmbedder, vectors_of
 from selfmodel.personalize.relevance import LexicalRelevance
 from selfmodel.personalize.semantic import BUILTIN, HybridRelevance, with_vectors
-from selfmodel.store import open_store
 from tests.support.gateway import gateway_config
+from tests.support.selfmodels import echo_prompt, observe, stored_model
 from tests.support.servers import ServedApp, serve
 from tests.support.upstream import FakeUpstream, error, hang
 
@@ -77,30 +77,10 @@ def _api(served: ServedApp) -> httpx.Client:
                         timeout=10)
 
 
-def _observe(api: httpx.Client, user: str, domain: str, key: str, value: str) -> None:
-    reply = api.post(f"/v1/self-models/{user}/observations?wait=true",
-                     json={"type": "preference", "content": f"{key} {value}", "key": key,
-                           "value": value, "domain": domain})
-    assert reply.status_code == 200, reply.text
 
 
-def _prompt(served: ServedApp, user: str, text: str) -> str:
-    with openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=0,
-                       timeout=10) as client:
-        answer = client.chat.completions.create(
-            model="echo", user=user, messages=[{"role": "user", "content": text}])
-    return answer.choices[0].message.content or ""
 
 
-async def _stored(url: str, user: str) -> SelfModel:
-    store = open_store(url)
-    await store.start()
-    try:
-        model = await store.get_model("acme", user)
-    finally:
-        await store.close()
-    assert model is not None
-    return model
 
 
 def _embedding_calls(upstream: FakeUpstream) -> int:
@@ -109,8 +89,8 @@ def _embedding_calls(upstream: FakeUpstream) -> int:
 
 def _two_beliefs(api: httpx.Client, user: str) -> None:
     assert api.post("/v1/self-models", json={"user_id": user}).status_code in (200, 201)
-    _observe(api, user, "games", "game", "chess")
-    _observe(api, user, "taste", "colour", "blue")
+    observe(api, user, "games", "game", "chess")
+    observe(api, user, "taste", "colour", "blue")
 
 
 def test_beliefs_and_requests_are_embedded_by_the_tenants_model(
@@ -118,7 +98,7 @@ def test_beliefs_and_requests_are_embedded_by_the_tenants_model(
     upstream, url = provider
     with _gateway(_config(sqlite_url, url)) as gateway, _api(gateway) as api:
         _two_beliefs(api, "ana")
-        stored = asyncio.run(_stored(sqlite_url, "ana"))
+        stored = asyncio.run(stored_model(sqlite_url, "ana"))
         assert {b.vector_model for b in stored.beliefs} == {MODEL_NAME}
         for belief in stored.beliefs:  # the provider's vector, as it answered it
             expected = np.asarray(toy_embedding(belief.statement), dtype=np.float32)
@@ -127,9 +107,9 @@ def test_beliefs_and_requests_are_embedded_by_the_tenants_model(
         bodies = [r.body for r in upstream.requests if r.path.endswith("/embeddings")]
         assert bodies and all(b["model"] == "toy-embed" for b in bodies)
         # The provider's pairings decide, both ways (lexically both beliefs score 0).
-        prompt = _prompt(gateway, "ana", "Tell me something about zebras")
+        prompt = echo_prompt(gateway.url, KEY, "ana", "Tell me something about zebras")
         assert "chess" in prompt and "blue" not in prompt
-        prompt = _prompt(gateway, "ana", "Tell me something about a knight")
+        prompt = echo_prompt(gateway.url, KEY, "ana", "Tell me something about a knight")
         assert "blue" in prompt and "chess" not in prompt
         assert _embedding_calls(upstream) >= 4  # two beliefs, two requests
 
@@ -144,13 +124,13 @@ def test_a_slow_or_failing_provider_leaves_the_request_ranked_by_words(
         upstream.then(hang() if failure == "hang" else error(503))
         before = _embedding_calls(upstream)
         started = time.monotonic()
-        prompt = _prompt(gateway, "bo", "Tell me something about a knight")
+        prompt = echo_prompt(gateway.url, KEY, "bo", "Tell me something about a knight")
         # A hanging provider would hold the request until the client gave up (10 s).
         assert time.monotonic() - started < 8
         assert "chess" in prompt or "blue" in prompt  # still personalized, by words
         assert _embedding_calls(upstream) == before + 1
         # Cooling down: the next request does not ask the provider at all.
-        _prompt(gateway, "bo", "Tell me something about zebras")
+        echo_prompt(gateway.url, KEY, "bo", "Tell me something about zebras")
         assert _embedding_calls(upstream) == before + 1
         metrics = api.get("/metrics").text
         for result, count in (("ok", 2.0), ("failed", 1.0), ("cooling", 1.0)):
@@ -166,11 +146,11 @@ def test_a_belief_written_while_the_provider_is_down_gets_its_vector_at_the_next
     with _gateway(config) as gateway, _api(gateway) as api:
         assert api.post("/v1/self-models", json={"user_id": "cy"}).status_code in (200, 201)
         upstream.then(error(503))
-        _observe(api, "cy", "games", "game", "chess")
-        stored = asyncio.run(_stored(sqlite_url, "cy")).beliefs
+        observe(api, "cy", "games", "game", "chess")
+        stored = asyncio.run(stored_model(sqlite_url, "cy")).beliefs
         assert [b.vector for b in stored] == [None]  # no vector: ranked by words for now
-        _observe(api, "cy", "drinks", "drink", "tea")
-        stored = asyncio.run(_stored(sqlite_url, "cy")).beliefs
+        observe(api, "cy", "drinks", "drink", "tea")
+        stored = asyncio.run(stored_model(sqlite_url, "cy")).beliefs
         assert len(stored) == 2
         assert all(b.vector and b.vector_model == MODEL_NAME for b in stored)
 
@@ -180,12 +160,12 @@ def test_an_edited_statement_is_embedded_by_the_tenants_model(
     upstream, url = provider
     with _gateway(_config(sqlite_url, url)) as gateway, _api(gateway) as api:
         assert api.post("/v1/self-models", json={"user_id": "di"}).status_code in (200, 201)
-        _observe(api, "di", "games", "game", "chess")
+        observe(api, "di", "games", "game", "chess")
         belief = api.get("/v1/self-models/di").json()["beliefs"][0]
         edited = api.patch(f"/v1/self-models/di/beliefs/{belief['id']}",
                            json={"action": "edit", "statement": "Draws zebras"})
         assert edited.status_code == 200, edited.text
-        stored = asyncio.run(_stored(sqlite_url, "di")).beliefs[0]
+        stored = asyncio.run(stored_model(sqlite_url, "di")).beliefs[0]
         assert stored.statement == "Draws zebras" and stored.vector_model == MODEL_NAME
         assert any(r.body and r.body.get("input") == ["Draws zebras"]
                    for r in upstream.requests if r.path.endswith("/embeddings"))
@@ -200,7 +180,7 @@ def test_an_edit_made_in_the_console_is_embedded_by_the_tenants_model(
     upstream, url = provider
     with _gateway(_config(sqlite_url, url)) as gateway, _api(gateway) as api:
         assert api.post("/v1/self-models", json={"user_id": "ed"}).status_code in (200, 201)
-        _observe(api, "ed", "games", "game", "chess")
+        observe(api, "ed", "games", "game", "chess")
         belief = api.get("/v1/self-models/ed").json()["beliefs"][0]
         console = ConsoleClient(gateway.url)
         try:
@@ -210,7 +190,7 @@ def test_an_edit_made_in_the_console_is_embedded_by_the_tenants_model(
             assert edit.status_code == 303, edit.text
         finally:
             console.close()
-        stored = asyncio.run(_stored(sqlite_url, "ed")).beliefs
+        stored = asyncio.run(stored_model(sqlite_url, "ed")).beliefs
         edited = next(b for b in stored if b.statement == "Paints herons")
         assert edited.vector_model == MODEL_NAME and edited.vector
         assert any(r.body and r.body.get("input") == ["Paints herons"]
@@ -373,8 +353,8 @@ def test_a_provider_litellm_translates_serves_the_tenants_embeddings(
         num_retries=0)
     with _gateway(config) as gateway, _api(gateway) as api:
         _two_beliefs(api, "fa")
-        stored = asyncio.run(_stored(sqlite_url, "fa"))
+        stored = asyncio.run(stored_model(sqlite_url, "fa"))
         assert {b.vector_model for b in stored.beliefs} == {"provider:emb:mistral/mistral-embed"}
-        prompt = _prompt(gateway, "fa", "Tell me something about a knight")
+        prompt = echo_prompt(gateway.url, KEY, "fa", "Tell me something about a knight")
         assert "blue" in prompt and "chess" not in prompt
         assert route.call_count >= 3

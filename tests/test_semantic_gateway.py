@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from selfmodel.app import create_app
@@ -22,6 +21,7 @@ from selfmodel.domain.models import Claim, Extraction, SelfModel
 from selfmodel.domain.update import apply_claims
 from selfmodel.personalize.semantic import BUILTIN, builtin, with_claim_vectors
 from selfmodel.store import open_store
+from tests.support.selfmodels import echo_prompt, observe, stored_model
 from tests.support.servers import ServedApp, serve
 
 KEY = "sk-acme-semantic"
@@ -82,29 +82,10 @@ def _api(served: ServedApp) -> httpx.Client:
                         timeout=10)
 
 
-def _observe(api: httpx.Client, user: str, domain: str, key: str, value: str) -> None:
-    reply = api.post(f"/v1/self-models/{user}/observations?wait=true",
-                     json={"type": "preference", "content": f"{key} {value}", "key": key,
-                           "value": value, "domain": domain})
-    assert reply.status_code == 200, reply.text
 
 
-def _prompt(served: ServedApp, user: str, text: str) -> str:
-    with openai.OpenAI(base_url=served.url + "/v1", api_key=KEY, max_retries=0) as client:
-        answer = client.chat.completions.create(
-            model="echo", user=user, messages=[{"role": "user", "content": text}])
-    return answer.choices[0].message.content or ""
 
 
-async def _stored(url: str, user: str) -> SelfModel:
-    store = open_store(url)
-    await store.start()
-    try:
-        model = await store.get_model("acme", user)
-    finally:
-        await store.close()
-    assert model is not None
-    return model
 
 
 def test_a_related_belief_is_injected_for_a_request_that_shares_no_word_with_it(
@@ -112,25 +93,25 @@ def test_a_related_belief_is_injected_for_a_request_that_shares_no_word_with_it(
     with _api(gateway) as api:
         assert api.post("/v1/self-models", json={"user_id": "dana"}).status_code in (200, 201)
         # The unrelated belief is written last: newer and as confident, it would win a tie.
-        _observe(api, "dana", "work", "job", "nurse")
-        _observe(api, "dana", "health", "allergy", "peanuts")
-        prompt = _prompt(gateway, "dana", "How do I handle long hospital shifts?")
+        observe(api, "dana", "work", "job", "nurse")
+        observe(api, "dana", "health", "allergy", "peanuts")
+        prompt = echo_prompt(gateway.url, KEY, "dana", "How do I handle long hospital shifts?")
         assert "nurse" in prompt.lower()
         assert "peanut" not in prompt.lower()
-        prompt = _prompt(gateway, "dana", "Which snacks are safe for me to pack?")
+        prompt = echo_prompt(gateway.url, KEY, "dana", "Which snacks are safe for me to pack?")
         assert "peanut" in prompt.lower()
 
 
 def test_vectors_are_stored_but_never_shown(gateway: ServedApp, sqlite_url: str) -> None:
     with _api(gateway) as api:
         assert api.post("/v1/self-models", json={"user_id": "eli"}).status_code in (200, 201)
-        _observe(api, "eli", "hobby", "craft", "knitting")
+        observe(api, "eli", "hobby", "craft", "knitting")
         reply = api.get("/v1/self-models/eli")
         assert reply.status_code == 200
         beliefs: list[dict[str, Any]] = reply.json()["beliefs"]
         assert [b["value"] for b in beliefs] == ["knitting"]
         assert "vector" not in reply.text
-        stored = asyncio.run(_stored(sqlite_url, "eli")).beliefs[0]
+        stored = asyncio.run(stored_model(sqlite_url, "eli")).beliefs[0]
         assert stored.vector_model == BUILTIN
         assert cosine(decode(stored.vector or ""), builtin().one(stored.statement)) > 0.999
 
@@ -138,6 +119,6 @@ def test_vectors_are_stored_but_never_shown(gateway: ServedApp, sqlite_url: str)
                            json={"action": "edit", "statement": "Crochets warm blankets"})
         assert edited.status_code == 200, edited.text
         assert "vector" not in edited.text
-        stored = asyncio.run(_stored(sqlite_url, "eli")).beliefs[0]
+        stored = asyncio.run(stored_model(sqlite_url, "eli")).beliefs[0]
         assert stored.statement == "Crochets warm blankets"
         assert cosine(decode(stored.vector or ""), builtin().one("Crochets warm blankets")) > 0.999
