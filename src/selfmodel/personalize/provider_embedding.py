@@ -170,32 +170,27 @@ class ProviderEmbedders:
                  metrics: Metrics | None = None) -> None:
         self.request_timeout = config.embedding_timeout_ms / 1000
         self.write_timeout = config.embedding_write_timeout_ms / 1000
-        self._config = config
-        self._by_alias: dict[str, ProviderEmbedder] = {}
+        self._by_tenant: dict[str, ProviderEmbedder] = {}  # tenant name: its embedder
+        by_alias: dict[str, ProviderEmbedder] = {}  # one per alias, shared by its tenants
         for tenant in config.effective_tenants():
             alias = config.embedding_alias(tenant)
-            if alias is None or alias in self._by_alias or router is None:
+            if alias is None or router is None:
                 continue
-            deployments = config.deployments(alias)
-            model = deployments[0].litellm_params.model if deployments else alias
-            self._by_alias[alias] = ProviderEmbedder(
-                alias, model, router_fetch(router, alias),
-                cooldown=config.embedding_cooldown_ms / 1000,
-                note=_counter(metrics) if metrics is not None else None)
+            if alias not in by_alias:
+                deployments = config.deployments(alias)
+                model = deployments[0].litellm_params.model if deployments else alias
+                by_alias[alias] = ProviderEmbedder(
+                    alias, model, router_fetch(router, alias),
+                    cooldown=config.embedding_cooldown_ms / 1000,
+                    note=_counter(metrics) if metrics is not None else None)
+            self._by_tenant[tenant.name] = by_alias[alias]
 
     def __bool__(self) -> bool:
-        return bool(self._by_alias)
+        return bool(self._by_tenant)
 
     def for_tenant(self, tenant: Tenant | str) -> ProviderEmbedder | None:
         """The embedder of ``tenant`` (a Tenant or its name), or None: the built-in one."""
-        if isinstance(tenant, str):
-            found = next((t for t in self._config.effective_tenants() if t.name == tenant),
-                         None)
-            if found is None:
-                return None
-            tenant = found
-        alias = self._config.embedding_alias(tenant)
-        return self._by_alias.get(alias) if alias is not None else None
+        return self._by_tenant.get(tenant if isinstance(tenant, str) else tenant.name)
 
 
 def _counter(metrics: Metrics) -> Note:
